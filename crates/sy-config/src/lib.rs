@@ -1,0 +1,43 @@
+//! Switchyard configuration: TOML read raw, then validated into the typed [`Config`] every other crate uses.
+//!
+//! Two phases (parse, don't validate): [`raw`] mirrors the file with `deny_unknown_fields`; [`validate`]
+//! turns it into typed values, resolving `env:NAME` secrets and collecting every problem with its key path.
+//! With no file, [`discover`] builds a config from the standard environment variables.
+
+mod discover;
+mod env;
+mod error;
+mod model;
+mod raw;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use discover::{CATALOGUE_MODELS, discover};
+pub use env::{Env, MapEnv, ProcessEnv};
+pub use error::{ConfigError, ConfigErrors};
+pub use model::{
+    AuthMode, AzureApi, Config, Deployment, Model, Provider, ProviderKind, Routing, Server,
+    SimulatorSettings, Source, Storage, Timeouts,
+};
+
+use std::path::Path;
+
+/// Reads and validates the config file at `path`.
+pub fn load_file(path: &Path, env: &dyn Env) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::one(ConfigError::new(
+            Some(path),
+            "",
+            format!("cannot read the file: {e}"),
+        ))
+    })?;
+    load_str(&text, Some(path), env)
+}
+
+/// Parses and validates config text; `file` is used in error messages and to resolve relative paths.
+pub fn load_str(text: &str, file: Option<&Path>, env: &dyn Env) -> Result<Config, ConfigErrors> {
+    let raw = raw::parse(text, file)?;
+    validate::validate(raw, file, env)
+}

@@ -1,0 +1,190 @@
+//! The validated configuration: typed, complete, secrets resolved. Functions take these, never raw TOML.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sy_core::Secret;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub server: Server,
+    pub storage: Storage,
+    pub auth: AuthMode,
+    pub providers: Vec<Provider>,
+    pub models: Vec<Model>,
+}
+
+impl Config {
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Whether the built-in simulator serves any model (announced at start-up).
+    pub fn uses_simulator(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|p| matches!(p.kind, ProviderKind::Simulator(_)))
+    }
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// No file: built from environment variables. The notes say what was found and skipped.
+    Discovered { notes: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    /// Requests in flight beyond this are shed with 503 + Retry-After.
+    pub max_concurrent_requests: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub url: String,
+    pub redis_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No client authentication; only allowed on a loopback address.
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub timeouts: Timeouts,
+}
+
+/// Upstream time limits. Each is measured from the start of its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// From sending the request to the upstream's response headers.
+    pub first_byte: Duration,
+    /// Longest silence between two chunks of a streamed body.
+    pub idle: Duration,
+    /// The whole upstream exchange.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(120),
+            idle: Duration::from_secs(120),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    OpenAi {
+        base_url: String,
+        api_key: Secret,
+        stream_usage: bool,
+    },
+    Azure {
+        /// The resource endpoint, e.g. `https://contoso.openai.azure.com`.
+        endpoint: String,
+        api_key: Secret,
+        api: AzureApi,
+        stream_usage: bool,
+    },
+    OpenAiCompatible {
+        base_url: String,
+        api_key: Option<Secret>,
+        stream_usage: bool,
+    },
+    Simulator(SimulatorSettings),
+}
+
+impl ProviderKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OpenAi { .. } => "openai",
+            Self::Azure { .. } => "azure",
+            Self::OpenAiCompatible { .. } => "openai-compatible",
+            Self::Simulator(_) => "simulator",
+        }
+    }
+}
+
+/// Which Azure OpenAI URL shape to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AzureApi {
+    /// `/openai/deployments/{deployment}/chat/completions?api-version=...`
+    Deployments { api_version: String },
+    /// `/openai/v1/chat/completions` with the deployment in the body's `model`.
+    V1,
+}
+
+/// How the built-in simulator answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatorSettings {
+    pub ttft: Duration,
+    /// Streaming pace; 0 means as fast as possible.
+    pub tokens_per_second: f64,
+    /// Answer every request with this HTTP status and an OpenAI-style error body.
+    pub fail_status: Option<u16>,
+    /// Cut every stream after this many content chunks, without a clean end.
+    pub fail_after_chunks: Option<u32>,
+    pub embedding_dimensions: u32,
+}
+
+impl Default for SimulatorSettings {
+    fn default() -> Self {
+        Self {
+            ttft: Duration::from_millis(150),
+            tokens_per_second: 40.0,
+            fail_status: None,
+            fail_after_chunks: None,
+            embedding_dimensions: 256,
+        }
+    }
+}
+
+/// A model name clients ask for, and where it is served.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub routing: Routing,
+    pub deployments: Vec<Deployment>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// The first deployment that answers; the rest are failover, in order.
+    Priority,
+}
+
+impl Routing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Priority => "priority",
+        }
+    }
+}
+
+/// One place a model is served: a provider and the upstream's own model id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// Unique within the model; defaults to `provider/model`.
+    pub name: String,
+    pub provider: String,
+    pub upstream_model: String,
+    pub weight: u32,
+}

@@ -1,0 +1,302 @@
+//! Config parsing and validation: good configs resolve, bad ones name the key path and the reason.
+
+use std::path::Path;
+
+use crate::*;
+
+const FILE: &str = "/etc/switchyard/switchyard.toml";
+
+fn load(text: &str, env: &MapEnv) -> Result<Config, ConfigErrors> {
+    load_str(text, Some(Path::new(FILE)), env)
+}
+
+fn errors(text: &str, env: &MapEnv) -> Vec<String> {
+    match load(text, env) {
+        Ok(_) => panic!("expected the config to be rejected"),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const FULL: &str = r#"
+[server]
+listen = "127.0.0.1:4100"
+max_body_bytes = 1024
+
+[providers.azure-eastus]
+kind = "azure"
+base_url = "https://contoso.openai.azure.com/"
+api_key = "env:AZURE_KEY"
+api_version = "2024-10-21"
+
+[providers.oai]
+kind = "openai"
+api_key = "sk-literal"
+timeout_ms = 5000
+
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:8000/v1"
+
+[[models]]
+name = "gpt-4o"
+deployments = [
+  { provider = "azure-eastus", model = "gpt-4o-prod" },
+  { provider = "oai", model = "gpt-4o", name = "openai-direct" },
+]
+
+[[models]]
+name = "llama"
+deployments = [{ provider = "local", model = "meta-llama/Llama-3.1-8B" }]
+"#;
+
+#[test]
+fn a_full_config_resolves() {
+    let env = MapEnv::new([("AZURE_KEY", "azure-secret")]);
+    let config = load(FULL, &env).expect("valid");
+    assert_eq!(config.server.listen.port(), 4100);
+    assert_eq!(config.server.max_body_bytes, 1024);
+    assert_eq!(config.source, Source::File(FILE.into()));
+    let azure = config.provider("azure-eastus").expect("azure");
+    match &azure.kind {
+        ProviderKind::Azure {
+            endpoint,
+            api_key,
+            api,
+            ..
+        } => {
+            assert_eq!(endpoint, "https://contoso.openai.azure.com");
+            assert_eq!(api_key.expose(), "azure-secret");
+            assert_eq!(
+                api,
+                &AzureApi::Deployments {
+                    api_version: "2024-10-21".into()
+                }
+            );
+        }
+        other => panic!("wrong kind {other:?}"),
+    }
+    let oai = config.provider("oai").expect("oai");
+    assert_eq!(oai.timeouts.total.as_millis(), 5000);
+    assert!(oai.timeouts.first_byte <= oai.timeouts.total);
+    let gpt = &config.models[0];
+    assert_eq!(gpt.deployments[0].name, "azure-eastus/gpt-4o-prod");
+    assert_eq!(gpt.deployments[1].name, "openai-direct");
+    match &config.provider("local").expect("local").kind {
+        ProviderKind::OpenAiCompatible { api_key, .. } => assert!(api_key.is_none()),
+        other => panic!("wrong kind {other:?}"),
+    }
+}
+
+#[test]
+fn secrets_are_redacted_when_the_config_is_printed() {
+    let env = MapEnv::new([("AZURE_KEY", "azure-secret-value")]);
+    let config = load(FULL, &env).expect("valid");
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("azure-secret-value"), "{printed}");
+    assert!(!printed.contains("sk-literal"), "{printed}");
+}
+
+#[test]
+fn a_missing_env_secret_names_the_key_and_the_variable() {
+    let errs = errors(FULL, &MapEnv::default());
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{FILE}: providers.azure-eastus.api_key: environment variable AZURE_KEY is not set"
+        )]
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_path() {
+    let text = r#"
+[providers.sim]
+kind = "simulator"
+ttft = 5
+
+[[models]]
+name = "m"
+deployments = [{ provider = "sim", model = "m" }]
+"#;
+    let errs = errors(text, &MapEnv::default());
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with(&format!("{FILE}: providers.sim.ttft: unknown field `ttft`")),
+        "{errs:?}"
+    );
+    assert!(errs[0].ends_with("(line 4, column 1)"), "{errs:?}");
+}
+
+#[test]
+fn wrong_types_are_refused_with_their_path() {
+    let text = r#"
+[server]
+max_body_bytes = "big"
+"#;
+    let errs = errors(text, &MapEnv::default());
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{FILE}: server.max_body_bytes: invalid type: string \"big\", expected u64 (line 3, column 18)"
+        )]
+    );
+}
+
+#[test]
+fn toml_syntax_errors_carry_the_location() {
+    let errs = errors("[server\nlisten = 1", &MapEnv::default());
+    assert!(errs[0].contains("line 1"), "{errs:?}");
+}
+
+#[test]
+fn every_problem_is_reported_in_one_pass() {
+    let text = r#"
+[server]
+listen = "nowhere"
+
+[providers.a]
+kind = "openai"
+
+[providers.b]
+kind = "quantum"
+
+[[models]]
+name = "m"
+routing = "fastest"
+deployments = [{ provider = "missing", model = "x" }]
+"#;
+    let errs = errors(text, &MapEnv::default());
+    let joined = errs.join("\n");
+    for expected in [
+        "server.listen: `nowhere` is not an address",
+        "providers.a.api_key: is required",
+        "providers.b.kind: unknown kind `quantum`",
+        "models[0].routing: unknown strategy `fastest`",
+        "models[0].deployments[0].provider: unknown provider `missing`",
+    ] {
+        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+    }
+}
+
+#[test]
+fn open_mode_refuses_a_public_address() {
+    let text = r#"
+[server]
+listen = "0.0.0.0:4000"
+
+[providers.sim]
+kind = "simulator"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "sim", model = "m" }]
+"#;
+    let errs = errors(text, &MapEnv::default());
+    assert!(errs[0].contains("auth.mode"), "{errs:?}");
+    assert!(errs[0].contains("loopback"), "{errs:?}");
+}
+
+#[test]
+fn settings_of_another_kind_are_refused() {
+    let text = r#"
+[providers.oai]
+kind = "openai"
+api_key = "k"
+ttft_ms = 10
+api_version = "2024-10-21"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "oai", model = "m" }]
+"#;
+    let joined = errors(text, &MapEnv::default()).join("\n");
+    assert!(joined.contains("providers.oai.ttft_ms: not a setting of a `openai` provider"));
+    assert!(joined.contains("providers.oai.api_version: not a setting"));
+}
+
+#[test]
+fn azure_defaults_to_the_v1_api_without_a_version() {
+    let text = r#"
+[providers.az]
+kind = "azure"
+base_url = "https://x.openai.azure.com"
+api_key = "k"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "az", model = "dep" }]
+"#;
+    let config = load(text, &MapEnv::default()).expect("valid");
+    assert!(matches!(
+        config.providers[0].kind,
+        ProviderKind::Azure { api: AzureApi::V1, .. }
+    ));
+}
+
+#[test]
+fn discovery_falls_back_to_the_simulator() {
+    let config = discover(&MapEnv::default()).expect("valid");
+    assert!(config.uses_simulator());
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:4000");
+    assert!(config.models.iter().any(|m| m.name == "gpt-4o"));
+    match &config.source {
+        Source::Discovered { notes } => assert!(notes.iter().any(|n| n.contains("simulator"))),
+        other => panic!("wrong source {other:?}"),
+    }
+}
+
+#[test]
+fn discovery_never_uses_the_simulator_when_a_real_provider_is_found() {
+    let env = MapEnv::new([
+        ("OPENAI_API_KEY", "sk-test"),
+        ("AZURE_OPENAI_API_KEY", "az"),
+        ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com"),
+        ("ANTHROPIC_API_KEY", "ant"),
+    ]);
+    let config = discover(&env).expect("valid");
+    assert!(!config.uses_simulator());
+    let gpt = config.models.iter().find(|m| m.name == "gpt-4o").expect("gpt-4o");
+    let order: Vec<&str> = gpt.deployments.iter().map(|d| d.provider.as_str()).collect();
+    assert_eq!(order, ["openai", "azure"]);
+    match &config.source {
+        Source::Discovered { notes } => {
+            assert!(notes.iter().any(|n| n.contains("ANTHROPIC_API_KEY")), "{notes:?}")
+        }
+        other => panic!("wrong source {other:?}"),
+    }
+}
+
+#[test]
+fn contract_example_sections_parse() {
+    let text = r#"
+[storage]
+url = "sqlite://switchyard.db"
+
+[auth]
+mode = "open"
+
+[providers.sim]
+kind = "simulator"
+ttft_ms = 0
+tokens_per_second = 0
+
+[[models]]
+name = "gpt-4o"
+routing = "priority"
+deployments = [{ provider = "sim", model = "gpt-4o", weight = 1 }]
+
+[[prices]]
+provider = "sim"
+model = "gpt-4o"
+input = "2.50"
+output = "10.00"
+
+[agreements.primary]
+providers = ["sim"]
+primary = true
+licensed_from = "2019-07-22"
+licensed_until = "2033-01-01"
+"#;
+    let config = load(text, &MapEnv::default()).expect("valid");
+    assert!(config.uses_simulator());
+}

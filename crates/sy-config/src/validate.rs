@@ -1,0 +1,523 @@
+//! Raw config -> validated [`Config`], collecting every problem with its key path.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use sy_core::Secret;
+
+use crate::env::Env;
+use crate::error::{ConfigError, ConfigErrors};
+use crate::model::*;
+use crate::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
+const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+const DEFAULT_MAX_CONCURRENT: u64 = 10_000;
+const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
+const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Collects errors while validating, so one pass reports them all.
+struct Checker<'a> {
+    file: Option<&'a Path>,
+    env: &'a dyn Env,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(ConfigError::new(self.file, path, reason));
+    }
+
+    /// Resolves `env:NAME` (or a literal) into a secret.
+    fn secret(&mut self, path: &str, value: &str) -> Option<Secret> {
+        match value.strip_prefix("env:") {
+            Some(name) => match self.env.var(name) {
+                Some(v) => Some(Secret::new(v)),
+                None => {
+                    self.error(path, format!("environment variable {name} is not set"));
+                    None
+                }
+            },
+            None if value.is_empty() => {
+                self.error(path, "must not be empty");
+                None
+            }
+            None => Some(Secret::new(value)),
+        }
+    }
+
+    fn url(&mut self, path: &str, value: &str) -> Option<String> {
+        match value.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some()
+                    && uri.query().is_none() =>
+            {
+                Some(value.trim_end_matches('/').to_owned())
+            }
+            _ => {
+                self.error(
+                    path,
+                    format!("`{value}` is not an http(s) URL with a host and no query"),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub fn validate(
+    raw: RawConfig,
+    file: Option<&Path>,
+    env: &dyn Env,
+) -> Result<Config, ConfigErrors> {
+    let mut c = Checker {
+        file,
+        env,
+        errors: Vec::new(),
+    };
+    let server = server(&mut c, &raw.server);
+    let auth = auth(&mut c, &raw.auth, server.as_ref());
+    let storage = Storage {
+        url: raw
+            .storage
+            .url
+            .clone()
+            .unwrap_or_else(|| "sqlite://switchyard.db".to_owned()),
+        redis_url: raw.storage.redis_url.clone(),
+    };
+    let providers: Vec<Provider> = raw
+        .providers
+        .iter()
+        .filter_map(|(name, p)| provider(&mut c, name, p))
+        .collect();
+    let provider_names: HashSet<&str> = raw.providers.keys().map(String::as_str).collect();
+    let models = models(&mut c, &raw.models, &provider_names);
+    if models.is_empty() && c.errors.is_empty() {
+        c.error("models", "no models are configured: add at least one [[models]] entry");
+    }
+    for (i, price) in raw.prices.iter().enumerate() {
+        if !provider_names.contains(price.provider.as_str()) {
+            c.error(
+                format!("prices[{i}].provider"),
+                format!("unknown provider `{}`", price.provider),
+            );
+        }
+    }
+    for (name, agreement) in &raw.agreements {
+        for (i, p) in agreement.providers.iter().enumerate() {
+            if !provider_names.contains(p.as_str()) {
+                c.error(
+                    format!("agreements.{name}.providers[{i}]"),
+                    format!("unknown provider `{p}`"),
+                );
+            }
+        }
+    }
+
+    match (server, auth) {
+        (Some(server), Some(auth)) if c.errors.is_empty() => Ok(Config {
+            source: file.map_or_else(
+                || Source::Discovered { notes: Vec::new() },
+                |f| Source::File(f.to_path_buf()),
+            ),
+            server,
+            storage,
+            auth,
+            providers,
+            models,
+        }),
+        _ => Err(ConfigErrors(c.errors)),
+    }
+}
+
+fn server(c: &mut Checker<'_>, raw: &RawServer) -> Option<Server> {
+    let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = match listen_text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            c.error(
+                "server.listen",
+                format!("`{listen_text}` is not an address like 127.0.0.1:4000"),
+            );
+            None
+        }
+    };
+    let max_body = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body == 0 {
+        c.error("server.max_body_bytes", "must be greater than 0");
+    }
+    let max_concurrent = raw
+        .max_concurrent_requests
+        .unwrap_or(DEFAULT_MAX_CONCURRENT);
+    if max_concurrent == 0 {
+        c.error("server.max_concurrent_requests", "must be greater than 0");
+    }
+    if raw.tls.is_some() {
+        c.error(
+            "server.tls",
+            "TLS serving is not available in this version of Switchyard; terminate TLS in front of it",
+        );
+    }
+    Some(Server {
+        listen: listen?,
+        max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+        max_concurrent_requests: usize::try_from(max_concurrent).unwrap_or(usize::MAX),
+        shutdown_grace: Duration::from_millis(
+            raw.shutdown_grace_ms.unwrap_or(DEFAULT_SHUTDOWN_GRACE_MS),
+        ),
+    })
+}
+
+fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<AuthMode> {
+    if let Some(admin) = raw.admin_key.as_deref() {
+        c.secret("auth.admin_key", admin);
+    }
+    match raw.mode.as_deref().unwrap_or("open") {
+        "open" => {
+            if let Some(server) = server {
+                if !server.listen.ip().is_loopback() {
+                    c.error(
+                        "auth.mode",
+                        format!(
+                            "\"open\" mode serves anyone without a key, so it only listens on a loopback address, not {}",
+                            server.listen
+                        ),
+                    );
+                }
+            }
+            Some(AuthMode::Open)
+        }
+        "keys" => {
+            c.error(
+                "auth.mode",
+                "\"keys\" needs the tenant and key store, which this version of Switchyard does not include yet",
+            );
+            None
+        }
+        other => {
+            c.error(
+                "auth.mode",
+                format!("unknown mode `{other}`; expected \"open\" or \"keys\""),
+            );
+            None
+        }
+    }
+}
+
+fn timeouts(c: &mut Checker<'_>, path: &str, raw: &RawProvider) -> Timeouts {
+    let defaults = Timeouts::default();
+    let mut pick = |key: &str, value: Option<u64>, default: Duration| match value {
+        Some(0) => {
+            c.error(format!("{path}.{key}"), "must be greater than 0");
+            default
+        }
+        Some(ms) => Duration::from_millis(ms),
+        None => default,
+    };
+    let total = pick("timeout_ms", raw.timeout_ms, defaults.total);
+    Timeouts {
+        connect: pick("connect_timeout_ms", raw.connect_timeout_ms, defaults.connect),
+        first_byte: pick(
+            "first_byte_timeout_ms",
+            raw.first_byte_timeout_ms,
+            defaults.first_byte.min(total),
+        ),
+        idle: pick("idle_timeout_ms", raw.idle_timeout_ms, defaults.idle.min(total)),
+        total,
+    }
+}
+
+/// Keys that only some kinds understand; setting one on another kind is a mistake worth reporting.
+fn reject_foreign_keys(c: &mut Checker<'_>, path: &str, kind: &str, raw: &RawProvider) {
+    let simulator_keys = [
+        ("ttft_ms", raw.ttft_ms.is_some()),
+        ("tokens_per_second", raw.tokens_per_second.is_some()),
+        ("fail_status", raw.fail_status.is_some()),
+        ("fail_after_chunks", raw.fail_after_chunks.is_some()),
+        ("embedding_dimensions", raw.embedding_dimensions.is_some()),
+    ];
+    let aws_keys = [
+        ("region", raw.region.is_some()),
+        ("access_key_id", raw.access_key_id.is_some()),
+        ("secret_access_key", raw.secret_access_key.is_some()),
+        ("session_token", raw.session_token.is_some()),
+    ];
+    let azure_keys = [
+        ("api_version", raw.api_version.is_some()),
+        ("api", raw.api.is_some()),
+    ];
+    let mut foreign: Vec<&str> = Vec::new();
+    if kind != "simulator" {
+        foreign.extend(simulator_keys.iter().filter(|k| k.1).map(|k| k.0));
+    }
+    if kind != "bedrock" {
+        foreign.extend(aws_keys.iter().filter(|k| k.1).map(|k| k.0));
+    }
+    if kind != "azure" {
+        foreign.extend(azure_keys.iter().filter(|k| k.1).map(|k| k.0));
+    }
+    if kind == "simulator" && raw.api_key.is_some() {
+        foreign.push("api_key");
+    }
+    for key in foreign {
+        c.error(
+            format!("{path}.{key}"),
+            format!("not a setting of a `{kind}` provider"),
+        );
+    }
+}
+
+fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provider> {
+    let path = format!("providers.{name}");
+    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        c.error(
+            &path,
+            "provider names may use letters, digits, `-`, `_` and `.` only",
+        );
+    }
+    reject_foreign_keys(c, &path, &raw.kind, raw);
+    let timeouts = timeouts(c, &path, raw);
+    let stream_usage = raw.stream_usage.unwrap_or(true);
+    let required_key = |c: &mut Checker<'_>| match raw.api_key.as_deref() {
+        Some(key) => c.secret(&format!("{path}.api_key"), key),
+        None => {
+            c.error(format!("{path}.api_key"), "is required for this kind");
+            None
+        }
+    };
+    let kind = match raw.kind.as_str() {
+        "openai" => {
+            let base_url = c.url(
+                &format!("{path}.base_url"),
+                raw.base_url.as_deref().unwrap_or(DEFAULT_OPENAI_BASE_URL),
+            );
+            let api_key = required_key(c);
+            ProviderKind::OpenAi {
+                base_url: base_url?,
+                api_key: api_key?,
+                stream_usage,
+            }
+        }
+        "azure" => {
+            let endpoint = match raw.base_url.as_deref() {
+                Some(url) => c.url(&format!("{path}.base_url"), url),
+                None => {
+                    c.error(
+                        format!("{path}.base_url"),
+                        "is required: the resource endpoint, e.g. https://contoso.openai.azure.com",
+                    );
+                    None
+                }
+            };
+            let api_key = required_key(c);
+            let api = match (raw.api.as_deref(), raw.api_version.as_deref()) {
+                (Some("v1"), None) | (None, None) => Some(AzureApi::V1),
+                (Some("v1"), Some(_)) => {
+                    c.error(
+                        format!("{path}.api_version"),
+                        "the v1 API takes no api_version; remove it or set api = \"deployments\"",
+                    );
+                    None
+                }
+                (Some("deployments") | None, Some(v)) => Some(AzureApi::Deployments {
+                    api_version: v.to_owned(),
+                }),
+                (Some("deployments"), None) => {
+                    c.error(
+                        format!("{path}.api_version"),
+                        "is required with api = \"deployments\" (e.g. \"2024-10-21\")",
+                    );
+                    None
+                }
+                (Some(other), _) => {
+                    c.error(
+                        format!("{path}.api"),
+                        format!("unknown Azure API `{other}`; expected \"v1\" or \"deployments\""),
+                    );
+                    None
+                }
+            };
+            ProviderKind::Azure {
+                endpoint: endpoint?,
+                api_key: api_key?,
+                api: api?,
+                stream_usage,
+            }
+        }
+        "openai-compatible" => {
+            let base_url = match raw.base_url.as_deref() {
+                Some(url) => c.url(&format!("{path}.base_url"), url),
+                None => {
+                    c.error(
+                        format!("{path}.base_url"),
+                        "is required: the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1",
+                    );
+                    None
+                }
+            };
+            let api_key = match raw.api_key.as_deref() {
+                Some(key) => Some(c.secret(&format!("{path}.api_key"), key)?),
+                None => None,
+            };
+            ProviderKind::OpenAiCompatible {
+                base_url: base_url?,
+                api_key,
+                stream_usage,
+            }
+        }
+        "simulator" => {
+            if raw.base_url.is_some() {
+                c.error(
+                    format!("{path}.base_url"),
+                    "the simulator runs inside the gateway and has no URL",
+                );
+            }
+            let defaults = SimulatorSettings::default();
+            let tokens_per_second = raw.tokens_per_second.unwrap_or(defaults.tokens_per_second);
+            if !(tokens_per_second.is_finite() && tokens_per_second >= 0.0) {
+                c.error(
+                    format!("{path}.tokens_per_second"),
+                    "must be a number >= 0 (0 streams as fast as possible)",
+                );
+            }
+            if let Some(status) = raw.fail_status {
+                if !(400..=599).contains(&status) {
+                    c.error(
+                        format!("{path}.fail_status"),
+                        "must be an HTTP error status between 400 and 599",
+                    );
+                }
+            }
+            let dims = raw
+                .embedding_dimensions
+                .unwrap_or(defaults.embedding_dimensions);
+            if dims == 0 || dims > 8192 {
+                c.error(
+                    format!("{path}.embedding_dimensions"),
+                    "must be between 1 and 8192",
+                );
+            }
+            ProviderKind::Simulator(SimulatorSettings {
+                ttft: raw
+                    .ttft_ms
+                    .map_or(defaults.ttft, Duration::from_millis),
+                tokens_per_second,
+                fail_status: raw.fail_status,
+                fail_after_chunks: raw.fail_after_chunks,
+                embedding_dimensions: dims,
+            })
+        }
+        "bedrock" | "anthropic" | "gemini" => {
+            c.error(
+                format!("{path}.kind"),
+                format!(
+                    "`{}` upstreams are not available in this version of Switchyard yet",
+                    raw.kind
+                ),
+            );
+            return None;
+        }
+        other => {
+            c.error(
+                format!("{path}.kind"),
+                format!(
+                    "unknown kind `{other}`; expected one of openai, azure, bedrock, anthropic, gemini, openai-compatible, simulator"
+                ),
+            );
+            return None;
+        }
+    };
+    Some(Provider {
+        name: name.to_owned(),
+        kind,
+        timeouts,
+    })
+}
+
+fn models(c: &mut Checker<'_>, raw: &[RawModel], providers: &HashSet<&str>) -> Vec<Model> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, m) in raw.iter().enumerate() {
+        let path = format!("models[{i}]");
+        if m.name.trim().is_empty() {
+            c.error(format!("{path}.name"), "must not be empty");
+            continue;
+        }
+        if !seen.insert(m.name.as_str()) {
+            c.error(
+                format!("{path}.name"),
+                format!("model `{}` is defined twice", m.name),
+            );
+        }
+        let routing = match m.routing.as_deref().unwrap_or("priority") {
+            "priority" => Routing::Priority,
+            strategy @ ("weighted" | "least-latency" | "lowest-cost") => {
+                c.error(
+                    format!("{path}.routing"),
+                    format!("`{strategy}` routing is not available in this version of Switchyard yet; use \"priority\""),
+                );
+                Routing::Priority
+            }
+            other => {
+                c.error(
+                    format!("{path}.routing"),
+                    format!(
+                        "unknown strategy `{other}`; expected priority, weighted, least-latency or lowest-cost"
+                    ),
+                );
+                Routing::Priority
+            }
+        };
+        if m.deployments.is_empty() {
+            c.error(
+                format!("{path}.deployments"),
+                "needs at least one deployment",
+            );
+        }
+        let mut names = HashSet::new();
+        let mut deployments = Vec::with_capacity(m.deployments.len());
+        for (j, d) in m.deployments.iter().enumerate() {
+            let dpath = format!("{path}.deployments[{j}]");
+            if !providers.contains(d.provider.as_str()) {
+                c.error(
+                    format!("{dpath}.provider"),
+                    format!("unknown provider `{}`", d.provider),
+                );
+            }
+            if d.model.trim().is_empty() {
+                c.error(format!("{dpath}.model"), "must not be empty");
+            }
+            if d.region.is_some() {
+                c.error(
+                    format!("{dpath}.region"),
+                    "region constraints are not available in this version of Switchyard yet",
+                );
+            }
+            let name = d
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}/{}", d.provider, d.model));
+            if !names.insert(name.clone()) {
+                c.error(
+                    format!("{dpath}.name"),
+                    format!("deployment `{name}` appears twice in this model"),
+                );
+            }
+            deployments.push(Deployment {
+                name,
+                provider: d.provider.clone(),
+                upstream_model: d.model.clone(),
+                weight: d.weight.unwrap_or(1),
+            });
+        }
+        out.push(Model {
+            name: m.name.clone(),
+            routing,
+            deployments,
+        });
+    }
+    out
+}

@@ -1,0 +1,167 @@
+//! One classification for every failure: what happened, who caused it, and whether a retry may help.
+//! Errors are rendered once, at the edge, in the caller's dialect.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Who caused a failure. Decides the status class and what is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    Client,
+    Upstream,
+    Gateway,
+}
+
+/// What went wrong, independent of any dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Malformed JSON or a request the gateway cannot accept (400).
+    InvalidRequest { param: Option<String> },
+    /// No configured model by that name (404).
+    ModelNotFound,
+    /// No such endpoint (404).
+    RouteNotFound,
+    /// The request body is over the configured limit (413).
+    PayloadTooLarge,
+    /// The request's content type is not JSON (415).
+    UnsupportedMediaType,
+    /// The gateway is at its concurrency limit or shutting down (503 + Retry-After).
+    Saturated { retry_after: Duration },
+    /// An upstream answered with a client error that is passed back faithfully.
+    UpstreamRejected { status: u16 },
+    /// An upstream refused the gateway's own credentials (502, never 401).
+    UpstreamAuth { provider: String, status: u16 },
+    /// An upstream is overloaded or unavailable (503).
+    UpstreamUnavailable { retry_after: Option<Duration> },
+    /// An upstream failed: connection refused, reset, 5xx, a broken stream (502).
+    UpstreamFailed,
+    /// An upstream did not answer in time (504).
+    UpstreamTimeout,
+    /// A bug or an unexpected state inside the gateway (500).
+    Internal,
+}
+
+/// A failure on its way to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl GatewayError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidRequest { param: None }, message)
+    }
+
+    pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::InvalidRequest {
+                param: Some(param.to_owned()),
+            },
+            message,
+        )
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+
+    /// The HTTP status in the OpenAI-style convention the contract uses.
+    pub fn status(&self) -> u16 {
+        match &self.kind {
+            ErrorKind::InvalidRequest { .. } => 400,
+            ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::Saturated { .. } | ErrorKind::UpstreamUnavailable { .. } => 503,
+            ErrorKind::UpstreamRejected { status } => *status,
+            ErrorKind::UpstreamAuth { .. } | ErrorKind::UpstreamFailed => 502,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    pub fn blame(&self) -> Blame {
+        match &self.kind {
+            ErrorKind::InvalidRequest { .. }
+            | ErrorKind::ModelNotFound
+            | ErrorKind::RouteNotFound
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::UnsupportedMediaType
+            | ErrorKind::UpstreamRejected { .. } => Blame::Client,
+            ErrorKind::UpstreamAuth { .. }
+            | ErrorKind::UpstreamUnavailable { .. }
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::UpstreamTimeout => Blame::Upstream,
+            ErrorKind::Saturated { .. } | ErrorKind::Internal => Blame::Gateway,
+        }
+    }
+
+    /// Whether trying another deployment (or the same one later) may succeed.
+    pub fn retryable(&self) -> bool {
+        match &self.kind {
+            ErrorKind::UpstreamRejected { status } => *status == 429 || *status == 408,
+            ErrorKind::UpstreamUnavailable { .. }
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::Saturated { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// How long the caller should wait before retrying, when the gateway knows.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.kind {
+            ErrorKind::Saturated { retry_after } => Some(*retry_after),
+            ErrorKind::UpstreamUnavailable { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::InvalidRequest { param } => param.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.status())
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        let auth = GatewayError::new(
+            ErrorKind::UpstreamAuth {
+                provider: "azure".into(),
+                status: 401,
+            },
+            "x",
+        );
+        assert_eq!(auth.status(), 502, "upstream auth failures never blame the caller's key");
+        assert_eq!(GatewayError::new(ErrorKind::UpstreamTimeout, "x").status(), 504);
+        assert_eq!(
+            GatewayError::new(ErrorKind::UpstreamRejected { status: 429 }, "x").status(),
+            429
+        );
+        assert!(GatewayError::new(ErrorKind::UpstreamRejected { status: 429 }, "x").retryable());
+        assert!(!GatewayError::new(ErrorKind::UpstreamRejected { status: 400 }, "x").retryable());
+        assert!(!GatewayError::invalid("bad").retryable());
+    }
+}

@@ -1,0 +1,9 @@
+//! Switchyard's shared vocabulary: error classes, request ids and secrets, used by every other crate.
+
+mod error;
+mod id;
+mod secret;
+
+pub use error::{Blame, ErrorKind, GatewayError};
+pub use id::RequestId;
+pub use secret::Secret;

@@ -1,0 +1,48 @@
+//! A string that must never be printed: API keys, tokens, passwords.
+
+use std::fmt;
+
+/// A secret value. `Debug` and `Display` print a redaction marker, so a secret
+/// that ends up in a log line or an error message does not leak.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it (an outgoing header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints_the_value() {
+        let secret = Secret::new("sk-live-1234567890");
+        assert_eq!(format!("{secret}"), "[redacted]");
+        assert!(!format!("{secret:?}").contains("1234567890"));
+        assert_eq!(secret.expose(), "sk-live-1234567890");
+    }
+}
