@@ -1,0 +1,326 @@
+//! The few fields the gateway reads from an OpenAI request before forwarding it as bytes,
+//! and the byte-level edit that rewrites `model` (and asks for streamed usage) without re-encoding.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The head of a Chat Completions request. Parsing it validates the whole document's syntax;
+/// every other field stays in the original bytes.
+#[derive(Debug, Deserialize)]
+pub struct ChatHead<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub messages: &'a RawValue,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default, borrow)]
+    pub stream_options: Option<&'a RawValue>,
+}
+
+/// `stream_options`, read only when present.
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+/// The head of an Embeddings request.
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingsHead<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub input: &'a RawValue,
+    #[serde(default, borrow)]
+    pub encoding_format: Option<Cow<'a, str>>,
+}
+
+/// Why a request head was refused; rendered as a 400 naming `param` when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadError {
+    pub param: Option<&'static str>,
+    pub message: String,
+}
+
+impl HeadError {
+    fn param(param: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            param: Some(param),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses `body` as a JSON object into a head, mapping serde's errors to clear messages.
+fn parse_head<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, HeadError> {
+    let trimmed = body.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(HeadError {
+            param: None,
+            message: "the request body must be a JSON object".into(),
+        });
+    }
+    serde_json::from_str(body).map_err(|e| {
+        let text = e.to_string();
+        if e.is_syntax() || e.is_eof() {
+            return HeadError {
+                param: None,
+                message: format!("the request body is not valid JSON: {text}"),
+            };
+        }
+        // Only on the error path: parse again, tracking the path, to name the offending field.
+        let mut de = serde_json::Deserializer::from_str(body);
+        let path = serde_path_to_error::deserialize::<_, T>(&mut de)
+            .err()
+            .map(|e| e.path().to_string());
+        let param = ["model", "messages", "stream_options", "stream", "input", "encoding_format"]
+            .into_iter()
+            .find(|p| {
+                text.contains(&format!("`{p}`"))
+                    || path.as_deref().is_some_and(|path| path.split('.').next() == Some(*p))
+            });
+        HeadError {
+            param,
+            message: format!("invalid request: {text}"),
+        }
+    })
+}
+
+impl<'a> ChatHead<'a> {
+    pub fn parse(body: &'a str) -> Result<Self, HeadError> {
+        let head: Self = parse_head(body)?;
+        if head.model.is_empty() {
+            return Err(HeadError::param("model", "`model` must not be empty"));
+        }
+        let messages = head.messages.get().trim_start();
+        if !messages.starts_with('[') {
+            return Err(HeadError::param("messages", "`messages` must be an array"));
+        }
+        if messages[1..].trim_start().starts_with(']') {
+            return Err(HeadError::param(
+                "messages",
+                "`messages` must contain at least one message",
+            ));
+        }
+        if let Some(options) = head.stream_options {
+            if options.get() != "null" {
+                serde_json::from_str::<StreamOptions>(options.get()).map_err(|e| {
+                    HeadError::param("stream_options", format!("invalid `stream_options`: {e}"))
+                })?;
+            }
+        }
+        Ok(head)
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.stream == Some(true)
+    }
+
+    /// Whether the client asked for the usage chunk at the end of a stream.
+    pub fn wants_stream_usage(&self) -> bool {
+        self.stream_options
+            .and_then(|raw| serde_json::from_str::<StreamOptions>(raw.get()).ok())
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false)
+    }
+}
+
+impl<'a> EmbeddingsHead<'a> {
+    pub fn parse(body: &'a str) -> Result<Self, HeadError> {
+        let head: Self = parse_head(body)?;
+        if head.model.is_empty() {
+            return Err(HeadError::param("model", "`model` must not be empty"));
+        }
+        let input = head.input.get().trim_start();
+        if input == "null" || input == "[]" || input == "\"\"" {
+            return Err(HeadError::param("input", "`input` must not be empty"));
+        }
+        if let Some(format) = head.encoding_format.as_deref() {
+            if format != "float" && format != "base64" {
+                return Err(HeadError::param(
+                    "encoding_format",
+                    format!("`encoding_format` must be \"float\" or \"base64\", not \"{format}\""),
+                ));
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// The edits the pass-through lane makes to a request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyEdit<'a> {
+    /// The upstream's model id, replacing the client's model name.
+    pub model: &'a str,
+    /// Add `stream_options.include_usage: true` so the gateway can read usage from the stream.
+    pub include_usage: bool,
+}
+
+/// Applies `edit` to `body`, whose parsed `model` field is `model`.
+///
+/// Fast path: when the client's model string was borrowed straight from the body (no escapes) and
+/// `stream_options` is absent, the body is spliced as bytes, so unknown fields, key order and
+/// whitespace survive untouched. Otherwise the top level is re-encoded with every value kept raw.
+pub fn edit_body(
+    body: &str,
+    model: &Cow<'_, str>,
+    stream_options_present: bool,
+    edit: BodyEdit<'_>,
+) -> Result<Bytes, HeadError> {
+    if let (Cow::Borrowed(current), false) = (model, edit.include_usage && stream_options_present)
+    {
+        let start = current.as_ptr() as usize - body.as_ptr() as usize;
+        let end = start + current.len();
+        if body.get(start..end) == Some(*current) {
+            let mut out = BytesMut::with_capacity(body.len() + edit.model.len() + 40);
+            let open = body.find('{').unwrap_or(0);
+            if edit.include_usage {
+                out.extend_from_slice(body[..=open].as_bytes());
+                out.extend_from_slice(br#""stream_options":{"include_usage":true},"#);
+                out.extend_from_slice(body[open + 1..start].as_bytes());
+            } else {
+                out.extend_from_slice(body[..start].as_bytes());
+            }
+            write_json_string_contents(&mut out, edit.model);
+            out.extend_from_slice(body[end..].as_bytes());
+            return Ok(out.freeze());
+        }
+    }
+    reencode(body, edit)
+}
+
+/// Slow path: re-encode the top-level object; every other value keeps its raw text.
+fn reencode(body: &str, edit: BodyEdit<'_>) -> Result<Bytes, HeadError> {
+    let invalid = |e: serde_json::Error| HeadError {
+        param: None,
+        message: format!("the request body is not valid JSON: {e}"),
+    };
+    let mut fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(body).map_err(invalid)?;
+    let model = serde_json::to_string(edit.model).map_err(invalid)?;
+    fields.insert("model".into(), RawValue::from_string(model).map_err(invalid)?);
+    if edit.include_usage {
+        let mut options: serde_json::Map<String, serde_json::Value> = fields
+            .get("stream_options")
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default();
+        options.insert("include_usage".into(), serde_json::Value::Bool(true));
+        let options = serde_json::to_string(&options).map_err(invalid)?;
+        fields.insert(
+            "stream_options".into(),
+            RawValue::from_string(options).map_err(invalid)?,
+        );
+    }
+    serde_json::to_vec(&fields).map(Bytes::from).map_err(invalid)
+}
+
+/// Writes `s` as the inside of a JSON string (escapes included, quotes not).
+fn write_json_string_contents(out: &mut BytesMut, s: &str) {
+    let quoted = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+    out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(body: &str, model: &str, include_usage: bool) -> String {
+        let head = ChatHead::parse(body).expect("valid head");
+        let out = edit_body(
+            body,
+            &head.model,
+            head.stream_options.is_some(),
+            BodyEdit {
+                model,
+                include_usage,
+            },
+        )
+        .expect("edit");
+        String::from_utf8(out.to_vec()).expect("utf8")
+    }
+
+    const BODY: &str = r#"{ "model" : "gpt-4o", "messages":[{"role":"user","content":"hi \"model\": x"}], "x_unknown": {"keep": [1, 2.50, null]}, "stream": true }"#;
+
+    #[test]
+    fn rewrites_only_the_model_bytes() {
+        assert_eq!(edit(BODY, "gpt-4o-prod", false), BODY.replace("\"gpt-4o\"", "\"gpt-4o-prod\""));
+    }
+
+    #[test]
+    fn injects_include_usage_at_the_front() {
+        let out = edit(BODY, "m", true);
+        assert!(out.starts_with(r#"{"stream_options":{"include_usage":true}, "model" : "m","#), "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("valid json");
+        assert_eq!(v["x_unknown"]["keep"][1], serde_json::json!(2.50));
+    }
+
+    #[test]
+    fn merges_into_existing_stream_options() {
+        let body = r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_obfuscation":false}}"#;
+        let v: serde_json::Value = serde_json::from_str(&edit(body, "b", true)).expect("json");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["stream_options"]["include_obfuscation"], false);
+        assert_eq!(v["model"], "b");
+    }
+
+    #[test]
+    fn escaped_model_names_take_the_slow_path() {
+        let body = r#"{"model":"gpt\u002d4o","messages":[{"role":"user","content":"x"}],"extra":1}"#;
+        let head = ChatHead::parse(body).expect("head");
+        assert_eq!(head.model, "gpt-4o");
+        let v: serde_json::Value = serde_json::from_str(&edit(body, "new\"name", false)).expect("json");
+        assert_eq!(v["model"], "new\"name");
+        assert_eq!(v["extra"], 1);
+    }
+
+    #[test]
+    fn new_model_names_are_escaped() {
+        let out = edit(BODY, "a\"b\\c", false);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["model"], "a\"b\\c");
+    }
+
+    #[test]
+    fn heads_reject_bad_requests_clearly() {
+        let cases = [
+            ("[1,2]", None, "must be a JSON object"),
+            ("{\"model\": \"m\", ", None, "not valid JSON"),
+            (r#"{"messages":[{"role":"user","content":"x"}]}"#, Some("model"), "missing field `model`"),
+            (r#"{"model":"m"}"#, Some("messages"), "missing field `messages`"),
+            (r#"{"model":"m","messages":{}}"#, Some("messages"), "must be an array"),
+            (r#"{"model":"m","messages":[ ]}"#, Some("messages"), "at least one"),
+            (r#"{"model":7,"messages":[1]}"#, Some("model"), "invalid type"),
+            (r#"{"model":"","messages":[1]}"#, Some("model"), "must not be empty"),
+            (r#"{"model":"m","messages":[1],"stream":"yes"}"#, Some("stream"), "invalid type"),
+            (r#"{"model":"m","model":"n","messages":[1]}"#, Some("model"), "duplicate field"),
+        ];
+        for (body, param, needle) in cases {
+            let err = ChatHead::parse(body).expect_err(body);
+            assert_eq!(err.param, param, "{body}: {err:?}");
+            assert!(err.message.contains(needle), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn stream_usage_flag() {
+        let with = r#"{"model":"m","messages":[1],"stream":true,"stream_options":{"include_usage":true}}"#;
+        assert!(ChatHead::parse(with).expect("head").wants_stream_usage());
+        assert!(!ChatHead::parse(BODY).expect("head").wants_stream_usage());
+    }
+
+    #[test]
+    fn embeddings_head() {
+        let head = EmbeddingsHead::parse(r#"{"model":"e","input":["a","b"],"encoding_format":"base64"}"#)
+            .expect("head");
+        assert_eq!(head.encoding_format.as_deref(), Some("base64"));
+        let err = EmbeddingsHead::parse(r#"{"model":"e","input":[]}"#).expect_err("empty");
+        assert_eq!(err.param, Some("input"));
+        let err = EmbeddingsHead::parse(r#"{"model":"e","input":"x","encoding_format":"int8"}"#)
+            .expect_err("format");
+        assert_eq!(err.param, Some("encoding_format"));
+    }
+}
