@@ -42,7 +42,10 @@ pub fn discover(env: &dyn Env) -> Result<Config, ConfigErrors> {
         );
         notes.push("provider `openai` from OPENAI_API_KEY".to_owned());
     }
-    match (env.var("AZURE_OPENAI_API_KEY"), env.var("AZURE_OPENAI_ENDPOINT")) {
+    match (
+        env.var("AZURE_OPENAI_API_KEY"),
+        env.var("AZURE_OPENAI_ENDPOINT"),
+    ) {
         (Some(_), Some(endpoint)) => {
             let api_version = env.var("OPENAI_API_VERSION");
             raw.providers.insert(
@@ -61,7 +64,8 @@ pub fn discover(env: &dyn Env) -> Result<Config, ConfigErrors> {
             );
         }
         (Some(_), None) => notes.push(
-            "AZURE_OPENAI_API_KEY is set but AZURE_OPENAI_ENDPOINT is not: Azure skipped".to_owned(),
+            "AZURE_OPENAI_API_KEY is set but AZURE_OPENAI_ENDPOINT is not: Azure skipped"
+                .to_owned(),
         ),
         _ => {}
     }
@@ -88,7 +92,9 @@ pub fn discover(env: &dyn Env) -> Result<Config, ConfigErrors> {
             },
         );
         names.insert(0, SIMULATOR_MODEL);
-        notes.push("no provider credentials found: the built-in simulator answers every model".to_owned());
+        notes.push(
+            "no provider credentials found: the built-in simulator answers every model".to_owned(),
+        );
     }
     let provider_names: Vec<String> = raw.providers.keys().cloned().collect();
     raw.models = names

@@ -35,7 +35,9 @@ impl Config {
 pub enum Source {
     File(PathBuf),
     /// No file: built from environment variables. The notes say what was found and skipped.
-    Discovered { notes: Vec<String> },
+    Discovered {
+        notes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]

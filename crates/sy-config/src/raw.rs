@@ -38,7 +38,10 @@ pub struct RawServer {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "read so the contract's key is accepted; TLS serving is separate work")]
+#[expect(
+    dead_code,
+    reason = "read so the contract's key is accepted; TLS serving is separate work"
+)]
 pub struct RawTls {
     pub cert: String,
     pub key: String,
@@ -122,7 +125,10 @@ pub struct RawPrice {
 /// Agreements are read and type-checked now; routing by them is separate work.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "type-checked now, used by routing and settlement later")]
+#[expect(
+    dead_code,
+    reason = "type-checked now, used by routing and settlement later"
+)]
 pub struct RawAgreement {
     pub providers: Vec<String>,
     pub primary: Option<bool>,

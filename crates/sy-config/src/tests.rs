@@ -174,7 +174,10 @@ deployments = [{ provider = "missing", model = "x" }]
         "models[0].routing: unknown strategy `fastest`",
         "models[0].deployments[0].provider: unknown provider `missing`",
     ] {
-        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
     }
 }
 
@@ -229,7 +232,10 @@ deployments = [{ provider = "az", model = "dep" }]
     let config = load(text, &MapEnv::default()).expect("valid");
     assert!(matches!(
         config.providers[0].kind,
-        ProviderKind::Azure { api: AzureApi::V1, .. }
+        ProviderKind::Azure {
+            api: AzureApi::V1,
+            ..
+        }
     ));
 }
 
@@ -255,12 +261,23 @@ fn discovery_never_uses_the_simulator_when_a_real_provider_is_found() {
     ]);
     let config = discover(&env).expect("valid");
     assert!(!config.uses_simulator());
-    let gpt = config.models.iter().find(|m| m.name == "gpt-4o").expect("gpt-4o");
-    let order: Vec<&str> = gpt.deployments.iter().map(|d| d.provider.as_str()).collect();
+    let gpt = config
+        .models
+        .iter()
+        .find(|m| m.name == "gpt-4o")
+        .expect("gpt-4o");
+    let order: Vec<&str> = gpt
+        .deployments
+        .iter()
+        .map(|d| d.provider.as_str())
+        .collect();
     assert_eq!(order, ["openai", "azure"]);
     match &config.source {
         Source::Discovered { notes } => {
-            assert!(notes.iter().any(|n| n.contains("ANTHROPIC_API_KEY")), "{notes:?}")
+            assert!(
+                notes.iter().any(|n| n.contains("ANTHROPIC_API_KEY")),
+                "{notes:?}"
+            )
         }
         other => panic!("wrong source {other:?}"),
     }

@@ -96,7 +96,10 @@ pub fn validate(
     let provider_names: HashSet<&str> = raw.providers.keys().map(String::as_str).collect();
     let models = models(&mut c, &raw.models, &provider_names);
     if models.is_empty() && c.errors.is_empty() {
-        c.error("models", "no models are configured: add at least one [[models]] entry");
+        c.error(
+            "models",
+            "no models are configured: add at least one [[models]] entry",
+        );
     }
     for (i, price) in raw.prices.iter().enumerate() {
         if !provider_names.contains(price.provider.as_str()) {
@@ -219,13 +222,21 @@ fn timeouts(c: &mut Checker<'_>, path: &str, raw: &RawProvider) -> Timeouts {
     };
     let total = pick("timeout_ms", raw.timeout_ms, defaults.total);
     Timeouts {
-        connect: pick("connect_timeout_ms", raw.connect_timeout_ms, defaults.connect),
+        connect: pick(
+            "connect_timeout_ms",
+            raw.connect_timeout_ms,
+            defaults.connect,
+        ),
         first_byte: pick(
             "first_byte_timeout_ms",
             raw.first_byte_timeout_ms,
             defaults.first_byte.min(total),
         ),
-        idle: pick("idle_timeout_ms", raw.idle_timeout_ms, defaults.idle.min(total)),
+        idle: pick(
+            "idle_timeout_ms",
+            raw.idle_timeout_ms,
+            defaults.idle.min(total),
+        ),
         total,
     }
 }
@@ -272,7 +283,11 @@ fn reject_foreign_keys(c: &mut Checker<'_>, path: &str, kind: &str, raw: &RawPro
 
 fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provider> {
     let path = format!("providers.{name}");
-    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
         c.error(
             &path,
             "provider names may use letters, digits, `-`, `_` and `.` only",
@@ -401,9 +416,7 @@ fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provid
                 );
             }
             ProviderKind::Simulator(SimulatorSettings {
-                ttft: raw
-                    .ttft_ms
-                    .map_or(defaults.ttft, Duration::from_millis),
+                ttft: raw.ttft_ms.map_or(defaults.ttft, Duration::from_millis),
                 tokens_per_second,
                 fail_status: raw.fail_status,
                 fail_after_chunks: raw.fail_after_chunks,

@@ -154,8 +154,15 @@ mod tests {
             },
             "x",
         );
-        assert_eq!(auth.status(), 502, "upstream auth failures never blame the caller's key");
-        assert_eq!(GatewayError::new(ErrorKind::UpstreamTimeout, "x").status(), 504);
+        assert_eq!(
+            auth.status(),
+            502,
+            "upstream auth failures never blame the caller's key"
+        );
+        assert_eq!(
+            GatewayError::new(ErrorKind::UpstreamTimeout, "x").status(),
+            504
+        );
         assert_eq!(
             GatewayError::new(ErrorKind::UpstreamRejected { status: 429 }, "x").status(),
             429

@@ -1,1 +1,105 @@
-//! placeholder
+//! Switchyard upstream providers: how to reach each upstream (URL, auth), the pooled HTTP client,
+//! how its failures are classified, and the built-in simulator.
+//!
+//! Boundary: providers know nothing of routing or of the caller's dialect; they take an upstream-ready
+//! body and return the upstream's status, headers and body stream.
+
+mod body;
+mod client;
+mod openai;
+mod simulator;
+
+pub use body::{BodyError, UpstreamBody};
+pub use openai::classify_status;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use sy_config::{Provider as ProviderConfig, ProviderKind, Timeouts};
+use sy_core::GatewayError;
+
+/// What the caller wants the upstream to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+}
+
+/// An upstream's answer: status and headers now, body as it arrives.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: UpstreamBody,
+}
+
+/// A configured upstream, ready to send requests.
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub timeouts: Timeouts,
+    /// Whether the gateway asks this upstream for streamed usage when the client did not.
+    pub stream_usage: bool,
+    adapter: Adapter,
+}
+
+#[derive(Debug)]
+enum Adapter {
+    OpenAi(openai::OpenAiUpstream),
+    Simulator(simulator::Simulator),
+}
+
+impl Provider {
+    pub fn new(config: &ProviderConfig) -> Result<Self, String> {
+        let (adapter, stream_usage) = match &config.kind {
+            ProviderKind::Simulator(settings) => (
+                Adapter::Simulator(simulator::Simulator::new(settings.clone())),
+                true,
+            ),
+            kind => {
+                let upstream = openai::OpenAiUpstream::new(kind, &config.timeouts)?;
+                let stream_usage = match kind {
+                    ProviderKind::OpenAi { stream_usage, .. }
+                    | ProviderKind::Azure { stream_usage, .. }
+                    | ProviderKind::OpenAiCompatible { stream_usage, .. } => *stream_usage,
+                    ProviderKind::Simulator(_) => true,
+                };
+                (Adapter::OpenAi(upstream), stream_usage)
+            }
+        };
+        Ok(Self {
+            name: config.name.clone(),
+            timeouts: config.timeouts,
+            stream_usage,
+            adapter,
+        })
+    }
+
+    pub fn is_simulator(&self) -> bool {
+        matches!(self.adapter, Adapter::Simulator(_))
+    }
+
+    /// Sends an OpenAI-dialect body for `upstream_model` and waits for the response head
+    /// (bounded by the first-byte timeout). Non-2xx statuses are returned, not classified here.
+    pub async fn send(
+        &self,
+        operation: Operation,
+        upstream_model: &str,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        match &self.adapter {
+            Adapter::OpenAi(upstream) => {
+                upstream
+                    .send(&self.name, &self.timeouts, operation, upstream_model, body)
+                    .await
+            }
+            Adapter::Simulator(sim) => sim.send(operation, upstream_model, body).await,
+        }
+    }
+}
+
+/// Response headers `x-request-id`-style that identify the upstream's own request, for logs.
+pub fn upstream_request_id(headers: &HeaderMap) -> Option<&str> {
+    ["x-request-id", "apim-request-id", "request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+}

@@ -17,7 +17,12 @@ pub struct ErrorObject {
 }
 
 impl ErrorBody {
-    pub fn new(message: impl Into<String>, kind: &str, param: Option<&str>, code: Option<&str>) -> Self {
+    pub fn new(
+        message: impl Into<String>,
+        kind: &str,
+        param: Option<&str>,
+        code: Option<&str>,
+    ) -> Self {
         Self {
             error: ErrorObject {
                 message: message.into(),
@@ -51,10 +56,9 @@ pub fn upstream_message(body: &[u8]) -> Option<String> {
             .error
             .and_then(|e| match e {
                 serde_json::Value::String(s) => Some(s),
-                serde_json::Value::Object(o) => o
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned),
+                serde_json::Value::Object(o) => {
+                    o.get("message").and_then(|m| m.as_str()).map(str::to_owned)
+                }
                 _ => None,
             })
             .or(any.message)

@@ -78,12 +78,21 @@ fn parse_head<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, HeadError> {
         let path = serde_path_to_error::deserialize::<_, T>(&mut de)
             .err()
             .map(|e| e.path().to_string());
-        let param = ["model", "messages", "stream_options", "stream", "input", "encoding_format"]
-            .into_iter()
-            .find(|p| {
-                text.contains(&format!("`{p}`"))
-                    || path.as_deref().is_some_and(|path| path.split('.').next() == Some(*p))
-            });
+        let param = [
+            "model",
+            "messages",
+            "stream_options",
+            "stream",
+            "input",
+            "encoding_format",
+        ]
+        .into_iter()
+        .find(|p| {
+            text.contains(&format!("`{p}`"))
+                || path
+                    .as_deref()
+                    .is_some_and(|path| path.split('.').next() == Some(*p))
+        });
         HeadError {
             param,
             message: format!("invalid request: {text}"),
@@ -172,8 +181,7 @@ pub fn edit_body(
     stream_options_present: bool,
     edit: BodyEdit<'_>,
 ) -> Result<Bytes, HeadError> {
-    if let (Cow::Borrowed(current), false) = (model, edit.include_usage && stream_options_present)
-    {
+    if let (Cow::Borrowed(current), false) = (model, edit.include_usage && stream_options_present) {
         let start = current.as_ptr() as usize - body.as_ptr() as usize;
         let end = start + current.len();
         if body.get(start..end) == Some(*current) {
@@ -200,9 +208,13 @@ fn reencode(body: &str, edit: BodyEdit<'_>) -> Result<Bytes, HeadError> {
         param: None,
         message: format!("the request body is not valid JSON: {e}"),
     };
-    let mut fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(body).map_err(invalid)?;
+    let mut fields: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_str(body).map_err(invalid)?;
     let model = serde_json::to_string(edit.model).map_err(invalid)?;
-    fields.insert("model".into(), RawValue::from_string(model).map_err(invalid)?);
+    fields.insert(
+        "model".into(),
+        RawValue::from_string(model).map_err(invalid)?,
+    );
     if edit.include_usage {
         let mut options: serde_json::Map<String, serde_json::Value> = fields
             .get("stream_options")
@@ -215,7 +227,9 @@ fn reencode(body: &str, edit: BodyEdit<'_>) -> Result<Bytes, HeadError> {
             RawValue::from_string(options).map_err(invalid)?,
         );
     }
-    serde_json::to_vec(&fields).map(Bytes::from).map_err(invalid)
+    serde_json::to_vec(&fields)
+        .map(Bytes::from)
+        .map_err(invalid)
 }
 
 /// Writes `s` as the inside of a JSON string (escapes included, quotes not).
@@ -247,13 +261,19 @@ mod tests {
 
     #[test]
     fn rewrites_only_the_model_bytes() {
-        assert_eq!(edit(BODY, "gpt-4o-prod", false), BODY.replace("\"gpt-4o\"", "\"gpt-4o-prod\""));
+        assert_eq!(
+            edit(BODY, "gpt-4o-prod", false),
+            BODY.replace("\"gpt-4o\"", "\"gpt-4o-prod\"")
+        );
     }
 
     #[test]
     fn injects_include_usage_at_the_front() {
         let out = edit(BODY, "m", true);
-        assert!(out.starts_with(r#"{"stream_options":{"include_usage":true}, "model" : "m","#), "{out}");
+        assert!(
+            out.starts_with(r#"{"stream_options":{"include_usage":true}, "model" : "m","#),
+            "{out}"
+        );
         let v: serde_json::Value = serde_json::from_str(&out).expect("valid json");
         assert_eq!(v["x_unknown"]["keep"][1], serde_json::json!(2.50));
     }
@@ -269,10 +289,12 @@ mod tests {
 
     #[test]
     fn escaped_model_names_take_the_slow_path() {
-        let body = r#"{"model":"gpt\u002d4o","messages":[{"role":"user","content":"x"}],"extra":1}"#;
+        let body =
+            r#"{"model":"gpt\u002d4o","messages":[{"role":"user","content":"x"}],"extra":1}"#;
         let head = ChatHead::parse(body).expect("head");
         assert_eq!(head.model, "gpt-4o");
-        let v: serde_json::Value = serde_json::from_str(&edit(body, "new\"name", false)).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&edit(body, "new\"name", false)).expect("json");
         assert_eq!(v["model"], "new\"name");
         assert_eq!(v["extra"], 1);
     }
@@ -289,14 +311,46 @@ mod tests {
         let cases = [
             ("[1,2]", None, "must be a JSON object"),
             ("{\"model\": \"m\", ", None, "not valid JSON"),
-            (r#"{"messages":[{"role":"user","content":"x"}]}"#, Some("model"), "missing field `model`"),
-            (r#"{"model":"m"}"#, Some("messages"), "missing field `messages`"),
-            (r#"{"model":"m","messages":{}}"#, Some("messages"), "must be an array"),
-            (r#"{"model":"m","messages":[ ]}"#, Some("messages"), "at least one"),
-            (r#"{"model":7,"messages":[1]}"#, Some("model"), "invalid type"),
-            (r#"{"model":"","messages":[1]}"#, Some("model"), "must not be empty"),
-            (r#"{"model":"m","messages":[1],"stream":"yes"}"#, Some("stream"), "invalid type"),
-            (r#"{"model":"m","model":"n","messages":[1]}"#, Some("model"), "duplicate field"),
+            (
+                r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                Some("model"),
+                "missing field `model`",
+            ),
+            (
+                r#"{"model":"m"}"#,
+                Some("messages"),
+                "missing field `messages`",
+            ),
+            (
+                r#"{"model":"m","messages":{}}"#,
+                Some("messages"),
+                "must be an array",
+            ),
+            (
+                r#"{"model":"m","messages":[ ]}"#,
+                Some("messages"),
+                "at least one",
+            ),
+            (
+                r#"{"model":7,"messages":[1]}"#,
+                Some("model"),
+                "invalid type",
+            ),
+            (
+                r#"{"model":"","messages":[1]}"#,
+                Some("model"),
+                "must not be empty",
+            ),
+            (
+                r#"{"model":"m","messages":[1],"stream":"yes"}"#,
+                Some("stream"),
+                "invalid type",
+            ),
+            (
+                r#"{"model":"m","model":"n","messages":[1]}"#,
+                Some("model"),
+                "duplicate field",
+            ),
         ];
         for (body, param, needle) in cases {
             let err = ChatHead::parse(body).expect_err(body);
@@ -307,15 +361,17 @@ mod tests {
 
     #[test]
     fn stream_usage_flag() {
-        let with = r#"{"model":"m","messages":[1],"stream":true,"stream_options":{"include_usage":true}}"#;
+        let with =
+            r#"{"model":"m","messages":[1],"stream":true,"stream_options":{"include_usage":true}}"#;
         assert!(ChatHead::parse(with).expect("head").wants_stream_usage());
         assert!(!ChatHead::parse(BODY).expect("head").wants_stream_usage());
     }
 
     #[test]
     fn embeddings_head() {
-        let head = EmbeddingsHead::parse(r#"{"model":"e","input":["a","b"],"encoding_format":"base64"}"#)
-            .expect("head");
+        let head =
+            EmbeddingsHead::parse(r#"{"model":"e","input":["a","b"],"encoding_format":"base64"}"#)
+                .expect("head");
         assert_eq!(head.encoding_format.as_deref(), Some("base64"));
         let err = EmbeddingsHead::parse(r#"{"model":"e","input":[]}"#).expect_err("empty");
         assert_eq!(err.param, Some("input"));

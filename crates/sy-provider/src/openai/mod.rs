@@ -1,0 +1,188 @@
+//! Upstreams that speak the OpenAI dialect: OpenAI itself, Azure OpenAI (deployment and v1 URLs),
+//! and OpenAI-compatible servers (vLLM, Ollama, llama.cpp, ...).
+
+mod error;
+#[cfg(test)]
+mod tests;
+
+pub use error::classify_status;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+use sy_config::{AzureApi, ProviderKind, Timeouts};
+use sy_core::{ErrorKind, GatewayError};
+
+use crate::body::{UpstreamBody, describe_hyper_error};
+use crate::client::{self, HttpClient};
+use crate::{Operation, UpstreamResponse};
+
+static USER_AGENT_VALUE: HeaderValue =
+    HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
+
+/// Where requests go and how they authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UrlStyle {
+    /// `{base}/chat/completions`
+    Root(String),
+    /// `{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`
+    AzureDeployments {
+        endpoint: String,
+        api_version: String,
+    },
+    /// `{endpoint}/openai/v1/chat/completions`
+    AzureV1 { endpoint: String },
+}
+
+#[derive(Debug)]
+pub struct OpenAiUpstream {
+    url: UrlStyle,
+    /// The auth header, marked sensitive so it never shows in debug output.
+    auth: Option<(HeaderName, HeaderValue)>,
+    client: HttpClient,
+}
+
+impl OpenAiUpstream {
+    pub fn new(kind: &ProviderKind, timeouts: &Timeouts) -> Result<Self, String> {
+        let bearer = |key: &str| -> Result<(HeaderName, HeaderValue), String> {
+            sensitive(&format!("Bearer {key}")).map(|v| (AUTHORIZATION, v))
+        };
+        let (url, auth) = match kind {
+            ProviderKind::OpenAi {
+                base_url, api_key, ..
+            } => (
+                UrlStyle::Root(base_url.clone()),
+                Some(bearer(api_key.expose())?),
+            ),
+            ProviderKind::OpenAiCompatible {
+                base_url, api_key, ..
+            } => (
+                UrlStyle::Root(base_url.clone()),
+                api_key.as_ref().map(|k| bearer(k.expose())).transpose()?,
+            ),
+            ProviderKind::Azure {
+                endpoint,
+                api_key,
+                api,
+                ..
+            } => {
+                let url = match api {
+                    AzureApi::Deployments { api_version } => UrlStyle::AzureDeployments {
+                        endpoint: endpoint.clone(),
+                        api_version: api_version.clone(),
+                    },
+                    AzureApi::V1 => UrlStyle::AzureV1 {
+                        endpoint: endpoint.clone(),
+                    },
+                };
+                let key = sensitive(api_key.expose())?;
+                (url, Some((HeaderName::from_static("api-key"), key)))
+            }
+            ProviderKind::Simulator(_) => {
+                return Err("the simulator is not an HTTP upstream".into());
+            }
+        };
+        Ok(Self {
+            url,
+            auth,
+            client: client::build(timeouts.connect)?,
+        })
+    }
+
+    fn uri(&self, operation: Operation, upstream_model: &str) -> Result<Uri, GatewayError> {
+        let path = match operation {
+            Operation::ChatCompletions => "chat/completions",
+            Operation::Embeddings => "embeddings",
+        };
+        let text = match &self.url {
+            UrlStyle::Root(base) => format!("{base}/{path}"),
+            UrlStyle::AzureV1 { endpoint } => format!("{endpoint}/openai/v1/{path}"),
+            UrlStyle::AzureDeployments {
+                endpoint,
+                api_version,
+            } => format!(
+                "{endpoint}/openai/deployments/{}/{path}?api-version={}",
+                encode_path_segment(upstream_model),
+                encode_path_segment(api_version)
+            ),
+        };
+        text.parse().map_err(|e| {
+            GatewayError::internal(format!("cannot build the upstream URL {text:?}: {e}"))
+        })
+    }
+
+    pub async fn send(
+        &self,
+        provider: &str,
+        timeouts: &Timeouts,
+        operation: Operation,
+        upstream_model: &str,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri(operation, upstream_model)?)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(USER_AGENT, USER_AGENT_VALUE.clone())
+            .body(Full::new(body))
+            .map_err(|e| {
+                GatewayError::internal(format!("cannot build the upstream request: {e}"))
+            })?;
+        if let Some((name, value)) = &self.auth {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let response = tokio::time::timeout(timeouts.first_byte, self.client.request(request))
+            .await
+            .map_err(|_| {
+                GatewayError::new(
+                    ErrorKind::UpstreamTimeout,
+                    format!(
+                        "upstream provider `{provider}` did not answer within {} ms",
+                        timeouts.first_byte.as_millis()
+                    ),
+                )
+            })?
+            .map_err(|e| {
+                let what = if e.is_connect() {
+                    "cannot connect to"
+                } else {
+                    "lost the connection to"
+                };
+                GatewayError::new(
+                    ErrorKind::UpstreamFailed,
+                    format!(
+                        "{what} upstream provider `{provider}`: {}",
+                        describe_hyper_error(&e)
+                    ),
+                )
+            })?;
+        let (parts, body) = response.into_parts();
+        Ok(UpstreamResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: UpstreamBody::Http(body),
+        })
+    }
+}
+
+fn sensitive(value: &str) -> Result<HeaderValue, String> {
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|_| "the API key contains characters not allowed in an HTTP header".to_owned())?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
