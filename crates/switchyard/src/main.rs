@@ -1,1 +1,21 @@
-fn main() {}
+//! The `switchyard` command: `serve` runs the gateway, `check` validates a config and prints its routing table.
+
+mod cli;
+mod load;
+mod serve;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Check(args) => table::check(args),
+    }
+}

@@ -1,1 +1,18 @@
-//! placeholder
+//! Switchyard's HTTP server: one port for every dialect.
+//!
+//! Data flows one way: ingress (parse a borrowed head) -> admit -> route -> dispatch to a provider
+//! -> relay the answer back (bytes untouched plus a usage tap on the pass-through lane).
+//! Boundary: this is the only crate that knows axum; errors are rendered here, once, in the caller's dialect.
+
+mod admission;
+mod dispatch;
+mod listener;
+mod metrics;
+mod openai;
+mod ops;
+mod relay;
+mod request;
+mod state;
+
+pub use listener::Server;
+pub use state::Gateway;

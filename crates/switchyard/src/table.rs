@@ -1,0 +1,86 @@
+//! `switchyard check`: validates the config and prints the routing table it resolves to.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use sy_config::{Config, ProviderKind, Source};
+use sy_router::RoutingTable;
+
+use crate::cli::ConfigArgs;
+use crate::load::load;
+
+pub fn check(args: ConfigArgs) -> ExitCode {
+    match load(args.config.as_deref()) {
+        Ok(config) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(render(&config).as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "switchyard check: {} problem{} found",
+                errors.0.len(),
+                if errors.0.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where a provider sends requests, for the table.
+fn endpoint(kind: &ProviderKind) -> String {
+    match kind {
+        ProviderKind::OpenAi { base_url, .. } | ProviderKind::OpenAiCompatible { base_url, .. } => {
+            base_url.clone()
+        }
+        ProviderKind::Azure { endpoint, api, .. } => match api {
+            sy_config::AzureApi::V1 => format!("{endpoint}/openai/v1"),
+            sy_config::AzureApi::Deployments { api_version } => {
+                format!("{endpoint}/openai/deployments/* (api-version {api_version})")
+            }
+        },
+        ProviderKind::Simulator(_) => "built-in simulator".to_owned(),
+    }
+}
+
+pub fn render(config: &Config) -> String {
+    let mut out = String::new();
+    match &config.source {
+        Source::File(path) => out.push_str(&format!("config: {} (valid)\n", path.display())),
+        Source::Discovered { notes } => {
+            out.push_str("config: none; discovered from the environment\n");
+            for note in notes {
+                out.push_str(&format!("  - {note}\n"));
+            }
+        }
+    }
+    out.push_str(&format!("listen: {}\n\nproviders:\n", config.server.listen));
+    for p in &config.providers {
+        out.push_str(&format!(
+            "  {:<20} {:<18} {}\n",
+            p.name,
+            p.kind.name(),
+            endpoint(&p.kind)
+        ));
+    }
+    out.push_str("\nroutes:\n");
+    let table = RoutingTable::from_config(config);
+    for route in table.routes() {
+        out.push_str(&format!("  {} ({})\n", route.name, route.routing.name()));
+        for (i, t) in route.targets.iter().enumerate() {
+            let role = if i == 0 { "primary " } else { "failover" };
+            out.push_str(&format!(
+                "    {}. {role} {} -> provider {} model {}\n",
+                i + 1,
+                t.deployment,
+                t.provider,
+                t.upstream_model
+            ));
+        }
+    }
+    if config.uses_simulator() {
+        out.push_str("\nnote: the built-in simulator answers some models; its answers are not from a real model\n");
+    }
+    out
+}

@@ -1,0 +1,127 @@
+//! Dispatch: try the plan's targets in order until one answers. Failover happens only before any
+//! byte of a response has reached the client, and only for failures another deployment may not share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use sy_core::GatewayError;
+use sy_provider::{Operation, Provider, UpstreamResponse, classify_status, upstream_request_id};
+use sy_router::Target;
+use tracing::warn;
+
+use crate::relay;
+use crate::request::{RequestContext, Routed};
+use crate::state::Snapshot;
+
+/// Error bodies larger than this are cut when read for classification.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// A successful upstream answer, with what produced it.
+#[derive(Debug)]
+pub struct Dispatched {
+    pub response: UpstreamResponse,
+    pub provider: Arc<Provider>,
+    /// The gateway added `stream_options.include_usage`; the usage chunk must be stripped.
+    pub added_stream_usage: bool,
+}
+
+/// Why no deployment answered.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// The gateway's own classification (connect error, timeout, ...).
+    Gateway(GatewayError),
+    /// The last upstream answered with an error status; its answer is kept so a caller of the
+    /// same dialect gets it back faithfully.
+    Upstream {
+        error: GatewayError,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    },
+}
+
+impl DispatchError {
+    pub fn error(&self) -> &GatewayError {
+        match self {
+            Self::Gateway(e) | Self::Upstream { error: e, .. } => e,
+        }
+    }
+}
+
+/// The body to send to one target, and whether the gateway asked for streamed usage in it.
+pub type BodyFor<'a> =
+    dyn Fn(&Target, &Provider) -> Result<(Bytes, bool), GatewayError> + Send + Sync + 'a;
+
+pub async fn dispatch(
+    ctx: &RequestContext,
+    snapshot: &Snapshot,
+    plan: &[Target],
+    operation: Operation,
+    body_for: &BodyFor<'_>,
+    routed: &mut Routed,
+) -> Result<Dispatched, DispatchError> {
+    let mut last = None;
+    for (i, target) in plan.iter().enumerate() {
+        let has_next = i + 1 < plan.len();
+        let Some(provider) = snapshot.providers.get(target.provider_index).cloned() else {
+            continue;
+        };
+        routed.attempts += 1;
+        routed.provider = Some(target.provider.clone());
+        routed.deployment = Some(target.deployment.clone());
+        let (body, added_stream_usage) =
+            body_for(target, &provider).map_err(DispatchError::Gateway)?;
+        let sent = provider.send(operation, &target.upstream_model, body).await;
+        let failure = match sent {
+            Ok(response) if response.status.is_success() => {
+                routed.upstream_request_id = upstream_request_id(&response.headers)
+                    .and_then(|v| http::HeaderValue::from_str(v).ok());
+                return Ok(Dispatched {
+                    response,
+                    provider,
+                    added_stream_usage,
+                });
+            }
+            Ok(response) => {
+                routed.upstream_request_id = upstream_request_id(&response.headers)
+                    .and_then(|v| http::HeaderValue::from_str(v).ok());
+                let UpstreamResponse {
+                    status,
+                    headers,
+                    mut body,
+                } = response;
+                let bytes = relay::read_bounded(&mut body, MAX_ERROR_BODY, provider.timeouts.idle)
+                    .await
+                    .unwrap_or_default();
+                let error = classify_status(&provider.name, status, &headers, &bytes);
+                DispatchError::Upstream {
+                    error,
+                    status,
+                    headers,
+                    body: bytes,
+                }
+            }
+            Err(error) => DispatchError::Gateway(error),
+        };
+        let retry = failure.error().retryable() && has_next;
+        warn!(
+            request_id = %ctx.id,
+            provider = %target.provider,
+            deployment = %target.deployment,
+            error = %failure.error(),
+            failover = retry,
+            "upstream attempt failed"
+        );
+        if !retry {
+            return Err(failure);
+        }
+        last = Some(failure);
+        // A short pause so a burst of failures does not hammer the next deployment in lockstep.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(last.unwrap_or_else(|| {
+        DispatchError::Gateway(GatewayError::internal("the model has no usable deployment"))
+    }))
+}

@@ -1,0 +1,97 @@
+//! The listening socket and connection loop: HTTP/1.1 and HTTP/2 (h2c) on one port, TCP_NODELAY on
+//! every accepted socket, and a graceful shutdown that lets in-flight answers finish within a grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::state::Gateway;
+use crate::{openai, ops};
+
+/// A bound gateway, ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    gateway: Gateway,
+}
+
+impl Server {
+    /// Binds the configured address (or `addr` when given, e.g. port 0 in tests).
+    pub async fn bind(gateway: Gateway, addr: Option<SocketAddr>) -> std::io::Result<Self> {
+        let addr = addr.unwrap_or(gateway.snapshot().config.server.listen);
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self { listener, gateway })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests and streams
+    /// finish for up to the configured grace period, and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let grace = self.gateway.snapshot().config.server.shutdown_grace;
+        let app = router(self.gateway.clone());
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (socket, _peer) = match accepted {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = socket.set_nodelay(true);
+                    let service = TowerToHyperService::new(app.clone());
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+                    let conn = graceful.watch(conn.into_owned());
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        self.gateway.start_draining();
+        info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: no new connections, finishing in-flight requests"
+        );
+        tokio::select! {
+            () = graceful.shutdown() => info!("all connections finished"),
+            () = tokio::time::sleep(grace) => warn!("shutdown grace period over; closing the remaining connections"),
+        }
+    }
+}
+
+pub fn router(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::list_models))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(openai::not_found)
+        .with_state(gateway)
+}

@@ -1,0 +1,261 @@
+//! The pass-through lane for OpenAI-dialect requests to OpenAI-dialect upstreams: the body is
+//! forwarded as bytes with only `model` rewritten, and the answer is relayed untouched while a tap
+//! reads usage.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use sy_core::{ErrorKind, GatewayError};
+use sy_provider::{Operation, Provider};
+use sy_router::Target;
+use sy_wire::openai::head::edit_body;
+use sy_wire::openai::{BodyEdit, ChatHead, EmbeddingsHead, HeadError, UsageProbe};
+use tokio::time::Instant;
+
+use super::error::{copy_client_headers, pass_back, respond};
+use crate::admission::Slot;
+use crate::dispatch::{DispatchError, Dispatched, dispatch};
+use crate::metrics::Outcome;
+use crate::relay::{self, ReadError, SseRelay, StreamEnd};
+use crate::request::RequestContext;
+use crate::state::Gateway;
+
+/// Largest non-streamed upstream answer the gateway will hold.
+const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// What the lane needs from a request head.
+struct Head<'a> {
+    model: Cow<'a, str>,
+    stream: bool,
+    client_wants_usage: bool,
+    has_stream_options: bool,
+}
+
+pub async fn chat_completions(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    proxy(gateway, headers, body, Operation::ChatCompletions, |text| {
+        ChatHead::parse(text).map(|h| Head {
+            stream: h.is_stream(),
+            client_wants_usage: h.wants_stream_usage(),
+            has_stream_options: h.stream_options.is_some(),
+            model: h.model,
+        })
+    })
+    .await
+}
+
+pub async fn embeddings(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    proxy(gateway, headers, body, Operation::Embeddings, |text| {
+        EmbeddingsHead::parse(text).map(|h| Head {
+            model: h.model,
+            stream: false,
+            client_wants_usage: false,
+            has_stream_options: false,
+        })
+    })
+    .await
+}
+
+fn head_error(e: HeadError) -> GatewayError {
+    match e.param {
+        Some(param) => GatewayError::invalid_param(param, e.message),
+        None => GatewayError::invalid(e.message),
+    }
+}
+
+async fn proxy(
+    gateway: Gateway,
+    headers: HeaderMap,
+    body: Body,
+    operation: Operation,
+    parse: impl for<'a> Fn(&'a str) -> Result<Head<'a>, HeadError>,
+) -> Response {
+    let endpoint = match operation {
+        Operation::ChatCompletions => "chat_completions",
+        Operation::Embeddings => "embeddings",
+    };
+    let mut ctx = RequestContext::start(&gateway, endpoint);
+    let slot = match gateway.admission().admit() {
+        Ok(slot) => slot,
+        Err(e) => return respond(ctx, &e),
+    };
+    let bytes = match gateway.admission().read_json_body(&headers, body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return respond(ctx, &e),
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return respond(
+            ctx,
+            &GatewayError::invalid("the request body is not valid UTF-8"),
+        );
+    };
+    let head = match parse(text) {
+        Ok(head) => head,
+        Err(e) => return respond(ctx, &head_error(e)),
+    };
+    ctx.model = Some(head.model.as_ref().into());
+    let snapshot = gateway.snapshot();
+    let Some(plan) = snapshot.table.plan(&head.model) else {
+        let error = GatewayError::new(
+            ErrorKind::ModelNotFound,
+            format!(
+                "the model `{}` does not exist on this gateway; GET /v1/models lists the models you can use",
+                head.model
+            ),
+        );
+        return respond(ctx, &error);
+    };
+
+    let body_for = |target: &Target, provider: &Provider| {
+        let include_usage = head.stream && !head.client_wants_usage && provider.stream_usage;
+        let edit = BodyEdit {
+            model: &target.upstream_model,
+            include_usage,
+        };
+        edit_body(text, &head.model, head.has_stream_options, edit)
+            .map(|body| (body, include_usage))
+            .map_err(head_error)
+    };
+    let mut routed = std::mem::take(&mut ctx.routed);
+    let result = dispatch(&ctx, &snapshot, plan, operation, &body_for, &mut routed).await;
+    ctx.routed = routed;
+    let dispatched = match result {
+        Ok(d) => d,
+        Err(DispatchError::Upstream {
+            error,
+            status,
+            headers,
+            body,
+        }) if matches!(error.kind, ErrorKind::UpstreamRejected { .. }) => {
+            // Same dialect: the upstream's own error reaches the client as it was sent.
+            return pass_back(ctx, status, &headers, body);
+        }
+        Err(e) => return respond(ctx, e.error()),
+    };
+    let is_sse = dispatched
+        .response
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if head.stream && is_sse {
+        stream(ctx, slot, dispatched)
+    } else {
+        whole(ctx, slot, dispatched).await
+    }
+}
+
+/// Relays a complete (non-streamed) answer, reading its usage.
+async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> Response {
+    let Dispatched {
+        response: upstream,
+        provider,
+        ..
+    } = dispatched;
+    let mut body = upstream.body;
+    let remaining = deadline(&ctx, &provider).saturating_duration_since(Instant::now());
+    let read = tokio::time::timeout(
+        remaining,
+        relay::read_bounded(&mut body, MAX_RESPONSE_BODY, provider.timeouts.idle),
+    )
+    .await
+    .unwrap_or(Err(ReadError::Idle));
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let (kind, what) = match e {
+                ReadError::Idle => (
+                    ErrorKind::UpstreamTimeout,
+                    "did not finish its answer in time".to_owned(),
+                ),
+                ReadError::TooLarge => (
+                    ErrorKind::UpstreamFailed,
+                    format!("answered with more than {MAX_RESPONSE_BODY} bytes"),
+                ),
+                ReadError::Broken(reason) => (
+                    ErrorKind::UpstreamFailed,
+                    format!("broke off its answer: {reason}"),
+                ),
+            };
+            let message = format!("upstream provider `{}` {what}", provider.name);
+            return respond(ctx, &GatewayError::new(kind, message));
+        }
+    };
+    ctx.usage = UsageProbe::parse(&bytes).and_then(|p| p.usage);
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = upstream.status;
+    copy_client_headers(&upstream.headers, response.headers_mut());
+    ctx.write_headers(response.headers_mut());
+    ctx.status = upstream.status.as_u16();
+    ctx.outcome = Outcome::Completed;
+    response
+}
+
+/// Relays an SSE stream event by event. The request's context and admission slot live inside the
+/// body stream, so the request is accounted for when the stream ends, or when the client leaves.
+fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Response {
+    let Dispatched {
+        response: upstream,
+        provider,
+        added_stream_usage,
+    } = dispatched;
+    let relay = SseRelay::new(
+        upstream.body,
+        added_stream_usage,
+        provider.timeouts.idle,
+        deadline(&ctx, &provider),
+    );
+    let mut headers = HeaderMap::new();
+    copy_client_headers(&upstream.headers, &mut headers);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    ctx.write_headers(&mut headers);
+    ctx.status = StatusCode::OK.as_u16();
+
+    struct Flow {
+        relay: SseRelay,
+        ctx: RequestContext,
+        _slot: Slot,
+    }
+    let flow = Flow {
+        relay,
+        ctx,
+        _slot: slot,
+    };
+    let body = futures_util::stream::unfold(flow, |mut flow| async move {
+        match flow.relay.next().await {
+            Some(bytes) => Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow)),
+            None => {
+                flow.ctx.usage = flow.relay.usage.take();
+                flow.ctx.outcome = match flow.relay.end {
+                    Some(StreamEnd::Completed) => Outcome::Completed,
+                    _ => Outcome::Failed,
+                };
+                // Dropping the flow records the request and frees its admission slot.
+                drop(flow);
+                None
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The end of the provider's total time budget for this request.
+fn deadline(ctx: &RequestContext, provider: &Provider) -> Instant {
+    Instant::from_std(ctx.started) + provider.timeouts.total.max(Duration::from_millis(1))
+}

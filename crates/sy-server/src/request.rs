@@ -1,0 +1,107 @@
+//! Per-request context: the gateway's request id, timing, what routing decided, and how it ended.
+//! Dropping the context records the request (metrics, debug log) exactly once, however it ended:
+//! a handler dropped mid-way or a stream abandoned by its client counts as client-aborted.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::HeaderValue;
+use http::header::HeaderMap;
+use sy_core::RequestId;
+use sy_wire::openai::Usage;
+use tracing::debug;
+
+use crate::metrics::Outcome;
+use crate::state::Gateway;
+
+/// Which deployment answered, reported in the routing headers.
+#[derive(Debug, Clone, Default)]
+pub struct Routed {
+    pub provider: Option<Arc<str>>,
+    pub deployment: Option<Arc<str>>,
+    pub attempts: u32,
+    pub upstream_request_id: Option<HeaderValue>,
+}
+
+#[derive(Debug)]
+pub struct RequestContext {
+    pub id: RequestId,
+    pub started: Instant,
+    pub endpoint: &'static str,
+    pub model: Option<Arc<str>>,
+    pub routed: Routed,
+    pub status: u16,
+    pub outcome: Outcome,
+    pub usage: Option<Usage>,
+    gateway: Gateway,
+}
+
+impl RequestContext {
+    pub fn start(gateway: &Gateway, endpoint: &'static str) -> Self {
+        gateway.metrics().started();
+        Self {
+            id: RequestId::mint(),
+            started: Instant::now(),
+            endpoint,
+            model: None,
+            routed: Routed::default(),
+            status: 0,
+            outcome: Outcome::ClientAborted,
+            usage: None,
+            gateway: gateway.clone(),
+        }
+    }
+
+    /// `x-request-id` and the routing headers of the contract.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        if let Ok(v) = HeaderValue::from_str(self.id.as_str()) {
+            headers.insert("x-request-id", v);
+        }
+        let routed = &self.routed;
+        if let Some(p) = routed
+            .provider
+            .as_deref()
+            .and_then(|p| HeaderValue::from_str(p).ok())
+        {
+            headers.insert("x-switchyard-provider", p);
+        }
+        if let Some(d) = routed
+            .deployment
+            .as_deref()
+            .and_then(|d| HeaderValue::from_str(d).ok())
+        {
+            headers.insert("x-switchyard-deployment", d);
+        }
+        headers.insert("x-switchyard-attempts", HeaderValue::from(routed.attempts));
+        if let Some(id) = &routed.upstream_request_id {
+            headers.insert("x-switchyard-upstream-request-id", id.clone());
+        }
+    }
+}
+
+impl Drop for RequestContext {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let metrics = self.gateway.metrics();
+        metrics.finished(self.endpoint, self.status, self.outcome, elapsed);
+        if let (Some(usage), Some(model), Some(provider)) =
+            (&self.usage, &self.model, &self.routed.provider)
+        {
+            metrics.usage(model, provider, usage);
+        }
+        debug!(
+            request_id = %self.id,
+            endpoint = self.endpoint,
+            model = self.model.as_deref().unwrap_or(""),
+            provider = self.routed.provider.as_deref().unwrap_or(""),
+            deployment = self.routed.deployment.as_deref().unwrap_or(""),
+            attempts = self.routed.attempts,
+            status = self.status,
+            outcome = ?self.outcome,
+            prompt_tokens = self.usage.as_ref().map_or(0, |u| u.prompt_tokens),
+            completion_tokens = self.usage.as_ref().map_or(0, |u| u.completion_tokens),
+            elapsed_us = elapsed.as_micros() as u64,
+            "request finished"
+        );
+    }
+}
