@@ -15,7 +15,7 @@ pub use openai::classify_status;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use sy_config::{Provider as ProviderConfig, ProviderKind, Timeouts};
-use sy_core::GatewayError;
+use sy_core::{ErrorKind, GatewayError};
 
 /// What the caller wants the upstream to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,22 +78,36 @@ impl Provider {
         matches!(self.adapter, Adapter::Simulator(_))
     }
 
-    /// Sends an OpenAI-dialect body for `upstream_model` and waits for the response head
-    /// (bounded by the first-byte timeout). Non-2xx statuses are returned, not classified here.
+    /// Sends an OpenAI-dialect body for `upstream_model` and waits for the response head, bounded by
+    /// the first-byte timeout. Non-2xx statuses are returned, not classified here.
     pub async fn send(
         &self,
         operation: Operation,
         upstream_model: &str,
         body: Bytes,
     ) -> Result<UpstreamResponse, GatewayError> {
-        match &self.adapter {
-            Adapter::OpenAi(upstream) => {
-                upstream
-                    .send(&self.name, &self.timeouts, operation, upstream_model, body)
-                    .await
+        let send = async {
+            match &self.adapter {
+                Adapter::OpenAi(upstream) => {
+                    upstream
+                        .send(&self.name, operation, upstream_model, body)
+                        .await
+                }
+                Adapter::Simulator(sim) => sim.send(operation, upstream_model, body).await,
             }
-            Adapter::Simulator(sim) => sim.send(operation, upstream_model, body).await,
-        }
+        };
+        tokio::time::timeout(self.timeouts.first_byte, send)
+            .await
+            .map_err(|_| {
+                GatewayError::new(
+                    ErrorKind::UpstreamTimeout,
+                    format!(
+                        "upstream provider `{}` did not answer within {} ms",
+                        self.name,
+                        self.timeouts.first_byte.as_millis()
+                    ),
+                )
+            })?
     }
 }
 

@@ -115,7 +115,6 @@ impl OpenAiUpstream {
     pub async fn send(
         &self,
         provider: &str,
-        timeouts: &Timeouts,
         operation: Operation,
         upstream_model: &str,
         body: Bytes,
@@ -133,31 +132,20 @@ impl OpenAiUpstream {
         if let Some((name, value)) = &self.auth {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        let response = tokio::time::timeout(timeouts.first_byte, self.client.request(request))
-            .await
-            .map_err(|_| {
-                GatewayError::new(
-                    ErrorKind::UpstreamTimeout,
-                    format!(
-                        "upstream provider `{provider}` did not answer within {} ms",
-                        timeouts.first_byte.as_millis()
-                    ),
-                )
-            })?
-            .map_err(|e| {
-                let what = if e.is_connect() {
-                    "cannot connect to"
-                } else {
-                    "lost the connection to"
-                };
-                GatewayError::new(
-                    ErrorKind::UpstreamFailed,
-                    format!(
-                        "{what} upstream provider `{provider}`: {}",
-                        describe_hyper_error(&e)
-                    ),
-                )
-            })?;
+        let response = self.client.request(request).await.map_err(|e| {
+            let what = if e.is_connect() {
+                "cannot connect to"
+            } else {
+                "lost the connection to"
+            };
+            GatewayError::new(
+                ErrorKind::UpstreamFailed,
+                format!(
+                    "{what} upstream provider `{provider}`: {}",
+                    describe_hyper_error(&e)
+                ),
+            )
+        })?;
         let (parts, body) = response.into_parts();
         Ok(UpstreamResponse {
             status: parts.status,
