@@ -1,0 +1,179 @@
+//! Test harness: a gateway on a loopback port, built from TOML text, and a small HTTP client.
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sy_config::{MapEnv, load_str};
+use sy_server::{Gateway, Server};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub gateway: Gateway,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no header {name} in {:?}", self.headers))
+    }
+}
+
+impl TestGateway {
+    pub async fn start(config: &str) -> Self {
+        let config = load_str(config, None, &MapEnv::new([("TEST_KEY", "sk-test-secret")]))
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let gateway = Gateway::new(config).expect("gateway");
+        let server = Server::bind(gateway.clone(), Some("127.0.0.1:0".parse().expect("addr")))
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        Self {
+            addr,
+            gateway,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            client,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request and returns the response head with its streaming body.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> http::Response<Incoming> {
+        self.client.request(request).await.expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<Bytes>) -> Answer {
+        let mut builder = Request::post(self.url(path));
+        if let Some(ct) = content_type {
+            builder = builder.header("content-type", ct);
+        }
+        let response = self.send(builder.body(Full::new(body.into())).expect("request")).await;
+        collect(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: &str) -> Answer {
+        self.post_raw(path, Some("application/json"), body.to_owned()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let request = Request::get(self.url(path)).body(Full::new(Bytes::new())).expect("request");
+        collect(self.send(request).await).await
+    }
+
+    /// Starts a streaming POST and returns the live response.
+    pub async fn post_stream(&self, path: &str, body: &str) -> http::Response<Incoming> {
+        let request = Request::post(self.url(path))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// Triggers graceful shutdown and waits for the server to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .expect("server stops in time")
+                .expect("server task");
+        }
+    }
+
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub async fn join(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .expect("server stops in time")
+                .expect("server task");
+        }
+    }
+}
+
+pub async fn collect(response: http::Response<Incoming>) -> Answer {
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// The SSE `data:` payloads of a whole stream body.
+pub fn sse_data(body: &[u8]) -> Vec<String> {
+    let mut parser = sy_wire::sse::SseParser::new();
+    parser.push(body);
+    let mut out = Vec::new();
+    while let Some(e) = parser.next_event() {
+        out.push(String::from_utf8_lossy(&e.data).into_owned());
+    }
+    out.extend(parser.finish().map(|e| String::from_utf8_lossy(&e.data).into_owned()));
+    out
+}
+
+/// A config with one OpenAI-compatible provider at `base` serving model `m` as `upstream-m`.
+pub fn single(base: &str, extra_provider_keys: &str) -> String {
+    format!(
+        r#"
+[providers.up]
+kind = "openai-compatible"
+base_url = "{base}/v1"
+api_key = "env:TEST_KEY"
+{extra_provider_keys}
+
+[[models]]
+name = "m"
+deployments = [{{ provider = "up", model = "upstream-m" }}]
+"#
+    )
+}
+
+pub const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+pub const CHAT_STREAM: &str = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
