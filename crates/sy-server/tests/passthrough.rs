@@ -24,17 +24,29 @@ async fn forwards_the_body_with_only_model_rewritten() {
         body.replacen("\"m\",", "\"upstream-m\",", 1),
         "only the model value changes; unknown fields, spacing and numbers survive"
     );
-    assert_eq!(sent.header("authorization").as_deref(), Some("Bearer sk-test-secret"));
-    assert_eq!(sent.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        sent.header("authorization").as_deref(),
+        Some("Bearer sk-test-secret")
+    );
+    assert_eq!(
+        sent.header("content-type").as_deref(),
+        Some("application/json")
+    );
 
     let json = answer.json();
     assert_eq!(json["choices"][0]["message"]["content"], "Hello");
-    assert_eq!(json["model"], "upstream-m", "the upstream's answer is relayed as it came");
+    assert_eq!(
+        json["model"], "upstream-m",
+        "the upstream's answer is relayed as it came"
+    );
     assert!(answer.header("x-request-id").starts_with("req_"));
     assert_eq!(answer.header("x-switchyard-provider"), "up");
     assert_eq!(answer.header("x-switchyard-deployment"), "up/upstream-m");
     assert_eq!(answer.header("x-switchyard-attempts"), "1");
-    assert_eq!(answer.header("x-switchyard-upstream-request-id"), "upstream-1");
+    assert_eq!(
+        answer.header("x-switchyard-upstream-request-id"),
+        "upstream-1"
+    );
 }
 
 #[tokio::test]
@@ -60,7 +72,9 @@ deployments = [{{ provider = "az", model = "emb-prod" }}]
     let gw = TestGateway::start(&config).await;
     assert_eq!(gw.post("/v1/chat/completions", CHAT).await.status, 200);
     assert_eq!(
-        gw.post("/v1/embeddings", r#"{"model":"e","input":"x"}"#).await.status,
+        gw.post("/v1/embeddings", r#"{"model":"e","input":"x"}"#)
+            .await
+            .status,
         200
     );
     let requests = fake.requests();
@@ -74,7 +88,11 @@ deployments = [{{ provider = "az", model = "emb-prod" }}]
     );
     for r in &requests {
         assert_eq!(r.header("api-key").as_deref(), Some("sk-test-secret"));
-        assert_eq!(r.header("authorization"), None, "Azure keys go in api-key only");
+        assert_eq!(
+            r.header("authorization"),
+            None,
+            "Azure keys go in api-key only"
+        );
     }
 }
 
@@ -118,12 +136,18 @@ async fn embeddings_pass_through_with_the_clients_encoding() {
     let fake = FakeUpstream::start(Script::reply("unused")).await;
     let gw = TestGateway::start(&single(&fake.base_url(), "")).await;
     let answer = gw
-        .post("/v1/embeddings", r#"{"model":"m","input":["a","b"],"encoding_format":"base64"}"#)
+        .post(
+            "/v1/embeddings",
+            r#"{"model":"m","input":["a","b"],"encoding_format":"base64"}"#,
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     let json = answer.json();
     assert_eq!(json["data"].as_array().map(Vec::len), Some(2));
-    assert!(json["data"][0]["embedding"].is_string(), "base64 kept as the upstream sent it");
+    assert!(
+        json["data"][0]["embedding"].is_string(),
+        "base64 kept as the upstream sent it"
+    );
     let sent = fake.requests()[0].json();
     assert_eq!(sent["encoding_format"], "base64");
     assert_eq!(sent["model"], "upstream-m");

@@ -1,5 +1,8 @@
 //! Test harness: a gateway on a loopback port, built from TOML text, and a small HTTP client.
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -80,21 +83,31 @@ impl TestGateway {
         self.client.request(request).await.expect("request")
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<Bytes>) -> Answer {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> Answer {
         let mut builder = Request::post(self.url(path));
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
-        let response = self.send(builder.body(Full::new(body.into())).expect("request")).await;
+        let response = self
+            .send(builder.body(Full::new(body.into())).expect("request"))
+            .await;
         collect(response).await
     }
 
     pub async fn post(&self, path: &str, body: &str) -> Answer {
-        self.post_raw(path, Some("application/json"), body.to_owned()).await
+        self.post_raw(path, Some("application/json"), body.to_owned())
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        let request = Request::get(self.url(path)).body(Full::new(Bytes::new())).expect("request");
+        let request = Request::get(self.url(path))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
         collect(self.send(request).await).await
     }
 
@@ -138,7 +151,11 @@ impl TestGateway {
 
 pub async fn collect(response: http::Response<Incoming>) -> Answer {
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     Answer {
         status: parts.status,
         headers: parts.headers,
@@ -154,7 +171,11 @@ pub fn sse_data(body: &[u8]) -> Vec<String> {
     while let Some(e) = parser.next_event() {
         out.push(String::from_utf8_lossy(&e.data).into_owned());
     }
-    out.extend(parser.finish().map(|e| String::from_utf8_lossy(&e.data).into_owned()));
+    out.extend(
+        parser
+            .finish()
+            .map(|e| String::from_utf8_lossy(&e.data).into_owned()),
+    );
     out
 }
 
@@ -176,4 +197,5 @@ deployments = [{{ provider = "up", model = "upstream-m" }}]
 }
 
 pub const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
-pub const CHAT_STREAM: &str = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+pub const CHAT_STREAM: &str =
+    r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
