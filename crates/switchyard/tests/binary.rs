@@ -1,5 +1,10 @@
 //! Black-box tests through the real `switchyard` binary: `check`, the offline quickstart, serving a
 //! configured upstream, and graceful exit on SIGTERM.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test harness: a failed step is a failed test"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

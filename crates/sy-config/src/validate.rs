@@ -180,16 +180,16 @@ fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<A
     }
     match raw.mode.as_deref().unwrap_or("open") {
         "open" => {
-            if let Some(server) = server {
-                if !server.listen.ip().is_loopback() {
-                    c.error(
+            if let Some(server) = server
+                && !server.listen.ip().is_loopback()
+            {
+                c.error(
                         "auth.mode",
                         format!(
                             "\"open\" mode serves anyone without a key, so it only listens on a loopback address, not {}",
                             server.listen
                         ),
                     );
-                }
             }
             Some(AuthMode::Open)
         }
@@ -398,13 +398,13 @@ fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provid
                     "must be a number >= 0 (0 streams as fast as possible)",
                 );
             }
-            if let Some(status) = raw.fail_status {
-                if !(400..=599).contains(&status) {
-                    c.error(
-                        format!("{path}.fail_status"),
-                        "must be an HTTP error status between 400 and 599",
-                    );
-                }
+            if let Some(status) = raw.fail_status
+                && !(400..=599).contains(&status)
+            {
+                c.error(
+                    format!("{path}.fail_status"),
+                    "must be an HTTP error status between 400 and 599",
+                );
             }
             let dims = raw
                 .embedding_dimensions

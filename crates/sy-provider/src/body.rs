@@ -50,10 +50,10 @@ impl UpstreamBody {
             Self::Http(incoming) => loop {
                 match incoming.frame().await? {
                     Ok(frame) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                return Some(Ok(data));
-                            }
+                        if let Ok(data) = frame.into_data()
+                            && !data.is_empty()
+                        {
+                            return Some(Ok(data));
                         }
                     }
                     Err(e) => return Some(Err(BodyError(describe_hyper_error(&e)))),

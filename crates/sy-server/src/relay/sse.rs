@@ -93,21 +93,20 @@ impl SseRelay {
         if !self.saw_finish && memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
             self.saw_finish = true;
         }
-        if may_carry_usage(data) {
-            if let Some(probe) = UsageProbe::parse(data) {
-                if let Some(usage) = probe.usage.clone() {
-                    self.usage = Some(usage);
-                    if self.strip_usage && probe.has_no_choices() {
-                        return;
-                    }
-                }
-            }
-        }
-        if self.strip_usage {
-            if let Some(edited) = without_null_usage(&event.raw) {
-                self.out.push_back(edited);
+        if may_carry_usage(data)
+            && let Some(probe) = UsageProbe::parse(data)
+            && let Some(usage) = probe.usage.clone()
+        {
+            self.usage = Some(usage);
+            if self.strip_usage && probe.has_no_choices() {
                 return;
             }
+        }
+        if self.strip_usage
+            && let Some(edited) = without_null_usage(&event.raw)
+        {
+            self.out.push_back(edited);
+            return;
         }
         self.out.push_back(event.raw);
     }

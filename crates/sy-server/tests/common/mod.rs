@@ -1,5 +1,10 @@
 //! Test harness: a gateway on a loopback port, built from TOML text, and a small HTTP client.
 #![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test harness: a failed step is a failed test"
+)]
+#![allow(
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]

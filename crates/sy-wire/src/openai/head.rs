@@ -18,8 +18,16 @@ pub struct ChatHead<'a> {
     pub messages: &'a RawValue,
     #[serde(default)]
     pub stream: Option<bool>,
-    #[serde(default, borrow)]
+    /// Present whenever the key is, `null` included, so an edit never adds a second key.
+    #[serde(default, borrow, deserialize_with = "present")]
     pub stream_options: Option<&'a RawValue>,
+}
+
+/// Keeps a field's raw value even when it is `null` (plain `Option` would read `null` as absent).
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(d).map(Some)
 }
 
 /// `stream_options`, read only when present.
@@ -116,12 +124,12 @@ impl<'a> ChatHead<'a> {
                 "`messages` must contain at least one message",
             ));
         }
-        if let Some(options) = head.stream_options {
-            if options.get() != "null" {
-                serde_json::from_str::<StreamOptions>(options.get()).map_err(|e| {
-                    HeadError::param("stream_options", format!("invalid `stream_options`: {e}"))
-                })?;
-            }
+        if let Some(options) = head.stream_options
+            && options.get() != "null"
+        {
+            serde_json::from_str::<StreamOptions>(options.get()).map_err(|e| {
+                HeadError::param("stream_options", format!("invalid `stream_options`: {e}"))
+            })?;
         }
         Ok(head)
     }
@@ -149,13 +157,14 @@ impl<'a> EmbeddingsHead<'a> {
         if input == "null" || input == "[]" || input == "\"\"" {
             return Err(HeadError::param("input", "`input` must not be empty"));
         }
-        if let Some(format) = head.encoding_format.as_deref() {
-            if format != "float" && format != "base64" {
-                return Err(HeadError::param(
-                    "encoding_format",
-                    format!("`encoding_format` must be \"float\" or \"base64\", not \"{format}\""),
-                ));
-            }
+        if let Some(format) = head.encoding_format.as_deref()
+            && format != "float"
+            && format != "base64"
+        {
+            return Err(HeadError::param(
+                "encoding_format",
+                format!("`encoding_format` must be \"float\" or \"base64\", not \"{format}\""),
+            ));
         }
         Ok(head)
     }
@@ -175,6 +184,10 @@ pub struct BodyEdit<'a> {
 /// Fast path: when the client's model string was borrowed straight from the body (no escapes) and
 /// `stream_options` is absent, the body is spliced as bytes, so unknown fields, key order and
 /// whitespace survive untouched. Otherwise the top level is re-encoded with every value kept raw.
+#[expect(
+    clippy::ptr_arg,
+    reason = "borrowed vs owned tells whether the model string points into `body`"
+)]
 pub fn edit_body(
     body: &str,
     model: &Cow<'_, str>,
@@ -188,14 +201,14 @@ pub fn edit_body(
             let mut out = BytesMut::with_capacity(body.len() + edit.model.len() + 40);
             let open = body.find('{').unwrap_or(0);
             if edit.include_usage {
-                out.extend_from_slice(body[..=open].as_bytes());
+                out.extend_from_slice(&body.as_bytes()[..=open]);
                 out.extend_from_slice(br#""stream_options":{"include_usage":true},"#);
-                out.extend_from_slice(body[open + 1..start].as_bytes());
+                out.extend_from_slice(&body.as_bytes()[open + 1..start]);
             } else {
-                out.extend_from_slice(body[..start].as_bytes());
+                out.extend_from_slice(&body.as_bytes()[..start]);
             }
             write_json_string_contents(&mut out, edit.model);
-            out.extend_from_slice(body[end..].as_bytes());
+            out.extend_from_slice(&body.as_bytes()[end..]);
             return Ok(out.freeze());
         }
     }
@@ -285,6 +298,19 @@ mod tests {
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["stream_options"]["include_obfuscation"], false);
         assert_eq!(v["model"], "b");
+    }
+
+    #[test]
+    fn a_null_stream_options_is_replaced_not_duplicated() {
+        let body = r#"{"model":"a","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":null}"#;
+        let head = ChatHead::parse(body).expect("head");
+        assert!(!head.wants_stream_usage());
+        let out = edit(body, "b", true);
+        assert_eq!(out.matches("stream_options").count(), 1, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        let untouched = edit(body, "b", false);
+        assert_eq!(untouched, body.replace("\"a\"", "\"b\""));
     }
 
     #[test]

@@ -1,0 +1,290 @@
+"""Session fixtures: a real `sy-mock-upstream` and a real `switchyard serve` in front of it.
+
+The binaries come from SWITCHYARD_BIN and SY_MOCK_UPSTREAM_BIN (run.sh sets both). Everything
+listens on 127.0.0.1 only and is torn down, by PID, when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+STARTUP_TIMEOUT_S = 20.0
+
+# Models served by the OpenAI-compatible mock upstream: gateway name -> upstream model.
+# The mock picks its behaviour from the upstream model name it receives.
+MOCK_MODELS = {
+    "mock-chat": "mock-model",
+    "mock-tools": "mock-tools",
+    "mock-embed": "mock-embedding",
+    "mock-error-400": "mock-error-400",
+    "mock-error-401": "mock-error-401",
+    "mock-error-404": "mock-error-404",
+    "mock-error-429": "mock-error-429",
+    "mock-error-500": "mock-error-500",
+    "mock-error-503": "mock-error-503",
+}
+
+# Simulator providers: provider name -> extra TOML lines.
+SIM_PROVIDERS = {
+    "sim": ["embedding_dimensions = 32"],
+    "sim-401": ["fail_status = 401"],
+    "sim-429": ["fail_status = 429"],
+    "sim-503": ["fail_status = 503"],
+    "sim-cut": ["fail_after_chunks = 2"],
+    # Paced: a ten-word answer streams over ~0.5 s, long enough for a client to walk away mid-way.
+    "sim-paced": ["tokens_per_second = 20"],
+    # Slower to answer than its first-byte timeout allows: the gateway answers 504.
+    "sim-slow": ["first_byte_timeout_ms = 300"],
+}
+SIM_TTFT_MS = {"sim-slow": 3000}
+
+# Gateway model name -> (provider, upstream model) for the simulator-backed models.
+SIM_MODELS = {
+    "sim": ("sim", "sim-model"),
+    "sim-401": ("sim-401", "sim-model"),
+    "sim-429": ("sim-429", "sim-model"),
+    "sim-503": ("sim-503", "sim-model"),
+    "sim-cut": ("sim-cut", "sim-model"),
+    "sim-slow": ("sim-slow", "sim-model"),
+    "sim-paced": ("sim-paced", "sim-model"),
+}
+
+MAX_BODY_BYTES = 65536
+
+
+@dataclass
+class Stack:
+    """The running processes and where to reach them."""
+
+    gateway: subprocess.Popen
+    mock: subprocess.Popen
+    gateway_addr: str
+    mock_addr: str
+    gateway_log: Path
+    mock_log: Path
+    config_path: Path
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.gateway_addr}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.gateway_addr}/v1"
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(MOCK_MODELS) + list(SIM_MODELS)
+
+    def gateway_log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.gateway_log.read_text(errors="replace")
+        except OSError:
+            return "(no gateway log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+_STACK: Stack | None = None
+
+
+def _binary(env_name: str, default: str) -> Path:
+    path = Path(os.environ.get(env_name, default))
+    if not path.is_absolute():
+        path = Path(__file__).resolve().parents[2] / path
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.exit(
+            f"{env_name}: no executable at {path}; build with "
+            "`cargo build -p switchyard -p sy-testkit --bins` or run via tests/sdk/run.sh",
+            returncode=2,
+        )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Terminates one process we started, by its PID, and reaps it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _start_mock(binary: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """Starts sy-mock-upstream on an ephemeral port; returns it and the address it announced."""
+    err = open(log, "wb")
+    proc = subprocess.Popen(
+        [str(binary), "--listen", "127.0.0.1:0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=err,
+    )
+    err.close()
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.put(raw.decode(errors="replace").strip())
+        lines.put(None)
+
+    threading.Thread(target=pump, name="sy-mock-upstream-stdout", daemon=True).start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            line = lines.get(timeout=max(remaining, 0.01))
+        except queue.Empty:
+            line = None
+            remaining = 0
+        if line is None or remaining <= 0:
+            _stop(proc)
+            raise RuntimeError(
+                "sy-mock-upstream did not announce `listening on ADDR` "
+                f"(exit status {proc.poll()}); stderr:\n{log.read_text(errors='replace')}"
+            )
+        if line.startswith("listening on "):
+            return proc, line[len("listening on ") :].strip()
+
+
+def _config(mock_addr: str) -> str:
+    out = [
+        "# Written by tests/sdk/conftest.py",
+        "[server]",
+        f"max_body_bytes = {MAX_BODY_BYTES}",
+        "shutdown_grace_ms = 1000",
+        "",
+        "[providers.mock]",
+        'kind = "openai-compatible"',
+        f'base_url = "http://{mock_addr}/v1"',
+        "",
+    ]
+    for name, extra in SIM_PROVIDERS.items():
+        out += [
+            f'[providers."{name}"]',
+            'kind = "simulator"',
+            f"ttft_ms = {SIM_TTFT_MS.get(name, 0)}",
+            *([] if any(e.startswith("tokens_per_second") for e in extra) else ["tokens_per_second = 0"]),
+            *extra,
+            "",
+        ]
+    routes = {name: ("mock", upstream) for name, upstream in MOCK_MODELS.items()}
+    routes.update(SIM_MODELS)
+    for name, (provider, upstream) in routes.items():
+        out += [
+            "[[models]]",
+            f'name = "{name}"',
+            "[[models.deployments]]",
+            f'provider = "{provider}"',
+            f'model = "{upstream}"',
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _start_gateway(
+    binary: Path, config: Path, log: Path
+) -> tuple[subprocess.Popen, str]:
+    """Starts `switchyard serve` on a free port and waits for GET /healthz."""
+    last_error = ""
+    for _attempt in range(3):
+        addr = f"127.0.0.1:{_free_port()}"
+        err = open(log, "ab")
+        env = dict(os.environ)
+        env.setdefault("SWITCHYARD_LOG", "info")
+        env.setdefault("NO_COLOR", "1")  # plain log lines in the log file
+        proc = subprocess.Popen(
+            [str(binary), "serve", "--config", str(config), "--listen", addr],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            env=env,
+        )
+        err.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if _healthy(f"http://{addr}/healthz"):
+                return proc, addr
+            time.sleep(0.05)
+        _stop(proc)
+        last_error = log.read_text(errors="replace")
+        if "cannot listen" not in last_error:
+            break  # not a port race: retrying will not help
+    raise RuntimeError(f"switchyard did not become healthy; its log:\n{last_error}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    global _STACK
+    switchyard = _binary("SWITCHYARD_BIN", "target/debug/switchyard")
+    mock_bin = _binary("SY_MOCK_UPSTREAM_BIN", "target/debug/sy-mock-upstream")
+    tmp = tmp_path_factory.mktemp("switchyard-sdk")
+    mock_log = tmp / "sy-mock-upstream.log"
+    gateway_log = tmp / "switchyard.log"
+    config_path = tmp / "switchyard.toml"
+
+    mock, gateway = None, None
+    try:
+        mock, mock_addr = _start_mock(mock_bin, mock_log)
+        config_path.write_text(_config(mock_addr))
+        gateway, gateway_addr = _start_gateway(switchyard, config_path, gateway_log)
+        _STACK = Stack(
+            gateway=gateway,
+            mock=mock,
+            gateway_addr=gateway_addr,
+            mock_addr=mock_addr,
+            gateway_log=gateway_log,
+            mock_log=mock_log,
+            config_path=config_path,
+        )
+        yield _STACK
+    finally:
+        _STACK = None
+        _stop(gateway)
+        _stop(mock)
+
+
+@pytest.fixture(scope="session")
+def client(stack: Stack) -> openai.OpenAI:
+    c = openai.OpenAI(base_url=stack.base_url, api_key="unused", max_retries=0, timeout=30.0)
+    yield c
+    c.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach the tail of the gateway's log to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _STACK is not None:
+        report.sections.append(("switchyard log (tail)", _STACK.gateway_log_tail()))
