@@ -6,13 +6,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::HeaderValue;
-use http::header::HeaderMap;
+use http::header::{HeaderMap, HeaderName};
 use sy_core::RequestId;
 use sy_wire::openai::Usage;
 use tracing::debug;
 
 use crate::metrics::Outcome;
 use crate::state::Gateway;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_PROVIDER: HeaderName = HeaderName::from_static("x-switchyard-provider");
+static X_DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
+static X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+static X_UPSTREAM_REQUEST_ID: HeaderName =
+    HeaderName::from_static("x-switchyard-upstream-request-id");
 
 /// Which deployment answered, reported in the routing headers.
 #[derive(Debug, Clone, Default)]
@@ -55,7 +62,7 @@ impl RequestContext {
     /// `x-request-id` and the routing headers of the contract.
     pub fn write_headers(&self, headers: &mut HeaderMap) {
         if let Ok(v) = HeaderValue::from_str(self.id.as_str()) {
-            headers.insert("x-request-id", v);
+            headers.insert(X_REQUEST_ID.clone(), v);
         }
         let routed = &self.routed;
         if let Some(p) = routed
@@ -63,18 +70,18 @@ impl RequestContext {
             .as_deref()
             .and_then(|p| HeaderValue::from_str(p).ok())
         {
-            headers.insert("x-switchyard-provider", p);
+            headers.insert(X_PROVIDER.clone(), p);
         }
         if let Some(d) = routed
             .deployment
             .as_deref()
             .and_then(|d| HeaderValue::from_str(d).ok())
         {
-            headers.insert("x-switchyard-deployment", d);
+            headers.insert(X_DEPLOYMENT.clone(), d);
         }
-        headers.insert("x-switchyard-attempts", HeaderValue::from(routed.attempts));
+        headers.insert(X_ATTEMPTS.clone(), HeaderValue::from(routed.attempts));
         if let Some(id) = &routed.upstream_request_id {
-            headers.insert("x-switchyard-upstream-request-id", id.clone());
+            headers.insert(X_UPSTREAM_REQUEST_ID.clone(), id.clone());
         }
     }
 }

@@ -38,6 +38,8 @@ enum UrlStyle {
 #[derive(Debug)]
 pub struct OpenAiUpstream {
     url: UrlStyle,
+    /// Chat and embeddings URLs built once, for the URL styles that do not name the model.
+    fixed: Option<(Uri, Uri)>,
     /// The auth header, marked sensitive so it never shows in debug output.
     auth: Option<(HeaderName, HeaderValue)>,
     client: HttpClient,
@@ -83,14 +85,33 @@ impl OpenAiUpstream {
                 return Err("the simulator is not an HTTP upstream".into());
             }
         };
-        Ok(Self {
+        let mut upstream = Self {
             url,
+            fixed: None,
             auth,
             client: client::build(timeouts.connect)?,
-        })
+        };
+        if !matches!(upstream.url, UrlStyle::AzureDeployments { .. }) {
+            let chat = upstream
+                .build_uri(Operation::ChatCompletions, "")
+                .map_err(|e| e.message)?;
+            let embeddings = upstream
+                .build_uri(Operation::Embeddings, "")
+                .map_err(|e| e.message)?;
+            upstream.fixed = Some((chat, embeddings));
+        }
+        Ok(upstream)
     }
 
     fn uri(&self, operation: Operation, upstream_model: &str) -> Result<Uri, GatewayError> {
+        match (&self.fixed, operation) {
+            (Some((chat, _)), Operation::ChatCompletions) => Ok(chat.clone()),
+            (Some((_, embeddings)), Operation::Embeddings) => Ok(embeddings.clone()),
+            (None, _) => self.build_uri(operation, upstream_model),
+        }
+    }
+
+    fn build_uri(&self, operation: Operation, upstream_model: &str) -> Result<Uri, GatewayError> {
         let path = match operation {
             Operation::ChatCompletions => "chat/completions",
             Operation::Embeddings => "embeddings",
