@@ -2,7 +2,6 @@
 //! byte of a response has reached the client, and only for failures another deployment may not share.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -117,9 +116,9 @@ pub async fn dispatch(
         if !retry {
             return Err(failure);
         }
+        // Failover goes straight to the next deployment: it does not share the failure, so a pause
+        // would only add latency. Backoff belongs to retrying the same deployment.
         last = Some(failure);
-        // A short pause so a burst of failures does not hammer the next deployment in lockstep.
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Err(last.unwrap_or_else(|| {
         DispatchError::Gateway(GatewayError::internal("the model has no usable deployment"))
