@@ -1,0 +1,147 @@
+//! `sy-bench-stream`: load an OpenAI-style streaming endpoint and print time-to-first-byte and total-time percentiles as JSON.
+//!
+//! Open loop: `--rate R` starts R streams per second for `--duration`, each timed from its scheduled
+//! start. Closed loop: `--concurrency C` keeps C streams open for `--duration`. The summary (one JSON
+//! object) goes to stdout; latencies are in milliseconds and cover streams that ended in a 2xx
+//! `data: [DONE]`; everything else is counted in `errors` and sampled in `error_samples`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use clap::Parser;
+use hyper::Uri;
+use sy_bench::driver::{self, Load, Target};
+use sy_bench::stats::summarize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sy-bench-stream",
+    about = "Streaming (SSE) load driver: TTFB and total time per stream, open or closed loop"
+)]
+struct Args {
+    /// Full URL to POST to, e.g. http://127.0.0.1:4000/v1/chat/completions.
+    #[arg(long)]
+    url: String,
+    /// Request body file (JSON with "stream": true).
+    #[arg(long, conflicts_with = "body")]
+    body_file: Option<PathBuf>,
+    /// Request body text.
+    #[arg(long)]
+    body: Option<String>,
+    /// Open loop: streams started per second.
+    #[arg(long, conflicts_with = "concurrency")]
+    rate: Option<f64>,
+    /// Closed loop: streams kept open at once.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// How long to start new streams for: 20, 20s, 1500ms, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Closed loop: spread the workers' first streams over this long (capped at half the duration).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    ramp_up: Duration,
+    /// Per-stream limit from its intended start to the end of its body.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Runtime worker threads; 1 (the default) runs a single-threaded runtime.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration like 20s or 500ms: {e}"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("`{text}`: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "sy-bench-stream: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let body = match (&args.body_file, &args.body) {
+        (Some(path), _) => {
+            Bytes::from(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        (None, Some(text)) => Bytes::from(text.clone()),
+        (None, None) => bail!("give the request body with --body-file or --body"),
+    };
+    let uri: Uri = args
+        .url
+        .parse()
+        .with_context(|| format!("--url {}", args.url))?;
+    let load = match (args.rate, args.concurrency) {
+        (Some(rate), None) => Load::Open {
+            rate,
+            duration: args.duration,
+        },
+        (None, Some(concurrency)) => Load::Closed {
+            concurrency,
+            duration: args.duration,
+            ramp_up: args.ramp_up,
+        },
+        _ => bail!("give exactly one of --rate (open loop) or --concurrency (closed loop)"),
+    };
+    let target = Target {
+        uri,
+        body,
+        timeout: args.timeout,
+    };
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    }
+    .context("starting the async runtime")?;
+    let (info, outcomes) = runtime.block_on(driver::run(target, load))?;
+    let summary = summarize(&info, &outcomes);
+    let text = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .context("writing the summary")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("20"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! The load driver: start streams at a fixed rate (open loop) or keep N open (closed loop), timing each.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::stats::{Ending, Outcome, RunInfo, ends_with_done};
+
+/// How many bytes of a failed response's body an error sample keeps.
+const ERROR_BODY_BYTES: usize = 240;
+/// How many trailing body bytes are kept to look for `data: [DONE]`.
+const TAIL_BYTES: usize = 64;
+/// The first stream is scheduled this long after setup, so setup never counts as latency.
+const LEAD_IN: Duration = Duration::from_millis(50);
+/// Tokio's timer rounds deadlines up to the next millisecond; waking this much early keeps that
+/// rounding out of the measurements (an early stream is timed from when it was actually sent).
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+/// Where and what to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub uri: Uri,
+    pub body: Bytes,
+    /// Per-stream limit, from the intended start to the end of the body.
+    pub timeout: Duration,
+}
+
+/// How to load the target.
+#[derive(Debug, Clone, Copy)]
+pub enum Load {
+    /// Start `rate` streams per second for `duration`, whatever the server does.
+    Open { rate: f64, duration: Duration },
+    /// Keep `concurrency` streams open for `duration`; the workers start spread over `ramp_up`.
+    Closed {
+        concurrency: usize,
+        duration: Duration,
+        ramp_up: Duration,
+    },
+}
+
+#[derive(Debug)]
+struct Shared {
+    client: Client<HttpConnector, Full<Bytes>>,
+    target: Target,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    sent: AtomicU64,
+}
+
+/// Runs `load` against `target` and returns what happened to every stream started.
+pub async fn run(target: Target, load: Load) -> anyhow::Result<(RunInfo, Vec<Outcome>)> {
+    if target.uri.scheme_str() != Some("http") {
+        bail!("only http:// URLs are supported, not {}", target.uri);
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(usize::MAX)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector);
+    let shared = Arc::new(Shared {
+        client,
+        target,
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+        sent: AtomicU64::new(0),
+    });
+    let start = Instant::now() + LEAD_IN;
+    let (mode, rate, concurrency, duration, outcomes) = match load {
+        Load::Open { rate, duration } => {
+            if !(rate.is_finite() && rate > 0.0) {
+                bail!("--rate must be a positive number, not {rate}");
+            }
+            let outcomes = open_loop(&shared, start, rate, duration).await?;
+            ("open", Some(rate), None, duration, outcomes)
+        }
+        Load::Closed {
+            concurrency,
+            duration,
+            ramp_up,
+        } => {
+            if concurrency == 0 {
+                bail!("--concurrency must be at least 1");
+            }
+            let outcomes = closed_loop(&shared, start, concurrency, duration, ramp_up).await?;
+            ("closed", None, Some(concurrency), duration, outcomes)
+        }
+    };
+    let info = RunInfo {
+        mode,
+        url: shared.target.uri.to_string(),
+        rate,
+        concurrency,
+        duration,
+        elapsed: start.elapsed(),
+        sent: shared.sent.load(Ordering::Relaxed),
+        max_in_flight: shared.max_in_flight.load(Ordering::Relaxed),
+    };
+    Ok((info, outcomes))
+}
+
+/// Stream `i` is due at `start + i / rate`; a late scheduler does not move that time.
+async fn open_loop(
+    shared: &Arc<Shared>,
+    start: Instant,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Vec<Outcome>> {
+    let end = start + duration;
+    let mut tasks = JoinSet::new();
+    let mut outcomes = Vec::new();
+    let mut i: u32 = 0;
+    loop {
+        let intended = start + Duration::from_secs_f64(f64::from(i) / rate);
+        if intended >= end {
+            break;
+        }
+        tokio::time::sleep_until(intended.checked_sub(TIMER_SLACK).unwrap_or(intended)).await;
+        let shared = Arc::clone(shared);
+        tasks.spawn(async move { one_stream(&shared, intended).await });
+        i = i.checked_add(1).context("too many streams for one run")?;
+        while let Some(done) = tasks.try_join_next() {
+            outcomes.push(done.context("a stream task failed")?);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        outcomes.push(done.context("a stream task failed")?);
+    }
+    Ok(outcomes)
+}
+
+/// `concurrency` workers, each running one stream after another until `start + duration`.
+async fn closed_loop(
+    shared: &Arc<Shared>,
+    start: Instant,
+    concurrency: usize,
+    duration: Duration,
+    ramp_up: Duration,
+) -> anyhow::Result<Vec<Outcome>> {
+    let end = start + duration;
+    let ramp_up = ramp_up.min(duration / 2);
+    let mut workers = JoinSet::new();
+    for w in 0..concurrency {
+        let shared = Arc::clone(shared);
+        let offset = ramp_up.mul_f64(w as f64 / concurrency as f64);
+        workers.spawn(async move {
+            tokio::time::sleep_until(start + offset).await;
+            let mut outcomes = Vec::new();
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                outcomes.push(one_stream(&shared, now).await);
+            }
+            outcomes
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        outcomes.extend(done.context("a worker task failed")?);
+    }
+    Ok(outcomes)
+}
+
+/// Decrements the in-flight gauge however the stream ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends one streaming request and reads its body to the end, timing from `intended` or, when it
+/// is sent early, from when it is sent: a stream is never credited for time before it was due.
+async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
+    let intended = intended.max(Instant::now());
+    shared.sent.fetch_add(1, Ordering::Relaxed);
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    shared
+        .max_in_flight
+        .fetch_max(now_in_flight, Ordering::Relaxed);
+    let _gauge = InFlight(&shared.in_flight);
+
+    let mut ttfb = None;
+    let mut bytes = 0u64;
+    let exchange = async {
+        let mut request = Request::new(Full::new(shared.target.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = shared.target.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        let response = shared
+            .client
+            .request(request)
+            .await
+            .map_err(|e| Ending::Transport(format!("request: {}", chain(&e))))?;
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut tail: Vec<u8> = Vec::with_capacity(TAIL_BYTES * 2);
+        let mut error_body: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Ending::Transport(format!("body: {}", chain(&e))))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            if ttfb.is_none() {
+                ttfb = Some(intended.elapsed());
+            }
+            bytes += data.len() as u64;
+            if status.is_success() {
+                tail.extend_from_slice(data);
+                if tail.len() > TAIL_BYTES {
+                    tail.drain(..tail.len() - TAIL_BYTES);
+                }
+            } else if error_body.len() < ERROR_BODY_BYTES {
+                let room = ERROR_BODY_BYTES - error_body.len();
+                error_body.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+        if !status.is_success() {
+            return Err(Ending::Status {
+                code: status.as_u16(),
+                body: String::from_utf8_lossy(&error_body).trim().to_owned(),
+            });
+        }
+        Ok(if ends_with_done(&tail) {
+            Ending::Done
+        } else {
+            Ending::Incomplete
+        })
+    };
+    let ending = match tokio::time::timeout_at(intended + shared.target.timeout, exchange).await {
+        Ok(Ok(ending) | Err(ending)) => ending,
+        Err(_elapsed) => Ending::Timeout,
+    };
+    Outcome {
+        ttfb,
+        total: intended.elapsed(),
+        bytes,
+        ending,
+    }
+}
+
+/// `error: cause: cause…`, since hyper's top-level messages ("client error (Connect)") say little.
+fn chain(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
