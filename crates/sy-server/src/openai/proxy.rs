@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -37,12 +37,8 @@ struct Head<'a> {
     has_stream_options: bool,
 }
 
-pub async fn chat_completions(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    proxy(gateway, headers, body, Operation::ChatCompletions, |text| {
+pub async fn chat_completions(State(gateway): State<Gateway>, request: Request) -> Response {
+    proxy(gateway, request, Operation::ChatCompletions, |text| {
         ChatHead::parse(text).map(|h| Head {
             stream: h.is_stream(),
             client_wants_usage: h.wants_stream_usage(),
@@ -53,12 +49,8 @@ pub async fn chat_completions(
     .await
 }
 
-pub async fn embeddings(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    proxy(gateway, headers, body, Operation::Embeddings, |text| {
+pub async fn embeddings(State(gateway): State<Gateway>, request: Request) -> Response {
+    proxy(gateway, request, Operation::Embeddings, |text| {
         EmbeddingsHead::parse(text).map(|h| Head {
             model: h.model,
             stream: false,
@@ -76,10 +68,10 @@ fn head_error(e: HeadError) -> GatewayError {
     }
 }
 
+/// Takes the request whole (not the `HeaderMap` extractor, which would clone every header).
 async fn proxy(
     gateway: Gateway,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
     operation: Operation,
     parse: impl for<'a> Fn(&'a str) -> Result<Head<'a>, HeadError>,
 ) -> Response {
@@ -92,7 +84,12 @@ async fn proxy(
         Ok(slot) => slot,
         Err(e) => return respond(ctx, &e),
     };
-    let bytes = match gateway.admission().read_json_body(&headers, body).await {
+    let (parts, body) = request.into_parts();
+    let bytes = match gateway
+        .admission()
+        .read_json_body(&parts.headers, body)
+        .await
+    {
         Ok(bytes) => bytes,
         Err(e) => return respond(ctx, &e),
     };
