@@ -263,48 +263,27 @@ pub(super) fn stream_events(
         ));
     }
     if let Some((id, name, args)) = &reply.tool_call {
-        events.push((
-            true,
-            chunk(
-                Delta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index: 0,
-                        id: Some(id),
-                        kind: Some("function"),
-                        function: FunctionDelta {
-                            name: Some(name),
-                            arguments: "",
-                        },
-                    }]),
-                    ..Delta::default()
-                },
-                None,
-            ),
-        ));
+        // The call opens with its id and name, then its arguments arrive in fragments.
+        let call = |id: Option<&str>, name: Option<&str>, arguments: &str| -> Bytes {
+            let delta = Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: 0,
+                    id,
+                    kind: id.map(|_| "function"),
+                    function: FunctionDelta { name, arguments },
+                }]),
+                ..Delta::default()
+            };
+            chunk(delta, None)
+        };
+        events.push((true, call(Some(id), Some(name), "")));
         let mid = args.len() / 2;
         let split = (0..=mid)
             .rev()
             .find(|i| args.is_char_boundary(*i))
             .unwrap_or(0);
         for part in [&args[..split], &args[split..]] {
-            events.push((
-                true,
-                chunk(
-                    Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: 0,
-                            id: None,
-                            kind: None,
-                            function: FunctionDelta {
-                                name: None,
-                                arguments: part,
-                            },
-                        }]),
-                        ..Delta::default()
-                    },
-                    None,
-                ),
-            ));
+            events.push((true, call(None, None, part)));
         }
     }
     events.push((false, chunk(Delta::default(), Some(reply.finish_reason))));
