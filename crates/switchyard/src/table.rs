@@ -66,10 +66,24 @@ pub fn render(config: &Config) -> String {
     }
     out.push_str("\nroutes:\n");
     let table = RoutingTable::from_config(config);
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     for route in table.routes() {
         out.push_str(&format!("  {} ({})\n", route.name, route.routing.name()));
         for (i, t) in route.targets.iter().enumerate() {
-            let role = if i == 0 { "primary " } else { "failover" };
+            let role = match route.routing {
+                sy_config::Routing::Priority if i == 0 => "primary ".to_owned(),
+                sy_config::Routing::Priority => "failover".to_owned(),
+                sy_config::Routing::Weighted => format!("weight {}", t.weight),
+                sy_config::Routing::LeastLatency => "by latency".to_owned(),
+                sy_config::Routing::LowestCost => match t.price_at(now_unix) {
+                    Some(micro) => {
+                        format!("${}.{:06}/M in+out", micro / 1_000_000, micro % 1_000_000)
+                    }
+                    None => "no price".to_owned(),
+                },
+            };
             out.push_str(&format!(
                 "    {}. {role} {} -> provider {} model {}\n",
                 i + 1,

@@ -9,6 +9,7 @@ mod env;
 mod error;
 mod model;
 mod raw;
+mod time;
 mod validate;
 
 #[cfg(test)]
@@ -18,9 +19,10 @@ pub use discover::{CATALOGUE_MODELS, discover};
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AuthMode, AzureApi, Config, Deployment, Model, Provider, ProviderKind, Routing, Server,
-    SimulatorSettings, Source, Storage, Timeouts,
+    AuthMode, AzureApi, Config, Deployment, MicroUsd, Model, PricePoint, Provider, ProviderKind,
+    Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
 };
+pub use time::parse_rfc3339_utc;
 
 use std::path::Path;
 

@@ -169,16 +169,67 @@ pub struct Model {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routing {
-    /// The first deployment that answers; the rest are failover, in order.
+    /// The first healthy deployment in config order; the rest are failover, in order.
     Priority,
+    /// Traffic split by `weight`, smoothly interleaved.
+    Weighted,
+    /// The faster of two random healthy deployments by observed latency (power of two choices).
+    LeastLatency,
+    /// The cheapest deployment by its current price; ties broken by config order.
+    LowestCost,
 }
 
 impl Routing {
     pub fn name(self) -> &'static str {
         match self {
             Self::Priority => "priority",
+            Self::Weighted => "weighted",
+            Self::LeastLatency => "least-latency",
+            Self::LowestCost => "lowest-cost",
         }
     }
+}
+
+/// A price per million tokens in millionths of a US dollar (exact; no floating point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MicroUsd(pub i64);
+
+impl MicroUsd {
+    /// Parses a non-negative decimal string such as `"2.50"` (at most six decimal places).
+    pub fn parse(text: &str) -> Option<Self> {
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        if whole.is_empty() && frac.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > 6
+        {
+            return None;
+        }
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let frac_value: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
+        let scale = 10i64.pow(6 - frac.len() as u32);
+        whole
+            .checked_mul(1_000_000)?
+            .checked_add(frac_value * scale)
+            .map(Self)
+    }
+}
+
+/// A deployment's list price from a given instant on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PricePoint {
+    /// Seconds since the Unix epoch; `i64::MIN` for "always".
+    pub effective_from: i64,
+    pub input: MicroUsd,
+    pub output: MicroUsd,
 }
 
 /// One place a model is served: a provider and the upstream's own model id.
@@ -189,4 +240,6 @@ pub struct Deployment {
     pub provider: String,
     pub upstream_model: String,
     pub weight: u32,
+    /// Prices for this deployment, oldest first (from `[[prices]]`).
+    pub prices: Vec<PricePoint>,
 }

@@ -107,10 +107,9 @@ pub struct RawDeployment {
     pub region: Option<String>,
 }
 
-/// Prices are read and type-checked now; the ledger that uses them is separate work.
+/// A price entry; lowest-cost routing ranks by it, the ledger will rate usage with it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(dead_code, reason = "type-checked now, used by the ledger later")]
 pub struct RawPrice {
     pub provider: String,
     pub model: String,

@@ -317,3 +317,85 @@ licensed_until = "2033-01-01"
     let config = load(text, &MapEnv::default()).expect("valid");
     assert!(config.uses_simulator());
 }
+
+#[test]
+fn decimal_prices_are_exact() {
+    assert_eq!(MicroUsd::parse("2.50"), Some(MicroUsd(2_500_000)));
+    assert_eq!(MicroUsd::parse("0.000001"), Some(MicroUsd(1)));
+    assert_eq!(MicroUsd::parse("10"), Some(MicroUsd(10_000_000)));
+    assert_eq!(MicroUsd::parse(".5"), Some(MicroUsd(500_000)));
+    for bad in ["", ".", "-1", "1.0000001", "1e3", "1,5", "abc"] {
+        assert_eq!(MicroUsd::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn lowest_cost_needs_prices_and_prices_attach_to_deployments() {
+    let text = r#"
+[providers.a]
+kind = "simulator"
+[providers.b]
+kind = "simulator"
+
+[[models]]
+name = "m"
+routing = "lowest-cost"
+deployments = [{ provider = "a", model = "x" }, { provider = "b", model = "y" }]
+
+[[prices]]
+provider = "a"
+model = "x"
+input = "2.50"
+output = "10.00"
+effective_from = "2027-01-01T00:00:00Z"
+
+[[prices]]
+provider = "a"
+model = "x"
+input = "3.00"
+output = "12.00"
+"#;
+    let errs = errors(text, &MapEnv::default());
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("models[0].deployments[1]: lowest-cost routing needs a [[prices]] entry for provider `b` model `y`"), "{errs:?}");
+
+    let priced = format!(
+        "{text}\n[[prices]]\nprovider = \"b\"\nmodel = \"y\"\ninput = \"1\"\noutput = \"2\"\n"
+    );
+    let config = load(&priced, &MapEnv::default()).expect("valid");
+    let a = &config.models[0].deployments[0];
+    assert_eq!(a.prices.len(), 2);
+    assert_eq!(
+        a.prices[0].effective_from,
+        i64::MIN,
+        "undated entries apply from the start"
+    );
+    assert_eq!(a.prices[1].input, MicroUsd(2_500_000));
+    assert_eq!(config.models[0].routing, Routing::LowestCost);
+}
+
+#[test]
+fn bad_price_fields_are_named() {
+    let text = r#"
+[providers.a]
+kind = "simulator"
+[[models]]
+name = "m"
+deployments = [{ provider = "a", model = "x" }]
+[[prices]]
+provider = "a"
+model = "x"
+input = "2,50"
+output = "1"
+effective_from = "yesterday"
+"#;
+    let joined = errors(text, &MapEnv::default()).join("\n");
+    assert!(
+        joined.contains("prices[0].input: `2,50` is not a decimal amount"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("prices[0].effective_from: `yesterday` is not a UTC time"),
+        "{joined}"
+    );
+}

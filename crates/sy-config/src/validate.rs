@@ -10,7 +10,7 @@ use sy_core::Secret;
 use crate::env::Env;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::*;
-use crate::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer};
+use crate::raw::{RawAuth, RawConfig, RawModel, RawPrice, RawProvider, RawServer};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -94,20 +94,13 @@ pub fn validate(
         .filter_map(|(name, p)| provider(&mut c, name, p))
         .collect();
     let provider_names: HashSet<&str> = raw.providers.keys().map(String::as_str).collect();
-    let models = models(&mut c, &raw.models, &provider_names);
+    let prices = prices(&mut c, &raw.prices, &provider_names);
+    let models = models(&mut c, &raw.models, &provider_names, &prices);
     if models.is_empty() && c.errors.is_empty() {
         c.error(
             "models",
             "no models are configured: add at least one [[models]] entry",
         );
-    }
-    for (i, price) in raw.prices.iter().enumerate() {
-        if !provider_names.contains(price.provider.as_str()) {
-            c.error(
-                format!("prices[{i}].provider"),
-                format!("unknown provider `{}`", price.provider),
-            );
-        }
     }
     for (name, agreement) in &raw.agreements {
         for (i, p) in agreement.providers.iter().enumerate() {
@@ -450,7 +443,84 @@ fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provid
     })
 }
 
-fn models(c: &mut Checker<'_>, raw: &[RawModel], providers: &HashSet<&str>) -> Vec<Model> {
+/// The validated price points of one deployment, oldest first.
+fn prices_for(prices: &[PriceEntry], provider: &str, model: &str) -> Vec<PricePoint> {
+    let mut out: Vec<PricePoint> = prices
+        .iter()
+        .filter(|p| p.provider == provider && p.model == model)
+        .map(|p| p.point)
+        .collect();
+    out.sort_by_key(|p| p.effective_from);
+    out
+}
+
+/// A `[[prices]]` entry once validated.
+pub(crate) struct PriceEntry {
+    provider: String,
+    model: String,
+    point: PricePoint,
+}
+
+fn prices(c: &mut Checker<'_>, raw: &[RawPrice], providers: &HashSet<&str>) -> Vec<PriceEntry> {
+    let mut out = Vec::new();
+    for (i, price) in raw.iter().enumerate() {
+        let path = format!("prices[{i}]");
+        if !providers.contains(price.provider.as_str()) {
+            c.error(
+                format!("{path}.provider"),
+                format!("unknown provider `{}`", price.provider),
+            );
+        }
+        let mut decimal = |key: &str, value: Option<&str>| -> Option<MicroUsd> {
+            let value = value?;
+            let parsed = MicroUsd::parse(value);
+            if parsed.is_none() {
+                c.error(
+                    format!("{path}.{key}"),
+                    format!("`{value}` is not a decimal amount such as \"2.50\" (at most 6 decimal places)"),
+                );
+            }
+            parsed
+        };
+        let input = decimal("input", Some(&price.input));
+        let output = decimal("output", Some(&price.output));
+        decimal("cache_read", price.cache_read.as_deref());
+        decimal("cache_write", price.cache_write.as_deref());
+        decimal("reasoning", price.reasoning.as_deref());
+        let effective_from = match price.effective_from.as_deref() {
+            None => Some(i64::MIN),
+            Some(text) => {
+                let parsed = crate::time::parse_rfc3339_utc(text);
+                if parsed.is_none() {
+                    c.error(
+                        format!("{path}.effective_from"),
+                        format!("`{text}` is not a UTC time such as \"2026-01-01T00:00:00Z\""),
+                    );
+                }
+                parsed
+            }
+        };
+        if let (Some(input), Some(output), Some(effective_from)) = (input, output, effective_from) {
+            out.push(PriceEntry {
+                provider: price.provider.clone(),
+                model: price.model.clone(),
+                point: PricePoint {
+                    effective_from,
+                    input,
+                    output,
+                },
+            });
+        }
+    }
+    out
+}
+
+fn models(
+    c: &mut Checker<'_>,
+    raw: &[RawModel],
+    providers: &HashSet<&str>,
+    prices: &[PriceEntry],
+) -> Vec<Model> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, m) in raw.iter().enumerate() {
@@ -467,13 +537,9 @@ fn models(c: &mut Checker<'_>, raw: &[RawModel], providers: &HashSet<&str>) -> V
         }
         let routing = match m.routing.as_deref().unwrap_or("priority") {
             "priority" => Routing::Priority,
-            strategy @ ("weighted" | "least-latency" | "lowest-cost") => {
-                c.error(
-                    format!("{path}.routing"),
-                    format!("`{strategy}` routing is not available in this version of Switchyard yet; use \"priority\""),
-                );
-                Routing::Priority
-            }
+            "weighted" => Routing::Weighted,
+            "least-latency" => Routing::LeastLatency,
+            "lowest-cost" => Routing::LowestCost,
             other => {
                 c.error(
                     format!("{path}.routing"),
@@ -519,11 +585,22 @@ fn models(c: &mut Checker<'_>, raw: &[RawModel], providers: &HashSet<&str>) -> V
                     format!("deployment `{name}` appears twice in this model"),
                 );
             }
+            let prices = prices_for(prices, &d.provider, &d.model);
+            if routing == Routing::LowestCost && prices.is_empty() {
+                c.error(
+                    dpath.clone(),
+                    format!(
+                        "lowest-cost routing needs a [[prices]] entry for provider `{}` model `{}`",
+                        d.provider, d.model
+                    ),
+                );
+            }
             deployments.push(Deployment {
                 name,
                 provider: d.provider.clone(),
                 upstream_model: d.model.clone(),
                 weight: d.weight.unwrap_or(1),
+                prices,
             });
         }
         out.push(Model {

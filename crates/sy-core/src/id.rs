@@ -13,16 +13,8 @@ pub struct RequestId(String);
 
 impl RequestId {
     pub fn mint() -> Self {
-        static SEED: OnceLock<u64> = OnceLock::new();
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let seed = *SEED.get_or_init(|| {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
-            u64::from_le_bytes(bytes)
-        });
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let random = splitmix64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let high = splitmix64(random ^ seed);
+        let random = random_u64();
+        let high = splitmix64(random);
         let mut tail = [0u8; 10];
         tail[..8].copy_from_slice(&random.to_le_bytes());
         tail[8..].copy_from_slice(&high.to_le_bytes()[..2]);
@@ -40,6 +32,20 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A fast, non-cryptographic random number: a per-process random seed mixed with a counter.
+/// For ids and load spreading, never for secrets.
+pub fn random_u64() -> u64 {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+        u64::from_le_bytes(bytes)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    splitmix64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -1,14 +1,23 @@
 //! Switchyard routing: given the model a client asked for, which deployments may serve it and in what order.
 //!
-//! Invariant: routing decisions are pure functions over an immutable [`RoutingTable`]; no I/O, no clocks.
+//! Invariant: a routing decision is a function of the table, the deployments' health and the inputs in
+//! [`PlanInput`] (time, randomness); it does no I/O and reads no clock.
+
+mod health;
+mod strategy;
+#[cfg(test)]
+mod tests;
+
+pub use health::{HealthPolicy, TargetHealth};
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use sy_config::{Config, Routing};
+use sy_config::{Config, PricePoint, Routing};
 
 /// One place a request can go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Target {
     /// The deployment's name, reported in `x-switchyard-deployment`.
     pub deployment: Arc<str>,
@@ -18,29 +27,60 @@ pub struct Target {
     pub provider_index: usize,
     /// The upstream's own model id.
     pub upstream_model: Arc<str>,
+    pub weight: u32,
+    /// List prices, oldest first.
+    pub prices: Vec<PricePoint>,
+    pub health: TargetHealth,
+}
+
+impl Target {
+    /// Input plus output price per million tokens at `now_unix`, if known.
+    pub fn price_at(&self, now_unix: i64) -> Option<i64> {
+        self.prices
+            .iter()
+            .rev()
+            .find(|p| p.effective_from <= now_unix)
+            .map(|p| p.input.0.saturating_add(p.output.0))
+    }
 }
 
 /// A model clients may ask for.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Route {
     pub name: Arc<str>,
     pub routing: Routing,
     pub targets: Vec<Target>,
+    /// Smooth weighted round-robin order of target indices, for `weighted` routing.
+    weighted_order: Vec<usize>,
+    /// Advances once per weighted decision.
+    turn: AtomicU64,
+}
+
+/// What a routing decision needs besides the table: the time and a random number.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput {
+    /// Monotonic milliseconds, for health.
+    pub now_ms: u64,
+    /// Wall-clock seconds since the Unix epoch, for price effective dates.
+    pub now_unix: i64,
+    /// Fresh randomness, for least-latency's two choices.
+    pub random: u64,
 }
 
 /// Every model's route, built once per config.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RoutingTable {
     routes: HashMap<Arc<str>, Route>,
     /// Model names in config order, for listings.
     order: Vec<Arc<str>>,
+    policy: HealthPolicy,
 }
 
 impl RoutingTable {
     pub fn from_config(config: &Config) -> Self {
         let mut table = Self::default();
         for model in &config.models {
-            let targets = model
+            let targets: Vec<Target> = model
                 .deployments
                 .iter()
                 .filter_map(|d| {
@@ -51,9 +91,13 @@ impl RoutingTable {
                         provider: d.provider.as_str().into(),
                         provider_index,
                         upstream_model: d.upstream_model.as_str().into(),
+                        weight: d.weight,
+                        prices: d.prices.clone(),
+                        health: TargetHealth::default(),
                     })
                 })
                 .collect();
+            let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
             let name: Arc<str> = model.name.as_str().into();
             table.order.push(name.clone());
             table.routes.insert(
@@ -61,6 +105,8 @@ impl RoutingTable {
                 Route {
                     name,
                     routing: model.routing,
+                    weighted_order: strategy::smooth_weighted_order(&weights),
+                    turn: AtomicU64::new(0),
                     targets,
                 },
             );
@@ -72,71 +118,49 @@ impl RoutingTable {
         self.routes.get(model)
     }
 
+    pub fn policy(&self) -> &HealthPolicy {
+        &self.policy
+    }
+
     /// The targets to try for `model`, first choice first; `None` for an unknown model.
-    pub fn plan(&self, model: &str) -> Option<&[Target]> {
+    /// Deployments cooling down come last, so they are tried only when nothing else answers.
+    pub fn plan(&self, model: &str, input: &PlanInput) -> Option<Vec<&Target>> {
         let route = self.routes.get(model)?;
-        match route.routing {
-            // The primary first; the others are failover in the order configured.
-            Routing::Priority => Some(&route.targets),
-        }
+        let admitted: Vec<bool> = route
+            .targets
+            .iter()
+            .map(|t| t.health.admit(input.now_ms, &self.policy))
+            .collect();
+        let healthy: Vec<usize> = (0..route.targets.len()).filter(|&i| admitted[i]).collect();
+        let mut order = match route.routing {
+            Routing::Priority => healthy,
+            Routing::Weighted => {
+                let turn = route.turn.fetch_add(1, Ordering::Relaxed);
+                strategy::weighted(&route.weighted_order, turn, &healthy)
+            }
+            Routing::LeastLatency => {
+                let latency: Vec<u64> = route
+                    .targets
+                    .iter()
+                    .map(|t| t.health.latency_us())
+                    .collect();
+                strategy::least_latency(&healthy, &latency, input.random)
+            }
+            Routing::LowestCost => {
+                let cost: Vec<Option<i64>> = route
+                    .targets
+                    .iter()
+                    .map(|t| t.price_at(input.now_unix))
+                    .collect();
+                strategy::lowest_cost(&healthy, &cost)
+            }
+        };
+        order.extend((0..route.targets.len()).filter(|&i| !admitted[i]));
+        Some(order.into_iter().map(|i| &route.targets[i]).collect())
     }
 
     /// Routes in config order.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
         self.order.iter().filter_map(|name| self.routes.get(name))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sy_config::{MapEnv, load_str};
-
-    const CONFIG: &str = r#"
-[providers.primary]
-kind = "simulator"
-[providers.backup]
-kind = "simulator"
-
-[[models]]
-name = "gpt-4o"
-deployments = [
-  { provider = "primary", model = "gpt-4o-prod" },
-  { provider = "backup", model = "gpt-4o", name = "backup-1" },
-]
-[[models]]
-name = "embed"
-deployments = [{ provider = "backup", model = "text-embedding-3-small" }]
-"#;
-
-    fn table() -> RoutingTable {
-        let config = load_str(CONFIG, None, &MapEnv::default()).expect("valid");
-        RoutingTable::from_config(&config)
-    }
-
-    #[test]
-    fn priority_keeps_the_configured_order() {
-        let table = table();
-        let plan = table.plan("gpt-4o").expect("known model");
-        let names: Vec<&str> = plan.iter().map(|t| &*t.deployment).collect();
-        assert_eq!(names, ["primary/gpt-4o-prod", "backup-1"]);
-        assert_eq!(&*plan[0].upstream_model, "gpt-4o-prod");
-        assert_eq!(
-            plan[1].provider_index, 0,
-            "providers are sorted by name: backup, primary"
-        );
-        assert_eq!(plan[0].provider_index, 1);
-    }
-
-    #[test]
-    fn unknown_models_have_no_plan() {
-        assert!(table().plan("gpt-5").is_none());
-        assert!(table().plan("GPT-4O").is_none(), "model names are exact");
-    }
-
-    #[test]
-    fn routes_list_in_config_order() {
-        let names: Vec<String> = table().routes().map(|r| r.name.to_string()).collect();
-        assert_eq!(names, ["gpt-4o", "embed"]);
     }
 }

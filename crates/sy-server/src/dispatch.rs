@@ -1,13 +1,14 @@
 //! Dispatch: try the plan's targets in order until one answers. Failover happens only before any
 //! byte of a response has reached the client, and only for failures another deployment may not share.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use sy_core::GatewayError;
 use sy_provider::{Operation, Provider, UpstreamResponse, classify_status, upstream_request_id};
-use sy_router::Target;
+use sy_router::{PlanInput, Target};
 use tracing::warn;
 
 use crate::relay;
@@ -56,7 +57,7 @@ pub type BodyFor<'a> =
 pub async fn dispatch(
     ctx: &RequestContext,
     snapshot: &Snapshot,
-    plan: &[Target],
+    plan: &[&Target],
     operation: Operation,
     body_for: &BodyFor<'_>,
     routed: &mut Routed,
@@ -104,6 +105,12 @@ pub async fn dispatch(
             }
             Err(error) => DispatchError::Gateway(error),
         };
+        if failure.error().retryable() {
+            // Only failures another deployment may not share count against this one's health.
+            target
+                .health
+                .record_failure(monotonic_ms(), snapshot.table.policy());
+        }
         let retry = failure.error().retryable() && has_next;
         warn!(
             request_id = %ctx.id,
@@ -123,4 +130,21 @@ pub async fn dispatch(
     Err(last.unwrap_or_else(|| {
         DispatchError::Gateway(GatewayError::internal("the model has no usable deployment"))
     }))
+}
+
+/// Milliseconds on a monotonic clock that starts with the process.
+pub fn monotonic_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// The time and randomness one routing decision needs.
+pub fn plan_input() -> PlanInput {
+    PlanInput {
+        now_ms: monotonic_ms(),
+        now_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        random: sy_core::random_u64(),
+    }
 }

@@ -252,7 +252,6 @@ deployments = [
 async fn fails_over_before_the_first_byte() {
     let backup = FakeUpstream::start(Script::reply("from backup")).await;
     let primary = FakeUpstream::start(openai_error(503, "overloaded", "server_error", None)).await;
-    let gw = TestGateway::start(&two_deployments(&primary.base_url(), &backup.base_url())).await;
 
     for (script, why) in [
         (openai_error(503, "overloaded", "server_error", None), "503"),
@@ -264,6 +263,9 @@ async fn fails_over_before_the_first_byte() {
         (Script::Hang, "first-byte timeout"),
     ] {
         primary.set_script(script);
+        // A fresh gateway per case, so the primary's health starts clean.
+        let gw =
+            TestGateway::start(&two_deployments(&primary.base_url(), &backup.base_url())).await;
         let answer = gw.post("/v1/chat/completions", CHAT).await;
         assert_eq!(answer.status, 200, "{why}: {}", answer.text());
         assert_eq!(
@@ -282,6 +284,7 @@ async fn fails_over_before_the_first_byte() {
     );
 
     // A client error is the caller's fault: no failover.
+    let gw = TestGateway::start(&two_deployments(&primary.base_url(), &backup.base_url())).await;
     primary.set_script(openai_error(400, "bad", "invalid_request_error", None));
     let answer = gw.post("/v1/chat/completions", CHAT).await;
     assert_eq!(answer.status, 400);
@@ -354,4 +357,56 @@ async fn sheds_load_with_503_and_retry_after_when_saturated() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_failing_deployment_is_cooled_down_and_probed_back() {
+    let backup = FakeUpstream::start(Script::reply("from backup")).await;
+    let primary = FakeUpstream::start(openai_error(500, "boom", "server_error", None)).await;
+    let gw = TestGateway::start(&two_deployments(&primary.base_url(), &backup.base_url())).await;
+    for _ in 0..3 {
+        let answer = gw.post("/v1/chat/completions", CHAT).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("x-switchyard-attempts"), "2");
+    }
+    assert_eq!(primary.requests().len(), 3);
+    // Three consecutive failures: the primary cools down and is not tried at all.
+    for _ in 0..5 {
+        let answer = gw.post("/v1/chat/completions", CHAT).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("x-switchyard-attempts"), "1");
+        assert_eq!(answer.header("x-switchyard-provider"), "backup");
+    }
+    assert_eq!(
+        primary.requests().len(),
+        3,
+        "no traffic to a cooling deployment"
+    );
+}
+
+#[tokio::test]
+async fn weighted_routing_splits_traffic_through_the_gateway() {
+    let a = FakeUpstream::start(Script::reply("a")).await;
+    let b = FakeUpstream::start(Script::reply("b")).await;
+    let config = format!(
+        r#"
+[providers.a]
+kind = "openai-compatible"
+base_url = "{}/v1"
+[providers.b]
+kind = "openai-compatible"
+base_url = "{}/v1"
+[[models]]
+name = "m"
+routing = "weighted"
+deployments = [{{ provider = "a", model = "x", weight = 3 }}, {{ provider = "b", model = "x", weight = 1 }}]
+"#,
+        a.base_url(),
+        b.base_url()
+    );
+    let gw = TestGateway::start(&config).await;
+    for _ in 0..400 {
+        assert_eq!(gw.post("/v1/chat/completions", CHAT).await.status, 200);
+    }
+    assert_eq!((a.requests().len(), b.requests().len()), (300, 100));
 }

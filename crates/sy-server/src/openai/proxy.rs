@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::error::{copy_client_headers, pass_back, respond};
 use crate::admission::Slot;
-use crate::dispatch::{DispatchError, Dispatched, dispatch};
+use crate::dispatch::{DispatchError, Dispatched, dispatch, plan_input};
 use crate::metrics::Outcome;
 use crate::relay::{self, ReadError, SseRelay, StreamEnd};
 use crate::request::RequestContext;
@@ -105,7 +105,7 @@ async fn proxy(
     };
     ctx.model = Some(head.model.as_ref().into());
     let snapshot = gateway.snapshot();
-    let Some(plan) = snapshot.table.plan(&head.model) else {
+    let Some(plan) = snapshot.table.plan(&head.model, &plan_input()) else {
         let error = GatewayError::new(
             ErrorKind::ModelNotFound,
             format!(
@@ -127,7 +127,7 @@ async fn proxy(
             .map_err(head_error)
     };
     let mut routed = std::mem::take(&mut ctx.routed);
-    let result = dispatch(&ctx, &snapshot, plan, operation, &body_for, &mut routed).await;
+    let result = dispatch(&ctx, &snapshot, &plan, operation, &body_for, &mut routed).await;
     ctx.routed = routed;
     let dispatched = match result {
         Ok(d) => d,

@@ -1,0 +1,200 @@
+//! Pure routing tests: every strategy, health ordering, price dates.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sy_config::{MapEnv, load_str};
+
+use super::*;
+
+fn table(routing: &str, deployments: &str, extra: &str) -> RoutingTable {
+    let text = format!(
+        r#"
+[providers.a]
+kind = "simulator"
+[providers.b]
+kind = "simulator"
+[providers.c]
+kind = "simulator"
+
+[[models]]
+name = "m"
+routing = "{routing}"
+deployments = [{deployments}]
+{extra}
+"#
+    );
+    let config = load_str(&text, None, &MapEnv::default()).unwrap_or_else(|e| panic!("{e}"));
+    RoutingTable::from_config(&config)
+}
+
+const ABC: &str = r#"{ provider = "a", model = "x" }, { provider = "b", model = "x" }, { provider = "c", model = "x" }"#;
+
+fn input(now_ms: u64, random: u64) -> PlanInput {
+    PlanInput {
+        now_ms,
+        now_unix: 1_800_000_000,
+        random,
+    }
+}
+
+fn names(plan: &[&Target]) -> Vec<String> {
+    plan.iter().map(|t| t.provider.to_string()).collect()
+}
+
+fn trip(table: &RoutingTable, provider: &str, now_ms: u64) {
+    let route = table.route("m").expect("route");
+    let target = route
+        .targets
+        .iter()
+        .find(|t| &*t.provider == provider)
+        .expect("target");
+    for _ in 0..table.policy().failure_threshold {
+        target.health.record_failure(now_ms, table.policy());
+    }
+}
+
+#[test]
+fn priority_keeps_config_order_and_moves_cooling_deployments_last() {
+    let t = table("priority", ABC, "");
+    assert_eq!(
+        names(&t.plan("m", &input(0, 0)).expect("plan")),
+        ["a", "b", "c"]
+    );
+    trip(&t, "a", 1_000);
+    assert_eq!(
+        names(&t.plan("m", &input(1_000, 0)).expect("plan")),
+        ["b", "c", "a"]
+    );
+    // After the cool-down the primary is probed first again.
+    assert_eq!(
+        names(&t.plan("m", &input(6_000, 0)).expect("plan")),
+        ["a", "b", "c"]
+    );
+    assert!(t.plan("other", &input(0, 0)).is_none());
+}
+
+#[test]
+fn weighted_splits_by_weight_smoothly() {
+    let t = table(
+        "weighted",
+        r#"{ provider = "a", model = "x", weight = 3 }, { provider = "b", model = "x", weight = 1 }, { provider = "c", model = "x", weight = 0 }"#,
+        "",
+    );
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut firsts = Vec::new();
+    for _ in 0..4_000 {
+        let plan = t.plan("m", &input(0, 0)).expect("plan");
+        assert_eq!(
+            plan.len(),
+            3,
+            "every deployment stays available as failover"
+        );
+        *counts.entry(plan[0].provider.to_string()).or_default() += 1;
+        firsts.push(plan[0].provider.to_string());
+    }
+    assert_eq!(counts["a"], 3_000);
+    assert_eq!(counts["b"], 1_000);
+    assert!(!counts.contains_key("c"), "weight 0 is failover only");
+    assert!(
+        firsts
+            .windows(4)
+            .all(|w| w.iter().filter(|p| *p == "b").count() == 1),
+        "interleaved, not in runs"
+    );
+}
+
+#[test]
+fn weighted_skips_a_cooling_deployment() {
+    let t = table(
+        "weighted",
+        r#"{ provider = "a", model = "x", weight = 1 }, { provider = "b", model = "x", weight = 1 }"#,
+        "",
+    );
+    trip(&t, "a", 0);
+    for _ in 0..10 {
+        assert_eq!(names(&t.plan("m", &input(10, 0)).expect("plan"))[0], "b");
+    }
+}
+
+#[test]
+fn smooth_weighted_order_is_interleaved_and_bounded() {
+    assert_eq!(
+        strategy::smooth_weighted_order(&[5, 1, 1]),
+        [0, 0, 1, 0, 2, 0, 0]
+    );
+    let huge = strategy::smooth_weighted_order(&[u32::MAX, u32::MAX]);
+    assert!(huge.len() <= 10_002);
+    assert_eq!(huge.iter().filter(|&&i| i == 0).count(), huge.len() / 2);
+}
+
+#[test]
+fn least_latency_prefers_the_faster_of_two_choices() {
+    let t = table("least-latency", ABC, "");
+    let route = t.route("m").expect("route");
+    route.targets[0]
+        .health
+        .record_success(Duration::from_millis(50));
+    route.targets[1]
+        .health
+        .record_success(Duration::from_millis(5));
+    route.targets[2]
+        .health
+        .record_success(Duration::from_millis(20));
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut state = 0x1234_5678_9abc_def0u64;
+    for _ in 0..3_000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let plan = t.plan("m", &input(0, state)).expect("plan");
+        *counts.entry(plan[0].provider.to_string()).or_default() += 1;
+        assert_eq!(plan.len(), 3);
+    }
+    // b wins whenever drawn (2/3 of pairs), c when paired with a (1/3), a never.
+    assert!(!counts.contains_key("a"), "{counts:?}");
+    let b = counts["b"] as f64 / 3_000.0;
+    assert!((b - 2.0 / 3.0).abs() < 0.05, "{counts:?}");
+}
+
+#[test]
+fn lowest_cost_follows_prices_and_their_dates() {
+    let prices = r#"
+[[prices]]
+provider = "a"
+model = "x"
+input = "2.50"
+output = "10.00"
+[[prices]]
+provider = "a"
+model = "x"
+input = "0.50"
+output = "1.00"
+effective_from = "2027-01-01T00:00:00Z"
+[[prices]]
+provider = "b"
+model = "x"
+input = "1.00"
+output = "4.00"
+[[prices]]
+provider = "c"
+model = "x"
+input = "3.00"
+output = "2.00"
+"#;
+    let t = table("lowest-cost", ABC, prices);
+    let before = PlanInput {
+        now_unix: 1_798_761_599, // 2026-12-31T23:59:59Z
+        ..input(0, 0)
+    };
+    assert_eq!(
+        names(&t.plan("m", &before).expect("plan")),
+        ["b", "c", "a"],
+        "b and c tie at 5.00; config order breaks it"
+    );
+    let after = PlanInput {
+        now_unix: 1_798_761_600, // 2027-01-01T00:00:00Z: a's new price applies
+        ..input(0, 0)
+    };
+    assert_eq!(names(&t.plan("m", &after).expect("plan")), ["a", "b", "c"]);
+}
