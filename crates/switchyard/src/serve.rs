@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
 use sy_config::{Config, Source};
-use sy_server::{Gateway, Server};
+
+use sy_server::{ConfigSource, Gateway, Server};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
@@ -29,7 +31,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, args.listen)) {
+    let path = args.config.config.clone();
+    let source: ConfigSource = Arc::new(move || load(path.as_deref()).map_err(|e| e.to_string()));
+    match runtime.block_on(serve(config, source, args.listen)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -79,9 +83,14 @@ fn announce(config: &Config) {
     }
 }
 
-async fn serve(config: Config, listen: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    source: ConfigSource,
+    listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     announce(&config);
-    let gateway = Gateway::new(config).map_err(anyhow::Error::msg)?;
+    let gateway = Gateway::with_source(config, Some(source)).map_err(anyhow::Error::msg)?;
+    reload_on_sighup(gateway.clone());
     let server = Server::bind(gateway, listen).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {}: {e}",
@@ -96,6 +105,38 @@ async fn serve(config: Config, listen: Option<std::net::SocketAddr>) -> anyhow::
     server.run(shutdown_signal()).await;
     info!("stopped");
     Ok(())
+}
+
+/// SIGHUP re-reads the config; a bad one is rejected with the reason and the running one keeps serving.
+fn reload_on_sighup(gateway: Gateway) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            warn!("cannot listen for SIGHUP; reload with POST /admin/v1/reload instead");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match gateway.reload() {
+                Ok(report) => {
+                    info!(
+                        models = report.models,
+                        providers = report.providers,
+                        "SIGHUP: config reloaded"
+                    );
+                    for note in report.ignored {
+                        warn!("reload: {note}");
+                    }
+                }
+                Err(reason) => {
+                    error!("SIGHUP: reload rejected, the running config keeps serving:\n{reason}");
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = gateway;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

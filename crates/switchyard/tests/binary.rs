@@ -363,3 +363,60 @@ fn sigterm_lets_in_flight_streams_finish_then_exits_cleanly() {
     };
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
 }
+
+#[test]
+fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_one_is_bad() {
+    let dir = Scratch::new("sighup");
+    let sim = |model: &str| {
+        format!(
+            "[providers.sim]\nkind = \"simulator\"\nttft_ms = 0\ntokens_per_second = 0\n\n[[models]]\nname = \"{model}\"\ndeployments = [{{ provider = \"sim\", model = \"{model}\" }}]\n"
+        )
+    };
+    let path = dir.write("switchyard.toml", &sim("first"));
+    let gateway = Running::start(&mut switchyard(&dir.0), Some(&path));
+    let pid = gateway.child.id().to_string();
+    let hangup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+    };
+    let models = || http(gateway.port, "GET", "/v1/models", "").1;
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !models().contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle} in {}", models());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(models().contains("\"first\""));
+
+    dir.write("switchyard.toml", &sim("second"));
+    hangup();
+    wait_for("\"second\"");
+    assert!(!models().contains("\"first\""));
+
+    dir.write("switchyard.toml", "[providers.sim]\nkind = \"nope\"\n");
+    hangup();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        models().contains("\"second\""),
+        "the running config keeps serving"
+    );
+    let (status, _) = http(
+        gateway.port,
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model":"second","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(status, 200);
+    let stderr = gateway.stderr();
+    assert!(stderr.contains("reload rejected"), "{stderr}");
+    assert!(
+        stderr.contains("providers.sim.kind: unknown kind `nope`"),
+        "{stderr}"
+    );
+}

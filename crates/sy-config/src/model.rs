@@ -13,6 +13,8 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub auth: AuthMode,
+    /// The key that opens the admin API (`/admin/v1/...`); without one the admin API is off.
+    pub admin_key: Option<Secret>,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
 }

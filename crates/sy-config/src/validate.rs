@@ -80,6 +80,11 @@ pub fn validate(
     };
     let server = server(&mut c, &raw.server);
     let auth = auth(&mut c, &raw.auth, server.as_ref());
+    let admin_key = raw
+        .auth
+        .admin_key
+        .as_deref()
+        .and_then(|key| c.secret("auth.admin_key", key));
     let storage = Storage {
         url: raw
             .storage
@@ -122,6 +127,7 @@ pub fn validate(
             server,
             storage,
             auth,
+            admin_key,
             providers,
             models,
         }),
@@ -168,9 +174,6 @@ fn server(c: &mut Checker<'_>, raw: &RawServer) -> Option<Server> {
 }
 
 fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<AuthMode> {
-    if let Some(admin) = raw.admin_key.as_deref() {
-        c.secret("auth.admin_key", admin);
-    }
     match raw.mode.as_deref().unwrap_or("open") {
         "open" => {
             if let Some(server) = server

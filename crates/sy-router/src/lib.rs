@@ -30,7 +30,8 @@ pub struct Target {
     pub weight: u32,
     /// List prices, oldest first.
     pub prices: Vec<PricePoint>,
-    pub health: TargetHealth,
+    /// Shared with the next table after a reload, so a cooling deployment stays cooled.
+    pub health: Arc<TargetHealth>,
 }
 
 impl Target {
@@ -78,6 +79,12 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn from_config(config: &Config) -> Self {
+        Self::from_config_after(config, None)
+    }
+
+    /// Builds the table for a reloaded config, keeping the health of deployments that remain
+    /// (same model, same deployment name).
+    pub fn from_config_after(config: &Config, previous: Option<&RoutingTable>) -> Self {
         let mut table = Self::default();
         for model in &config.models {
             let targets: Vec<Target> = model
@@ -93,7 +100,10 @@ impl RoutingTable {
                         upstream_model: d.upstream_model.as_str().into(),
                         weight: d.weight,
                         prices: d.prices.clone(),
-                        health: TargetHealth::default(),
+                        health: previous
+                            .and_then(|p| p.routes.get(model.name.as_str()))
+                            .and_then(|r| r.targets.iter().find(|t| *t.deployment == *d.name))
+                            .map_or_else(Arc::default, |t| t.health.clone()),
                     })
                 })
                 .collect();

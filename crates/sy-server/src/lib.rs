@@ -4,6 +4,7 @@
 //! -> relay the answer back (bytes untouched plus a usage tap on the pass-through lane).
 //! Boundary: this is the only crate that knows axum; errors are rendered here, once, in the caller's dialect.
 
+mod admin;
 mod admission;
 mod dispatch;
 mod listener;
@@ -15,4 +16,4 @@ mod request;
 mod state;
 
 pub use listener::Server;
-pub use state::Gateway;
+pub use state::{ConfigSource, Gateway, ReloadReport};

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::state::Gateway;
-use crate::{openai, ops};
+use crate::{admin, openai, ops};
 
 /// A bound gateway, ready to serve.
 #[derive(Debug)]
@@ -92,6 +92,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/admin/v1/reload", post(admin::reload))
         .fallback(openai::not_found)
         .with_state(gateway)
 }

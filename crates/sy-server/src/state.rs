@@ -20,7 +20,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn build(config: Config) -> Result<Self, String> {
+    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Self, String> {
         let providers = config
             .providers
             .iter()
@@ -31,7 +31,7 @@ impl Snapshot {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            table: RoutingTable::from_config(&config),
+            table: RoutingTable::from_config_after(&config, previous.map(|p| &p.table)),
             providers,
             config,
         })
@@ -44,26 +44,71 @@ pub struct Gateway {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Produces a fresh config for a reload (re-reading the file the gateway started from).
+pub type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
 struct Inner {
     snapshot: ArcSwap<Snapshot>,
     admission: Admission,
     metrics: Metrics,
     draining: AtomicBool,
+    source: Option<ConfigSource>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("snapshot", &self.snapshot)
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gateway {
     pub fn new(config: Config) -> Result<Self, String> {
+        Self::with_source(config, None)
+    }
+
+    /// A gateway that can reload: `source` re-reads the config on SIGHUP or `POST /admin/v1/reload`.
+    pub fn with_source(config: Config, source: Option<ConfigSource>) -> Result<Self, String> {
         let admission = Admission::new(&config.server);
-        let snapshot = Snapshot::build(config)?;
+        let snapshot = Snapshot::build(config, None)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 snapshot: ArcSwap::from_pointee(snapshot),
                 admission,
                 metrics: Metrics::new(),
                 draining: AtomicBool::new(false),
+                source,
             }),
         })
+    }
+
+    /// Re-reads the config and swaps the routing snapshot atomically. A config that does not validate
+    /// is rejected with the reason and the running one keeps serving; requests in flight finish on
+    /// the snapshot they started with. Server settings (address, limits) need a restart.
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        let source = self.inner.source.as_ref().ok_or_else(|| {
+            "this gateway was started without a config source to reload".to_owned()
+        })?;
+        let config = source()?;
+        let previous = self.snapshot();
+        let mut ignored = Vec::new();
+        let (old, new) = (&previous.config.server, &config.server);
+        if old.listen != new.listen
+            || old.max_body_bytes != new.max_body_bytes
+            || old.max_concurrent_requests != new.max_concurrent_requests
+        {
+            ignored.push("[server] settings change only on restart".to_owned());
+        }
+        let snapshot = Snapshot::build(config, Some(&previous))?;
+        let report = ReloadReport {
+            models: snapshot.config.models.len(),
+            providers: snapshot.providers.len(),
+            ignored,
+        };
+        self.inner.snapshot.store(Arc::new(snapshot));
+        Ok(report)
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -86,4 +131,13 @@ impl Gateway {
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Relaxed)
     }
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub models: usize,
+    pub providers: usize,
+    /// Parts of the new config that take effect only after a restart.
+    pub ignored: Vec<String>,
 }

@@ -58,9 +58,13 @@ impl Answer {
 
 impl TestGateway {
     pub async fn start(config: &str) -> Self {
-        let config = load_str(config, None, &MapEnv::new([("TEST_KEY", "sk-test-secret")]))
-            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let gateway = Gateway::new(config).expect("gateway");
+        Self::start_reloadable(config, None).await
+    }
+
+    /// A gateway whose reloads read the config text from `source`.
+    pub async fn start_reloadable(config: &str, source: Option<sy_server::ConfigSource>) -> Self {
+        let config = parse(config).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let gateway = Gateway::with_source(config, source).expect("gateway");
         let server = Server::bind(gateway.clone(), Some("127.0.0.1:0".parse().expect("addr")))
             .await
             .expect("bind");
@@ -152,6 +156,12 @@ impl TestGateway {
                 .expect("server task");
         }
     }
+}
+
+/// Parses test config text with the test environment.
+pub fn parse(config: &str) -> Result<sy_config::Config, String> {
+    load_str(config, None, &MapEnv::new([("TEST_KEY", "sk-test-secret")]))
+        .map_err(|e| e.to_string())
 }
 
 pub async fn collect(response: http::Response<Incoming>) -> Answer {
