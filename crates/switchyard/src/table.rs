@@ -84,8 +84,21 @@ pub fn render(config: &Config) -> String {
                     None => "no price".to_owned(),
                 },
             };
+            let contract = match config.agreement_for(&t.provider) {
+                None => String::new(),
+                Some(a) => format!(
+                    " [agreement {}{}{}]",
+                    a.name,
+                    if a.primary { ", primary" } else { "" },
+                    if a.in_force(now_unix) {
+                        ""
+                    } else {
+                        ", NOT LICENSED NOW"
+                    }
+                ),
+            };
             out.push_str(&format!(
-                "    {}. {role} {} -> provider {} model {}\n",
+                "    {}. {role} {} -> provider {} model {}{contract}\n",
                 i + 1,
                 t.deployment,
                 t.provider,

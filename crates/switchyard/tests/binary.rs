@@ -420,3 +420,49 @@ fn sighup_reloads_the_config_and_keeps_the_old_one_when_the_new_one_is_bad() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_shows_agreements_and_what_is_not_licensed_now() {
+    let dir = Scratch::new("check-agreements");
+    let path = dir.write(
+        "switchyard.toml",
+        r#"
+[providers.azure]
+kind = "simulator"
+[providers.bedrock]
+kind = "simulator"
+
+[agreements.azure-primary]
+providers = ["azure"]
+primary = true
+licensed_from = "2019-07-22"
+licensed_until = "2100-01-01"
+revenue_share = "0.20"
+
+[agreements.bedrock-old]
+providers = ["bedrock"]
+licensed_until = "2020-01-01"
+
+[[models]]
+name = "gpt-4o"
+deployments = [{ provider = "azure", model = "gpt-4o" }, { provider = "bedrock", model = "gpt-4o" }]
+"#,
+    );
+    let out = run(switchyard(&dir.0).args(["check", "--config"]).arg(&path));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "azure/gpt-4o -> provider azure model gpt-4o [agreement azure-primary, primary]"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[agreement bedrock-old, NOT LICENSED NOW]"),
+        "{stdout}"
+    );
+}

@@ -19,8 +19,8 @@ pub use discover::{CATALOGUE_MODELS, discover};
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    AuthMode, AzureApi, Config, Deployment, MicroUsd, Model, PricePoint, Provider, ProviderKind,
-    Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
+    Agreement, AuthMode, AzureApi, Config, Deployment, MicroUsd, Model, PricePoint, Provider,
+    ProviderKind, Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
 };
 pub use time::parse_rfc3339_utc;
 

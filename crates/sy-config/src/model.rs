@@ -17,9 +17,17 @@ pub struct Config {
     pub admin_key: Option<Secret>,
     pub providers: Vec<Provider>,
     pub models: Vec<Model>,
+    pub agreements: Vec<Agreement>,
 }
 
 impl Config {
+    /// The partner agreement covering `provider`, if any (at most one may).
+    pub fn agreement_for(&self, provider: &str) -> Option<&Agreement> {
+        self.agreements
+            .iter()
+            .find(|a| a.providers.iter().any(|p| p == provider))
+    }
+
     pub fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name == name)
     }
@@ -244,4 +252,30 @@ pub struct Deployment {
     pub weight: u32,
     /// Prices for this deployment, oldest first (from `[[prices]]`).
     pub prices: Vec<PricePoint>,
+}
+
+/// A partner agreement: which providers it covers, when they may be used, and (for settlement) the
+/// revenue share terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreement {
+    pub name: String,
+    pub providers: Vec<String>,
+    /// The partner is the primary cloud: preferred under every routing strategy while healthy.
+    pub primary: bool,
+    /// Unix seconds; the licence is in force in `[licensed_from, licensed_until)`.
+    pub licensed_from: i64,
+    pub licensed_until: i64,
+    /// Share of the charge basis paid to the partner, in millionths (200000 = 20 %).
+    pub revenue_share: Option<MicroUsd>,
+    /// Cumulative cap on the share, in micro-dollars.
+    pub cap: Option<MicroUsd>,
+    /// Payments accrue only for usage before this instant (Unix seconds).
+    pub share_until: Option<i64>,
+    pub payment_term_days: Option<u32>,
+}
+
+impl Agreement {
+    pub fn in_force(&self, now_unix: i64) -> bool {
+        self.licensed_from <= now_unix && now_unix < self.licensed_until
+    }
 }

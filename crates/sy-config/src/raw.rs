@@ -124,10 +124,6 @@ pub struct RawPrice {
 /// Agreements are read and type-checked now; routing by them is separate work.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(
-    dead_code,
-    reason = "type-checked now, used by routing and settlement later"
-)]
 pub struct RawAgreement {
     pub providers: Vec<String>,
     pub primary: Option<bool>,

@@ -399,3 +399,66 @@ effective_from = "yesterday"
         "{joined}"
     );
 }
+
+#[test]
+fn agreements_are_validated() {
+    let text = r#"
+[providers.a]
+kind = "simulator"
+[providers.b]
+kind = "simulator"
+[[models]]
+name = "m"
+deployments = [{ provider = "a", model = "x" }]
+
+[agreements.one]
+providers = ["a"]
+licensed_from = "2030-01-01"
+licensed_until = "2029-01-01"
+revenue_share = "1.5"
+
+[agreements.two]
+providers = ["a", "ghost"]
+share_until = "soon"
+cap = "lots"
+"#;
+    let joined = errors(text, &MapEnv::default()).join("\n");
+    for expected in [
+        "agreements.one.licensed_until: must be after licensed_from",
+        "agreements.one.revenue_share: is a fraction of the charge and must be between 0 and 1",
+        "agreements.two.providers[0]: provider `a` is already covered by agreement `one`",
+        "agreements.two.providers[1]: unknown provider `ghost`",
+        "agreements.two.share_until: `soon` is not a date",
+        "agreements.two.cap: `lots` is not a decimal",
+    ] {
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
+    }
+}
+
+#[test]
+fn agreement_windows_are_half_open() {
+    let text = r#"
+[providers.a]
+kind = "simulator"
+[[models]]
+name = "m"
+deployments = [{ provider = "a", model = "x" }]
+[agreements.p]
+providers = ["a"]
+primary = true
+licensed_from = "2026-01-01"
+licensed_until = "2026-01-02T00:00:00Z"
+revenue_share = "0.20"
+"#;
+    let config = load(text, &MapEnv::default()).expect("valid");
+    let agreement = config.agreement_for("a").expect("agreement");
+    assert!(agreement.primary);
+    assert_eq!(agreement.revenue_share, Some(MicroUsd(200_000)));
+    assert!(!agreement.in_force(1_767_225_599));
+    assert!(agreement.in_force(1_767_225_600));
+    assert!(agreement.in_force(1_767_311_999));
+    assert!(!agreement.in_force(1_767_312_000));
+}

@@ -107,16 +107,7 @@ pub fn validate(
             "no models are configured: add at least one [[models]] entry",
         );
     }
-    for (name, agreement) in &raw.agreements {
-        for (i, p) in agreement.providers.iter().enumerate() {
-            if !provider_names.contains(p.as_str()) {
-                c.error(
-                    format!("agreements.{name}.providers[{i}]"),
-                    format!("unknown provider `{p}`"),
-                );
-            }
-        }
-    }
+    let agreements = agreements(&mut c, &raw.agreements, &provider_names);
 
     match (server, auth) {
         (Some(server), Some(auth)) if c.errors.is_empty() => Ok(Config {
@@ -130,6 +121,7 @@ pub fn validate(
             admin_key,
             providers,
             models,
+            agreements,
         }),
         _ => Err(ConfigErrors(c.errors)),
     }
@@ -514,6 +506,90 @@ fn prices(c: &mut Checker<'_>, raw: &[RawPrice], providers: &HashSet<&str>) -> V
                 },
             });
         }
+    }
+    out
+}
+
+fn agreements(
+    c: &mut Checker<'_>,
+    raw: &std::collections::BTreeMap<String, crate::raw::RawAgreement>,
+    providers: &HashSet<&str>,
+) -> Vec<Agreement> {
+    let mut covered: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (name, a) in raw {
+        let path = format!("agreements.{name}");
+        if a.providers.is_empty() {
+            c.error(
+                format!("{path}.providers"),
+                "must name at least one provider",
+            );
+        }
+        for (i, p) in a.providers.iter().enumerate() {
+            if !providers.contains(p.as_str()) {
+                c.error(
+                    format!("{path}.providers[{i}]"),
+                    format!("unknown provider `{p}`"),
+                );
+            } else if let Some(other) = covered.insert(p.as_str(), name.as_str()) {
+                c.error(
+                    format!("{path}.providers[{i}]"),
+                    format!("provider `{p}` is already covered by agreement `{other}`"),
+                );
+            }
+        }
+        let mut instant = |key: &str, value: Option<&str>| -> Option<i64> {
+            let value = value?;
+            let parsed = crate::time::parse_rfc3339_utc(value);
+            if parsed.is_none() {
+                c.error(
+                    format!("{path}.{key}"),
+                    format!(
+                        "`{value}` is not a date (2026-01-01) or a UTC time (2026-01-01T00:00:00Z)"
+                    ),
+                );
+            }
+            parsed
+        };
+        let from = instant("licensed_from", a.licensed_from.as_deref()).unwrap_or(i64::MIN);
+        let until = instant("licensed_until", a.licensed_until.as_deref()).unwrap_or(i64::MAX);
+        let share_until = instant("share_until", a.share_until.as_deref());
+        if from >= until {
+            c.error(
+                format!("{path}.licensed_until"),
+                "must be after licensed_from (the window is [from, until))",
+            );
+        }
+        let mut decimal = |key: &str, value: Option<&str>| -> Option<MicroUsd> {
+            let value = value?;
+            let parsed = MicroUsd::parse(value);
+            if parsed.is_none() {
+                c.error(
+                    format!("{path}.{key}"),
+                    format!("`{value}` is not a decimal such as \"0.20\""),
+                );
+            }
+            parsed
+        };
+        let revenue_share = decimal("revenue_share", a.revenue_share.as_deref());
+        let cap = decimal("cap", a.cap.as_deref());
+        if revenue_share.is_some_and(|s| s.0 > 1_000_000) {
+            c.error(
+                format!("{path}.revenue_share"),
+                "is a fraction of the charge and must be between 0 and 1",
+            );
+        }
+        out.push(Agreement {
+            name: name.clone(),
+            providers: a.providers.clone(),
+            primary: a.primary.unwrap_or(false),
+            licensed_from: from,
+            licensed_until: until,
+            revenue_share,
+            cap,
+            share_until,
+            payment_term_days: a.payment_term_days,
+        });
     }
     out
 }

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The request's content type is not JSON (415).
     UnsupportedMediaType,
+    /// The model exists but no deployment may serve it now, e.g. no licence in force (503).
+    NotRoutable,
     /// The gateway is at its concurrency limit or shutting down (503 + Retry-After).
     Saturated { retry_after: Duration },
     /// An upstream answered with a client error that is passed back faithfully.
@@ -80,7 +82,9 @@ impl GatewayError {
             ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
-            ErrorKind::Saturated { .. } | ErrorKind::UpstreamUnavailable { .. } => 503,
+            ErrorKind::Saturated { .. }
+            | ErrorKind::UpstreamUnavailable { .. }
+            | ErrorKind::NotRoutable => 503,
             ErrorKind::UpstreamRejected { status } => *status,
             ErrorKind::UpstreamAuth { .. } | ErrorKind::UpstreamFailed => 502,
             ErrorKind::UpstreamTimeout => 504,
@@ -100,7 +104,9 @@ impl GatewayError {
             | ErrorKind::UpstreamUnavailable { .. }
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamTimeout => Blame::Upstream,
-            ErrorKind::Saturated { .. } | ErrorKind::Internal => Blame::Gateway,
+            ErrorKind::Saturated { .. } | ErrorKind::NotRoutable | ErrorKind::Internal => {
+                Blame::Gateway
+            }
         }
     }
 

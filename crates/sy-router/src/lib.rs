@@ -32,9 +32,19 @@ pub struct Target {
     pub prices: Vec<PricePoint>,
     /// Shared with the next table after a reload, so a cooling deployment stays cooled.
     pub health: Arc<TargetHealth>,
+    /// The licence window `[from, until)` of the partner agreement covering the provider, if any.
+    pub licence: Option<(i64, i64)>,
+    /// The provider is a primary partner: preferred under every strategy while healthy.
+    pub primary: bool,
 }
 
 impl Target {
+    /// Whether the deployment may be used at `now_unix` under its partner agreement.
+    pub fn licensed(&self, now_unix: i64) -> bool {
+        self.licence
+            .is_none_or(|(from, until)| from <= now_unix && now_unix < until)
+    }
+
     /// Input plus output price per million tokens at `now_unix`, if known.
     pub fn price_at(&self, now_unix: i64) -> Option<i64> {
         self.prices
@@ -93,7 +103,10 @@ impl RoutingTable {
                 .filter_map(|d| {
                     let provider_index =
                         config.providers.iter().position(|p| p.name == d.provider)?;
+                    let agreement = config.agreement_for(&d.provider);
                     Some(Target {
+                        licence: agreement.map(|a| (a.licensed_from, a.licensed_until)),
+                        primary: agreement.is_some_and(|a| a.primary),
                         deployment: d.name.as_str().into(),
                         provider: d.provider.as_str().into(),
                         provider_index,
@@ -132,14 +145,22 @@ impl RoutingTable {
         &self.policy
     }
 
-    /// The targets to try for `model`, first choice first; `None` for an unknown model.
-    /// Deployments cooling down come last, so they are tried only when nothing else answers.
+    /// The targets to try for `model`, first choice first; `None` for an unknown model, an empty
+    /// plan when no deployment is licensed now. Deployments outside their licence window are never
+    /// in a plan; primary partners go first under every strategy; deployments cooling down come last,
+    /// so they are tried only when nothing else answers.
     pub fn plan(&self, model: &str, input: &PlanInput) -> Option<Vec<&Target>> {
         let route = self.routes.get(model)?;
+        let licensed: Vec<bool> = route
+            .targets
+            .iter()
+            .map(|t| t.licensed(input.now_unix))
+            .collect();
         let admitted: Vec<bool> = route
             .targets
             .iter()
-            .map(|t| t.health.admit(input.now_ms, &self.policy))
+            .zip(&licensed)
+            .map(|(t, &ok)| ok && t.health.admit(input.now_ms, &self.policy))
             .collect();
         let healthy: Vec<usize> = (0..route.targets.len()).filter(|&i| admitted[i]).collect();
         let mut order = match route.routing {
@@ -165,7 +186,9 @@ impl RoutingTable {
                 strategy::lowest_cost(&healthy, &cost)
             }
         };
-        order.extend((0..route.targets.len()).filter(|&i| !admitted[i]));
+        // Stable: the strategy's order holds within primaries and within the rest.
+        order.sort_by_key(|&i| !route.targets[i].primary);
+        order.extend((0..route.targets.len()).filter(|&i| licensed[i] && !admitted[i]));
         Some(order.into_iter().map(|i| &route.targets[i]).collect())
     }
 

@@ -198,3 +198,115 @@ output = "2.00"
     };
     assert_eq!(names(&t.plan("m", &after).expect("plan")), ["a", "b", "c"]);
 }
+
+const AGREEMENTS: &str = r#"
+[agreements.azure-primary]
+providers = ["a"]
+primary = true
+licensed_from = "2026-01-01"
+licensed_until = "2027-01-01"
+
+[agreements.bedrock]
+providers = ["b"]
+licensed_from = "2026-06-01T00:00:00Z"
+"#;
+
+fn at(now_unix: i64) -> PlanInput {
+    PlanInput {
+        now_unix,
+        ..input(0, 0)
+    }
+}
+
+const JAN_1_2026: i64 = 1_767_225_600;
+const JUN_1_2026: i64 = 1_780_272_000;
+const JAN_1_2027: i64 = 1_798_761_600;
+
+#[test]
+fn licence_windows_hold_at_their_exact_boundaries() {
+    let t = table("priority", ABC, AGREEMENTS);
+    assert_eq!(
+        names(&t.plan("m", &at(JAN_1_2026 - 1)).expect("plan")),
+        ["c"],
+        "nothing licensed yet but the uncovered c"
+    );
+    assert_eq!(
+        names(&t.plan("m", &at(JAN_1_2026)).expect("plan")),
+        ["a", "c"],
+        "from is inclusive"
+    );
+    assert_eq!(
+        names(&t.plan("m", &at(JUN_1_2026 - 1)).expect("plan")),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(&t.plan("m", &at(JUN_1_2026)).expect("plan")),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        names(&t.plan("m", &at(JAN_1_2027 - 1)).expect("plan")),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        names(&t.plan("m", &at(JAN_1_2027)).expect("plan")),
+        ["b", "c"],
+        "until is exclusive"
+    );
+}
+
+#[test]
+fn an_unlicensed_model_has_an_empty_plan() {
+    let t = table("priority", r#"{ provider = "a", model = "x" }"#, AGREEMENTS);
+    assert_eq!(t.plan("m", &at(JAN_1_2027)).expect("known model").len(), 0);
+}
+
+#[test]
+fn the_primary_partner_is_preferred_under_every_strategy_unless_cooling() {
+    let deployments = r#"{ provider = "b", model = "x", weight = 9 }, { provider = "c", model = "x", weight = 9 }, { provider = "a", model = "x", weight = 1 }"#;
+    let prices = r#"
+[[prices]]
+provider = "a"
+model = "x"
+input = "9"
+output = "9"
+[[prices]]
+provider = "b"
+model = "x"
+input = "1"
+output = "1"
+[[prices]]
+provider = "c"
+model = "x"
+input = "1"
+output = "1"
+"#;
+    let now = at(JUN_1_2026);
+    for routing in ["priority", "weighted", "least-latency", "lowest-cost"] {
+        let t = table(routing, deployments, &format!("{AGREEMENTS}{prices}"));
+        for r in 0..20u64 {
+            let plan = t
+                .plan(
+                    "m",
+                    &PlanInput {
+                        random: r.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                        ..now
+                    },
+                )
+                .expect("plan");
+            assert_eq!(plan[0].provider.as_ref(), "a", "{routing}");
+            assert_eq!(plan.len(), 3, "{routing}");
+        }
+        trip(&t, "a", 0);
+        let plan = t.plan("m", &PlanInput { now_ms: 10, ..now }).expect("plan");
+        assert_ne!(
+            plan[0].provider.as_ref(),
+            "a",
+            "{routing}: a cooling primary is not preferred"
+        );
+        assert_eq!(
+            plan[2].provider.as_ref(),
+            "a",
+            "{routing}: but stays the last resort"
+        );
+    }
+}

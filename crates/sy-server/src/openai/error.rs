@@ -23,6 +23,7 @@ fn type_and_code(error: &GatewayError) -> (&'static str, Option<&'static str>) {
             ("invalid_request_error", Some("unsupported_media_type"))
         }
         ErrorKind::Saturated { .. } => ("server_error", Some("gateway_overloaded")),
+        ErrorKind::NotRoutable => ("server_error", Some("no_routable_deployment")),
         ErrorKind::UpstreamRejected { status: 429 } => {
             ("rate_limit_error", Some("rate_limit_exceeded"))
         }

@@ -115,6 +115,16 @@ async fn proxy(
         );
         return respond(ctx, &error);
     };
+    if plan.is_empty() {
+        let error = GatewayError::new(
+            ErrorKind::NotRoutable,
+            format!(
+                "no deployment of `{}` may be used now: every one is outside its partner agreement's licence window",
+                head.model
+            ),
+        );
+        return respond(ctx, &error);
+    }
 
     let body_for = |target: &Target, provider: &Provider| {
         let include_usage = head.stream && !head.client_wants_usage && provider.stream_usage;
