@@ -102,6 +102,7 @@ pub fn discover(env: &dyn Env) -> Result<Config, ConfigErrors> {
         .map(|name| RawModel {
             name: name.to_owned(),
             routing: None,
+            max_attempts: None,
             deployments: ordered(&provider_names)
                 .map(|provider| RawDeployment {
                     provider: provider.to_owned(),

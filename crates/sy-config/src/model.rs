@@ -174,6 +174,9 @@ impl Default for SimulatorSettings {
 pub struct Model {
     pub name: String,
     pub routing: Routing,
+    /// Attempts per request, the first included: failover walks the deployments, then revisits them
+    /// with backoff. Default 3.
+    pub max_attempts: u32,
     pub deployments: Vec<Deployment>,
 }
 

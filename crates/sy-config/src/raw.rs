@@ -93,6 +93,7 @@ pub struct RawProvider {
 pub struct RawModel {
     pub name: String,
     pub routing: Option<String>,
+    pub max_attempts: Option<u32>,
     #[serde(default)]
     pub deployments: Vec<RawDeployment>,
 }

@@ -682,9 +682,14 @@ fn models(
                 prices,
             });
         }
+        let max_attempts = m.max_attempts.unwrap_or(3);
+        if !(1..=10).contains(&max_attempts) {
+            c.error(format!("{path}.max_attempts"), "must be between 1 and 10");
+        }
         out.push(Model {
             name: m.name.clone(),
             routing,
+            max_attempts,
             deployments,
         });
     }

@@ -10,7 +10,7 @@ mod openai;
 mod simulator;
 
 pub use body::{BodyError, UpstreamBody};
-pub use openai::classify_status;
+pub use openai::{classify_status, retry_after};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};

@@ -4,11 +4,13 @@
 //! [`PlanInput`] (time, randomness); it does no I/O and reads no clock.
 
 mod health;
+mod retry;
 mod strategy;
 #[cfg(test)]
 mod tests;
 
 pub use health::{HealthPolicy, TargetHealth};
+pub use retry::{MAX_RETRY_AFTER, RetryBudget, backoff};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,6 +62,8 @@ impl Target {
 pub struct Route {
     pub name: Arc<str>,
     pub routing: Routing,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
     pub targets: Vec<Target>,
     /// Smooth weighted round-robin order of target indices, for `weighted` routing.
     weighted_order: Vec<usize>,
@@ -85,6 +89,7 @@ pub struct RoutingTable {
     /// Model names in config order, for listings.
     order: Vec<Arc<str>>,
     policy: HealthPolicy,
+    budget: RetryBudget,
 }
 
 impl RoutingTable {
@@ -128,6 +133,7 @@ impl RoutingTable {
                 Route {
                     name,
                     routing: model.routing,
+                    max_attempts: model.max_attempts,
                     weighted_order: strategy::smooth_weighted_order(&weights),
                     turn: AtomicU64::new(0),
                     targets,
@@ -143,6 +149,10 @@ impl RoutingTable {
 
     pub fn policy(&self) -> &HealthPolicy {
         &self.policy
+    }
+
+    pub fn retry_budget(&self) -> &RetryBudget {
+        &self.budget
     }
 
     /// The targets to try for `model`, first choice first; `None` for an unknown model, an empty

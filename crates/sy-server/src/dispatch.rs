@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use sy_core::GatewayError;
 use sy_provider::{Operation, Provider, UpstreamResponse, classify_status, upstream_request_id};
-use sy_router::{PlanInput, Target};
+use sy_router::{MAX_RETRY_AFTER, PlanInput, Target, backoff};
 use tracing::warn;
 
 use crate::relay;
@@ -54,17 +54,40 @@ impl DispatchError {
 pub type BodyFor<'a> =
     dyn Fn(&Target, &Provider) -> Result<(Bytes, bool), GatewayError> + Send + Sync + 'a;
 
+/// Tries the plan: first each deployment in order (failover, no pause), then, while attempts and the
+/// retry budget last, the deployments again from the top after a backoff (or the upstream's
+/// `Retry-After`, when it is short enough to wait out).
 pub async fn dispatch(
     ctx: &RequestContext,
     snapshot: &Snapshot,
     plan: &[&Target],
+    max_attempts: u32,
     operation: Operation,
     body_for: &BodyFor<'_>,
     routed: &mut Routed,
 ) -> Result<Dispatched, DispatchError> {
-    let mut last = None;
-    for (i, target) in plan.iter().enumerate() {
-        let has_next = i + 1 < plan.len();
+    let budget = snapshot.table.retry_budget();
+    budget.earn();
+    let mut last: Option<DispatchError> = None;
+    let attempts = max_attempts.max(1) as usize;
+    for k in 0..attempts {
+        let Some(&target) = plan.get(k % plan.len().max(1)) else {
+            break;
+        };
+        if k > 0 {
+            if !budget.try_spend() {
+                warn!(request_id = %ctx.id, "retry budget spent: not retrying");
+                break;
+            }
+            if k >= plan.len() {
+                let wait_for = last.as_ref().and_then(retry_after);
+                if wait_for.is_some_and(|w| w > MAX_RETRY_AFTER) {
+                    break;
+                }
+                let pause = backoff((k - plan.len()) as u32, sy_core::random_u64());
+                tokio::time::sleep(pause.max(wait_for.unwrap_or_default())).await;
+            }
+        }
         let Some(provider) = snapshot.providers.get(target.provider_index).cloned() else {
             continue;
         };
@@ -73,9 +96,11 @@ pub async fn dispatch(
         routed.deployment = Some(target.deployment.clone());
         let (body, added_stream_usage) =
             body_for(target, &provider).map_err(DispatchError::Gateway)?;
+        let attempt_started = Instant::now();
         let sent = provider.send(operation, &target.upstream_model, body).await;
         let failure = match sent {
             Ok(response) if response.status.is_success() => {
+                target.health.record_success(attempt_started.elapsed());
                 routed.upstream_request_id = upstream_request_id(&response.headers)
                     .and_then(|v| http::HeaderValue::from_str(v).ok());
                 return Ok(Dispatched {
@@ -105,31 +130,37 @@ pub async fn dispatch(
             }
             Err(error) => DispatchError::Gateway(error),
         };
-        if failure.error().retryable() {
+        let retryable = failure.error().retryable();
+        if retryable {
             // Only failures another deployment may not share count against this one's health.
             target
                 .health
                 .record_failure(monotonic_ms(), snapshot.table.policy());
         }
-        let retry = failure.error().retryable() && has_next;
         warn!(
             request_id = %ctx.id,
             provider = %target.provider,
             deployment = %target.deployment,
             error = %failure.error(),
-            failover = retry,
+            retryable,
             "upstream attempt failed"
         );
-        if !retry {
+        if !retryable {
             return Err(failure);
         }
-        // Failover goes straight to the next deployment: it does not share the failure, so a pause
-        // would only add latency. Backoff belongs to retrying the same deployment.
         last = Some(failure);
     }
     Err(last.unwrap_or_else(|| {
         DispatchError::Gateway(GatewayError::internal("the model has no usable deployment"))
     }))
+}
+
+/// How long the upstream asked us to wait, from its error.
+fn retry_after(failure: &DispatchError) -> Option<std::time::Duration> {
+    match failure {
+        DispatchError::Upstream { headers, .. } => sy_provider::retry_after(headers),
+        DispatchError::Gateway(e) => e.retry_after(),
+    }
 }
 
 /// Milliseconds on a monotonic clock that starts with the process.

@@ -410,3 +410,59 @@ deployments = [{{ provider = "a", model = "x", weight = 3 }}, {{ provider = "b",
     }
     assert_eq!((a.requests().len(), b.requests().len()), (300, 100));
 }
+
+#[tokio::test]
+async fn retries_the_same_deployment_after_a_backoff() {
+    let fake = FakeUpstream::start(Script::Sequence(vec![
+        openai_error(503, "busy", "server_error", None),
+        Script::reply("second time lucky"),
+    ]))
+    .await;
+    let gw = TestGateway::start(&single(&fake.base_url(), "")).await;
+    let started = Instant::now();
+    let answer = gw.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("x-switchyard-attempts"), "2");
+    assert_eq!(fake.requests().len(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(25),
+        "backed off before revisiting"
+    );
+}
+
+#[tokio::test]
+async fn honours_a_short_retry_after_and_returns_a_long_one_to_the_client() {
+    let fake = FakeUpstream::start(Script::Sequence(vec![
+        Script::Status {
+            status: 429,
+            headers: vec![("retry-after".into(), "1".into())],
+            body: r#"{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#.into(),
+        },
+        Script::reply("ok"),
+    ]))
+    .await;
+    let gw = TestGateway::start(&single(&fake.base_url(), "")).await;
+    let started = Instant::now();
+    let answer = gw.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited out Retry-After: 1"
+    );
+
+    fake.set_script(Script::Status {
+        status: 429,
+        headers: vec![("retry-after".into(), "30".into())],
+        body: r#"{"error":{"message":"quota","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#.into(),
+    });
+    let started = Instant::now();
+    let answer = gw.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 429);
+    assert_eq!(answer.header("retry-after"), "30");
+    assert_eq!(
+        answer.header("x-switchyard-attempts"),
+        "1",
+        "a long wait is the client's to make"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

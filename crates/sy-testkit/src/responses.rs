@@ -74,7 +74,8 @@ pub(crate) fn respond(
         resp
     };
     let mut resp = match script {
-        Script::Hang => return None,
+        // The server picks one step of a sequence per request before answering.
+        Script::Hang | Script::Sequence(_) => return None,
         Script::Status {
             status,
             headers,

@@ -57,6 +57,8 @@ pub enum Script {
         name: String,
         arguments: String,
     },
+    /// The n-th request gets the n-th script; the last one repeats.
+    Sequence(Vec<Script>),
 }
 
 /// Prompt tokens reported by the constructors that do not take counts.

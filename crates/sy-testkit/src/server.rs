@@ -49,6 +49,8 @@ impl Recorded {
 #[derive(Debug)]
 struct Shared {
     script: Mutex<Script>,
+    /// Requests answered by the current script, for [`Script::Sequence`].
+    script_turn: AtomicU64,
     requests: Mutex<Vec<Recorded>>,
     next_request: AtomicU64,
     closed_early: watch::Sender<usize>,
@@ -75,6 +77,7 @@ impl FakeUpstream {
         let addr = listener.local_addr().expect("sy-testkit: local_addr");
         let shared = Arc::new(Shared {
             script: Mutex::new(script),
+            script_turn: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
             next_request: AtomicU64::new(1),
             closed_early: watch::Sender::new(0),
@@ -101,6 +104,7 @@ impl FakeUpstream {
     /// Replaces the behaviour for requests arriving from now on.
     pub fn set_script(&self, script: Script) {
         *lock(&self.shared.script) = script;
+        self.shared.script_turn.store(0, Ordering::SeqCst);
     }
 
     /// Streaming responses whose body was dropped (client gone) before its last frame was sent.
@@ -149,7 +153,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<KitBody
         headers: parts.headers,
         body,
     });
-    let script = lock(&shared.script).clone();
+    let script = match lock(&shared.script).clone() {
+        Script::Sequence(steps) => {
+            let turn = shared.script_turn.fetch_add(1, Ordering::SeqCst) as usize;
+            steps
+                .get(turn.min(steps.len().saturating_sub(1)))
+                .cloned()
+                .unwrap_or(Script::Hang)
+        }
+        other => other,
+    };
     let counter = Arc::clone(&shared);
     let on_early_close = Arc::new(move || counter.closed_early.send_modify(|n| *n += 1));
     match respond(&script, &ctx, on_early_close) {

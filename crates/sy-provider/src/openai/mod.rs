@@ -5,7 +5,7 @@ mod error;
 #[cfg(test)]
 mod tests;
 
-pub use error::classify_status;
+pub use error::{classify_status, retry_after};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};

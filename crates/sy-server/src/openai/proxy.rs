@@ -137,7 +137,20 @@ async fn proxy(
             .map_err(head_error)
     };
     let mut routed = std::mem::take(&mut ctx.routed);
-    let result = dispatch(&ctx, &snapshot, &plan, operation, &body_for, &mut routed).await;
+    let max_attempts = snapshot
+        .table
+        .route(&head.model)
+        .map_or(1, |route| route.max_attempts);
+    let result = dispatch(
+        &ctx,
+        &snapshot,
+        &plan,
+        max_attempts,
+        operation,
+        &body_for,
+        &mut routed,
+    )
+    .await;
     ctx.routed = routed;
     let dispatched = match result {
         Ok(d) => d,
