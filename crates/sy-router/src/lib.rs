@@ -67,8 +67,36 @@ pub struct Route {
     pub targets: Vec<Target>,
     /// Smooth weighted round-robin order of target indices, for `weighted` routing.
     weighted_order: Vec<usize>,
+    /// `0..targets.len()`, the failover order of every strategy but lowest-cost.
+    config_order: Vec<usize>,
+    /// For lowest-cost: from each instant prices change, the targets cheapest first.
+    cost_orders: Vec<(i64, Vec<usize>)>,
     /// Advances once per weighted decision.
     turn: AtomicU64,
+}
+
+/// Where a deployment stands for one decision (ordered: healthy ones compare greater).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Standing {
+    /// Outside its licence window: never in the plan.
+    Excluded,
+    /// Cooling down: last resort.
+    Cooling,
+    Healthy,
+    /// Healthy and a primary partner: ahead of every other.
+    HealthyPrimary,
+}
+
+impl Route {
+    /// The cheapest-first order in force at `now_unix`.
+    fn cost_order(&self, now_unix: i64) -> &[usize] {
+        let at = self
+            .cost_orders
+            .partition_point(|(from, _)| *from <= now_unix);
+        self.cost_orders
+            .get(at.saturating_sub(1))
+            .map_or(&self.config_order[..], |(_, order)| &order[..])
+    }
 }
 
 /// What a routing decision needs besides the table: the time and a random number.
@@ -135,6 +163,8 @@ impl RoutingTable {
                     routing: model.routing,
                     max_attempts: model.max_attempts,
                     weighted_order: strategy::smooth_weighted_order(&weights),
+                    config_order: (0..targets.len()).collect(),
+                    cost_orders: strategy::cost_orders(&targets),
                     turn: AtomicU64::new(0),
                     targets,
                 },
@@ -158,48 +188,61 @@ impl RoutingTable {
     /// The targets to try for `model`, first choice first; `None` for an unknown model, an empty
     /// plan when no deployment is licensed now. Deployments outside their licence window are never
     /// in a plan; primary partners go first under every strategy; deployments cooling down come last,
-    /// so they are tried only when nothing else answers.
+    /// so they are tried only when nothing else answers. One pass, two small allocations.
     pub fn plan(&self, model: &str, input: &PlanInput) -> Option<Vec<&Target>> {
         let route = self.routes.get(model)?;
-        let licensed: Vec<bool> = route
-            .targets
+        let targets = &route.targets;
+        let state: Vec<Standing> = targets
             .iter()
-            .map(|t| t.licensed(input.now_unix))
+            .map(|t| {
+                if !t.licensed(input.now_unix) {
+                    Standing::Excluded
+                } else if !t.health.admit(input.now_ms, &self.policy) {
+                    Standing::Cooling
+                } else if t.primary {
+                    Standing::HealthyPrimary
+                } else {
+                    Standing::Healthy
+                }
+            })
             .collect();
-        let admitted: Vec<bool> = route
-            .targets
-            .iter()
-            .zip(&licensed)
-            .map(|(t, &ok)| ok && t.health.admit(input.now_ms, &self.policy))
-            .collect();
-        let healthy: Vec<usize> = (0..route.targets.len()).filter(|&i| admitted[i]).collect();
-        let mut order = match route.routing {
-            Routing::Priority => healthy,
+        let healthy = |i: &usize| state[*i] >= Standing::Healthy;
+        let first = match route.routing {
+            Routing::Priority | Routing::LowestCost => None,
             Routing::Weighted => {
                 let turn = route.turn.fetch_add(1, Ordering::Relaxed);
-                strategy::weighted(&route.weighted_order, turn, &healthy)
+                strategy::weighted_first(&route.weighted_order, turn, |i| healthy(&i))
             }
-            Routing::LeastLatency => {
-                let latency: Vec<u64> = route
-                    .targets
-                    .iter()
-                    .map(|t| t.health.latency_us())
-                    .collect();
-                strategy::least_latency(&healthy, &latency, input.random)
-            }
-            Routing::LowestCost => {
-                let cost: Vec<Option<i64>> = route
-                    .targets
-                    .iter()
-                    .map(|t| t.price_at(input.now_unix))
-                    .collect();
-                strategy::lowest_cost(&healthy, &cost)
-            }
+            Routing::LeastLatency => strategy::two_choices(
+                state.iter().filter(|s| **s >= Standing::Healthy).count(),
+                input.random,
+                |rank| (0..targets.len()).filter(healthy).nth(rank),
+                |i| targets[i].health.latency_us(),
+            ),
         };
-        // Stable: the strategy's order holds within primaries and within the rest.
-        order.sort_by_key(|&i| !route.targets[i].primary);
-        order.extend((0..route.targets.len()).filter(|&i| licensed[i] && !admitted[i]));
-        Some(order.into_iter().map(|i| &route.targets[i]).collect())
+        let base: &[usize] = match route.routing {
+            Routing::LowestCost => route.cost_order(input.now_unix),
+            _ => &route.config_order,
+        };
+        let mut plan = Vec::with_capacity(targets.len());
+        for standing in [Standing::HealthyPrimary, Standing::Healthy] {
+            if let Some(f) = first.filter(|&f| state[f] == standing) {
+                plan.push(&targets[f]);
+            }
+            plan.extend(
+                base.iter()
+                    .filter(|&&i| state[i] == standing && Some(i) != first)
+                    .map(|&i| &targets[i]),
+            );
+        }
+        plan.extend(
+            route
+                .config_order
+                .iter()
+                .filter(|&&i| state[i] == Standing::Cooling)
+                .map(|&i| &targets[i]),
+        );
+        Some(plan)
     }
 
     /// Routes in config order.

@@ -30,53 +30,66 @@ pub fn smooth_weighted_order(weights: &[u32]) -> Vec<usize> {
     order
 }
 
-/// The weighted choice for this turn first (the next healthy one in the cycle), then the other healthy
-/// targets in config order as failover.
-pub fn weighted(cycle: &[usize], turn: u64, healthy: &[usize]) -> Vec<usize> {
-    let start = if cycle.is_empty() {
-        0
-    } else {
-        (turn % cycle.len() as u64) as usize
-    };
-    let first = (0..cycle.len())
+/// The weighted choice for this turn: the next healthy target in the cycle from `turn`.
+pub fn weighted_first(
+    cycle: &[usize],
+    turn: u64,
+    healthy: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    if cycle.is_empty() {
+        return None;
+    }
+    let start = (turn % cycle.len() as u64) as usize;
+    (0..cycle.len())
         .map(|k| cycle[(start + k) % cycle.len()])
-        .find(|i| healthy.contains(i));
-    let mut order = Vec::with_capacity(healthy.len());
-    order.extend(first);
-    order.extend(healthy.iter().copied().filter(|&i| Some(i) != first));
-    order
+        .find(|&i| healthy(i))
 }
 
-/// Power of two choices: of two random healthy targets, the one with the lower observed latency goes
-/// first (unknown latency counts as fastest, so new deployments get measured); the rest follow by
-/// latency. One fast deployment is not stampeded, since it only wins when it is drawn.
-pub fn least_latency(healthy: &[usize], latency_us: &[u64], random: u64) -> Vec<usize> {
-    let mut rest: Vec<usize> = healthy.to_vec();
-    rest.sort_by_key(|&i| (latency_us[i], i));
-    if healthy.len() < 2 {
-        return rest;
+/// Power of two choices: of two distinct random healthy targets (`nth_healthy(rank)`), the one with
+/// the lower observed latency (unknown counts as fastest, so new deployments get measured). A fast
+/// deployment wins only when drawn, so it is not stampeded.
+pub fn two_choices(
+    healthy_count: usize,
+    random: u64,
+    nth_healthy: impl Fn(usize) -> Option<usize>,
+    latency_us: impl Fn(usize) -> u64,
+) -> Option<usize> {
+    if healthy_count < 2 {
+        return nth_healthy(0);
     }
-    // Two distinct positions from one random number.
-    let n = healthy.len() as u64;
-    let ia = (random % n) as usize;
-    let mut ib = ((random >> 32) % (n - 1)) as usize;
-    if ib >= ia {
-        ib += 1;
+    let n = healthy_count as u64;
+    let ra = (random % n) as usize;
+    let mut rb = ((random >> 32) % (n - 1)) as usize;
+    if rb >= ra {
+        rb += 1;
     }
-    let (a, b) = (healthy[ia], healthy[ib]);
-    let first = if (latency_us[b], b) < (latency_us[a], a) {
+    let (a, b) = (nth_healthy(ra)?, nth_healthy(rb)?);
+    Some(if (latency_us(b), b) < (latency_us(a), a) {
         b
     } else {
         a
-    };
-    rest.retain(|&i| i != first);
-    rest.insert(0, first);
-    rest
+    })
 }
 
-/// Cheapest first; equal prices keep config order; unknown prices go last.
-pub fn lowest_cost(healthy: &[usize], cost: &[Option<i64>]) -> Vec<usize> {
-    let mut order = healthy.to_vec();
-    order.sort_by_key(|&i| (cost[i].is_none(), cost[i].unwrap_or(i64::MAX), i));
-    order
+/// For each instant at which some target's price changes, the targets cheapest first (input plus
+/// output); equal prices keep config order; unknown prices go last. Computed once per table.
+pub fn cost_orders(targets: &[crate::Target]) -> Vec<(i64, Vec<usize>)> {
+    let mut instants: Vec<i64> = targets
+        .iter()
+        .flat_map(|t| t.prices.iter().map(|p| p.effective_from))
+        .collect();
+    instants.push(i64::MIN);
+    instants.sort_unstable();
+    instants.dedup();
+    instants
+        .into_iter()
+        .map(|at| {
+            let mut order: Vec<usize> = (0..targets.len()).collect();
+            order.sort_by_key(|&i| {
+                let cost = targets[i].price_at(at);
+                (cost.is_none(), cost.unwrap_or(i64::MAX), i)
+            });
+            (at, order)
+        })
+        .collect()
 }

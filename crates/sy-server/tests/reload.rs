@@ -137,3 +137,48 @@ async fn the_admin_api_is_off_without_an_admin_key() {
     assert_eq!(answer.status, 403);
     assert_eq!(answer.json()["error"]["code"], "admin_disabled");
 }
+
+#[tokio::test]
+async fn reloading_under_load_fails_no_request() {
+    let a = FakeUpstream::start(Script::reply("a")).await;
+    let b = FakeUpstream::start(Script::reply("b")).await;
+    let text = Arc::new(Mutex::new(config(&a.base_url(), "m")));
+    let source_text = text.clone();
+    let source: sy_server::ConfigSource =
+        Arc::new(move || parse(&source_text.lock().expect("lock")));
+    let initial = text.lock().expect("lock").clone();
+    let gw = Arc::new(TestGateway::start_reloadable(&initial, Some(source)).await);
+
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let gw = gw.clone();
+        clients.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..100 {
+                statuses.push(gw.post("/v1/chat/completions", CHAT).await.status.as_u16());
+            }
+            statuses
+        }));
+    }
+    for i in 0..20 {
+        let base = if i % 2 == 0 {
+            b.base_url()
+        } else {
+            a.base_url()
+        };
+        *text.lock().expect("lock") = config(&base, "m");
+        assert_eq!(reload(&gw, Some("admin-secret")).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut total = 0;
+    for client in clients {
+        let statuses = client.await.expect("client");
+        total += statuses.len();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    assert_eq!(total, 400);
+    assert!(
+        !a.requests().is_empty() && !b.requests().is_empty(),
+        "both configs served traffic"
+    );
+}
