@@ -110,6 +110,7 @@ pub fn discover(env: &dyn Env) -> Result<Config, ConfigErrors> {
                     name: None,
                     weight: None,
                     region: None,
+                    capabilities: None,
                 })
                 .collect(),
         })

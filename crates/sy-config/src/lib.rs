@@ -4,6 +4,7 @@
 //! turns it into typed values, resolving `env:NAME` secrets and collecting every problem with its key path.
 //! With no file, [`discover`] builds a config from the standard environment variables.
 
+mod catalogue;
 mod discover;
 mod env;
 mod error;
@@ -15,12 +16,13 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use catalogue::lookup as catalogue_capabilities;
 pub use discover::{CATALOGUE_MODELS, discover};
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Agreement, AuthMode, AzureApi, Config, Deployment, MicroUsd, Model, PricePoint, Provider,
-    ProviderKind, Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
+    Agreement, AuthMode, AzureApi, Capabilities, Config, Deployment, MicroUsd, Model, PricePoint,
+    Provider, ProviderKind, Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
 };
 pub use time::parse_rfc3339_utc;
 

@@ -53,6 +53,8 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct Server {
     pub listen: SocketAddr,
+    /// Honour `x-switchyard-deployment` and `x-switchyard-region` request headers.
+    pub routing_hints: bool,
     pub max_body_bytes: usize,
     /// Requests in flight beyond this are shed with 503 + Retry-After.
     pub max_concurrent_requests: usize,
@@ -255,6 +257,40 @@ pub struct Deployment {
     pub weight: u32,
     /// Prices for this deployment, oldest first (from `[[prices]]`).
     pub prices: Vec<PricePoint>,
+    /// Where the deployment runs, for data-residency constraints (e.g. `eu-west-1`).
+    pub region: Option<String>,
+    /// What the deployment can do: the catalogue's entry for its model, with config overrides.
+    pub capabilities: Capabilities,
+}
+
+/// What a deployment can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub chat: bool,
+    pub streaming: bool,
+    pub tools: bool,
+    pub vision: bool,
+    pub json_schema: bool,
+    pub embeddings: bool,
+    pub max_context_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// Whether this came from the built-in catalogue or config (false: assumed, model unknown).
+    pub known: bool,
+}
+
+impl Capabilities {
+    /// For a model the catalogue does not know: assume it can do everything, without limits.
+    pub const UNKNOWN: Self = Self {
+        chat: true,
+        streaming: true,
+        tools: true,
+        vision: true,
+        json_schema: true,
+        embeddings: true,
+        max_context_tokens: None,
+        max_output_tokens: None,
+        known: false,
+    };
 }
 
 /// A partner agreement: which providers it covers, when they may be used, and (for settlement) the

@@ -30,6 +30,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    pub routing_hints: Option<bool>,
     pub max_body_bytes: Option<u64>,
     pub max_concurrent_requests: Option<u64>,
     pub shutdown_grace_ms: Option<u64>,
@@ -106,6 +107,21 @@ pub struct RawDeployment {
     pub name: Option<String>,
     pub weight: Option<u32>,
     pub region: Option<String>,
+    pub capabilities: Option<RawCapabilities>,
+}
+
+/// Overrides of the catalogue's capabilities for one deployment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapabilities {
+    pub chat: Option<bool>,
+    pub streaming: Option<bool>,
+    pub tools: Option<bool>,
+    pub vision: Option<bool>,
+    pub json_schema: Option<bool>,
+    pub embeddings: Option<bool>,
+    pub max_context_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
 }
 
 /// A price entry; lowest-cost routing ranks by it, the ledger will rate usage with it.

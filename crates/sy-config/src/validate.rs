@@ -157,6 +157,7 @@ fn server(c: &mut Checker<'_>, raw: &RawServer) -> Option<Server> {
     }
     Some(Server {
         listen: listen?,
+        routing_hints: raw.routing_hints.unwrap_or(false),
         max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
         max_concurrent_requests: usize::try_from(max_concurrent).unwrap_or(usize::MAX),
         shutdown_grace: Duration::from_millis(
@@ -648,11 +649,26 @@ fn models(
             if d.model.trim().is_empty() {
                 c.error(format!("{dpath}.model"), "must not be empty");
             }
-            if d.region.is_some() {
-                c.error(
-                    format!("{dpath}.region"),
-                    "region constraints are not available in this version of Switchyard yet",
-                );
+            if d.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                c.error(format!("{dpath}.region"), "must not be empty");
+            }
+            let mut capabilities = crate::catalogue::lookup(&d.model);
+            if let Some(o) = &d.capabilities {
+                let caps = &mut capabilities;
+                let set = |field: &mut bool, value: Option<bool>| {
+                    if let Some(v) = value {
+                        *field = v;
+                    }
+                };
+                set(&mut caps.chat, o.chat);
+                set(&mut caps.streaming, o.streaming);
+                set(&mut caps.tools, o.tools);
+                set(&mut caps.vision, o.vision);
+                set(&mut caps.json_schema, o.json_schema);
+                set(&mut caps.embeddings, o.embeddings);
+                caps.max_context_tokens = o.max_context_tokens.or(caps.max_context_tokens);
+                caps.max_output_tokens = o.max_output_tokens.or(caps.max_output_tokens);
+                caps.known = true;
             }
             let name = d
                 .name
@@ -680,6 +696,8 @@ fn models(
                 upstream_model: d.model.clone(),
                 weight: d.weight.unwrap_or(1),
                 prices,
+                region: d.region.clone(),
+                capabilities,
             });
         }
         let max_attempts = m.max_attempts.unwrap_or(3);

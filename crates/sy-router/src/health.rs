@@ -4,6 +4,7 @@
 //!
 //! Nothing here reads a clock: callers pass the current time in milliseconds.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -40,7 +41,41 @@ pub struct TargetHealth {
     ewma_latency_us: AtomicU64,
 }
 
+/// One deployment's health inside its route's contiguous health array (contiguous so a routing
+/// decision scans it without chasing a pointer per deployment).
+#[derive(Debug, Clone)]
+pub struct HealthRef {
+    slots: Arc<[TargetHealth]>,
+    index: usize,
+}
+
+impl HealthRef {
+    pub fn new(slots: Arc<[TargetHealth]>, index: usize) -> Self {
+        Self { slots, index }
+    }
+}
+
+impl std::ops::Deref for HealthRef {
+    type Target = TargetHealth;
+
+    fn deref(&self) -> &TargetHealth {
+        &self.slots[self.index]
+    }
+}
+
 impl TargetHealth {
+    /// A copy of another deployment's current state, for a reloaded table.
+    pub fn copy_of(other: &Self) -> Self {
+        Self {
+            consecutive_failures: AtomicU32::new(
+                other.consecutive_failures.load(Ordering::Relaxed),
+            ),
+            trips: AtomicU32::new(other.trips.load(Ordering::Relaxed)),
+            cooldown_until_ms: AtomicU64::new(other.cooldown_until_ms.load(Ordering::Relaxed)),
+            ewma_latency_us: AtomicU64::new(other.ewma_latency_us.load(Ordering::Relaxed)),
+        }
+    }
+
     /// Whether a request may go here now. When a cool-down has just expired, the first caller
     /// becomes the probe and the others keep waiting for its outcome.
     pub fn admit(&self, now_ms: u64, policy: &HealthPolicy) -> bool {

@@ -4,19 +4,21 @@
 //! [`PlanInput`] (time, randomness); it does no I/O and reads no clock.
 
 mod health;
+mod needs;
 mod retry;
 mod strategy;
 #[cfg(test)]
 mod tests;
 
-pub use health::{HealthPolicy, TargetHealth};
+pub use health::{HealthPolicy, HealthRef, TargetHealth};
+pub use needs::Needs;
 pub use retry::{MAX_RETRY_AFTER, RetryBudget, backoff};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sy_config::{Config, PricePoint, Routing};
+use sy_config::{Capabilities, Config, PricePoint, Routing};
 
 /// One place a request can go.
 #[derive(Debug)]
@@ -32,12 +34,14 @@ pub struct Target {
     pub weight: u32,
     /// List prices, oldest first.
     pub prices: Vec<PricePoint>,
-    /// Shared with the next table after a reload, so a cooling deployment stays cooled.
-    pub health: Arc<TargetHealth>,
+    /// Copied into the next table on reload, so a cooling deployment stays cooled.
+    pub health: HealthRef,
     /// The licence window `[from, until)` of the partner agreement covering the provider, if any.
     pub licence: Option<(i64, i64)>,
     /// The provider is a primary partner: preferred under every strategy while healthy.
     pub primary: bool,
+    pub region: Option<Arc<str>>,
+    pub capabilities: Capabilities,
 }
 
 impl Target {
@@ -71,8 +75,46 @@ pub struct Route {
     config_order: Vec<usize>,
     /// For lowest-cost: from each instant prices change, the targets cheapest first.
     cost_orders: Vec<(i64, Vec<usize>)>,
+    /// What each decision checks per target, packed together so the scan stays in cache.
+    gates: Vec<Gate>,
+    /// Every target's health, contiguous; `Target::health` points into it.
+    health: Arc<[TargetHealth]>,
     /// Advances once per weighted decision.
     turn: AtomicU64,
+}
+
+/// The per-target facts one routing decision checks.
+#[derive(Debug)]
+struct Gate {
+    caps: u8,
+    max_context: u64,
+    max_output: u64,
+    licence: (i64, i64),
+    primary: bool,
+}
+
+impl Gate {
+    fn of(t: &Target) -> Self {
+        Self {
+            caps: needs::capability_bits(&t.capabilities),
+            max_context: t.capabilities.max_context_tokens.unwrap_or(u64::MAX),
+            max_output: t.capabilities.max_output_tokens.unwrap_or(u64::MAX),
+            licence: t.licence.unwrap_or((i64::MIN, i64::MAX)),
+            primary: t.primary,
+        }
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    UnknownModel,
+    /// The request named a deployment the model does not have.
+    UnknownDeployment(String),
+    /// No deployment can serve the request; one reason per deployment.
+    Unsatisfied(Vec<(Arc<str>, String)>),
+    /// Deployments could serve it, but none is licensed now.
+    NotLicensed,
 }
 
 /// Where a deployment stands for one decision (ordered: healthy ones compare greater).
@@ -130,27 +172,43 @@ impl RoutingTable {
     pub fn from_config_after(config: &Config, previous: Option<&RoutingTable>) -> Self {
         let mut table = Self::default();
         for model in &config.models {
-            let targets: Vec<Target> = model
+            let previous_route = previous.and_then(|p| p.routes.get(model.name.as_str()));
+            // Validation guarantees every provider exists; a deployment whose provider does not is
+            // skipped, so target `i` and health slot `i` always describe the same deployment.
+            let kept: Vec<(&sy_config::Deployment, usize)> = model
                 .deployments
                 .iter()
                 .filter_map(|d| {
-                    let provider_index =
-                        config.providers.iter().position(|p| p.name == d.provider)?;
+                    let index = config.providers.iter().position(|p| p.name == d.provider)?;
+                    Some((d, index))
+                })
+                .collect();
+            let health: Arc<[TargetHealth]> = kept
+                .iter()
+                .map(|(d, _)| {
+                    previous_route
+                        .and_then(|r| r.targets.iter().find(|t| *t.deployment == *d.name))
+                        .map_or_else(TargetHealth::default, |t| TargetHealth::copy_of(&t.health))
+                })
+                .collect();
+            let targets: Vec<Target> = kept
+                .iter()
+                .enumerate()
+                .map(|(index, &(d, provider_index))| {
                     let agreement = config.agreement_for(&d.provider);
-                    Some(Target {
+                    Target {
                         licence: agreement.map(|a| (a.licensed_from, a.licensed_until)),
                         primary: agreement.is_some_and(|a| a.primary),
+                        region: d.region.as_deref().map(Arc::from),
+                        capabilities: d.capabilities,
                         deployment: d.name.as_str().into(),
                         provider: d.provider.as_str().into(),
                         provider_index,
                         upstream_model: d.upstream_model.as_str().into(),
                         weight: d.weight,
                         prices: d.prices.clone(),
-                        health: previous
-                            .and_then(|p| p.routes.get(model.name.as_str()))
-                            .and_then(|r| r.targets.iter().find(|t| *t.deployment == *d.name))
-                            .map_or_else(Arc::default, |t| t.health.clone()),
-                    })
+                        health: HealthRef::new(health.clone(), index),
+                    }
                 })
                 .collect();
             let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
@@ -165,6 +223,8 @@ impl RoutingTable {
                     weighted_order: strategy::smooth_weighted_order(&weights),
                     config_order: (0..targets.len()).collect(),
                     cost_orders: strategy::cost_orders(&targets),
+                    gates: targets.iter().map(Gate::of).collect(),
+                    health,
                     turn: AtomicU64::new(0),
                     targets,
                 },
@@ -185,27 +245,72 @@ impl RoutingTable {
         &self.budget
     }
 
-    /// The targets to try for `model`, first choice first; `None` for an unknown model, an empty
-    /// plan when no deployment is licensed now. Deployments outside their licence window are never
-    /// in a plan; primary partners go first under every strategy; deployments cooling down come last,
-    /// so they are tried only when nothing else answers. One pass, two small allocations.
-    pub fn plan(&self, model: &str, input: &PlanInput) -> Option<Vec<&Target>> {
-        let route = self.routes.get(model)?;
+    /// The targets to try for `model`, first choice first. Only deployments that can serve `needs`
+    /// and are inside their licence window are in a plan; primary partners go first under every
+    /// strategy; deployments cooling down come last, so they are tried only when nothing else
+    /// answers. One pass, two small allocations.
+    pub fn plan(
+        &self,
+        model: &str,
+        input: &PlanInput,
+        needs: &Needs<'_>,
+    ) -> Result<Vec<&Target>, PlanError> {
+        let route = self.routes.get(model).ok_or(PlanError::UnknownModel)?;
         let targets = &route.targets;
-        let state: Vec<Standing> = targets
+        if let Some(named) = needs.deployment
+            && !targets.iter().any(|t| &*t.deployment == named)
+        {
+            return Err(PlanError::UnknownDeployment(named.to_owned()));
+        }
+        let mut capable = false;
+        let mut licensed_capable = false;
+        let need_bits = needs.bits();
+        let output = needs.output_tokens.unwrap_or(0);
+        let context = needs.input_tokens.saturating_add(output);
+        let narrowed = needs.deployment.is_some() || needs.regions.is_some();
+        let state: Vec<Standing> = route
+            .gates
             .iter()
-            .map(|t| {
-                if !t.licensed(input.now_unix) {
-                    Standing::Excluded
-                } else if !t.health.admit(input.now_ms, &self.policy) {
+            .enumerate()
+            .map(|(i, g)| {
+                let fits = need_bits & !g.caps == 0
+                    && output <= g.max_output
+                    && context <= g.max_context
+                    && (!narrowed || {
+                        let t = &targets[i];
+                        needs.satisfied_by(&t.deployment, &t.capabilities, t.region.as_deref())
+                    });
+                if !fits {
+                    return Standing::Excluded;
+                }
+                capable = true;
+                if input.now_unix < g.licence.0 || input.now_unix >= g.licence.1 {
+                    return Standing::Excluded;
+                }
+                licensed_capable = true;
+                if !route.health[i].admit(input.now_ms, &self.policy) {
                     Standing::Cooling
-                } else if t.primary {
+                } else if g.primary {
                     Standing::HealthyPrimary
                 } else {
                     Standing::Healthy
                 }
             })
             .collect();
+        if !capable {
+            let reasons = targets
+                .iter()
+                .filter_map(|t| {
+                    needs
+                        .unmet(&t.deployment, &t.capabilities, t.region.as_deref())
+                        .map(|why| (t.deployment.clone(), why))
+                })
+                .collect();
+            return Err(PlanError::Unsatisfied(reasons));
+        }
+        if !licensed_capable {
+            return Err(PlanError::NotLicensed);
+        }
         let healthy = |i: &usize| state[*i] >= Standing::Healthy;
         let first = match route.routing {
             Routing::Priority | Routing::LowestCost => None,
@@ -225,24 +330,31 @@ impl RoutingTable {
             _ => &route.config_order,
         };
         let mut plan = Vec::with_capacity(targets.len());
-        for standing in [Standing::HealthyPrimary, Standing::Healthy] {
+        // Passes only for the standings present: usually one, over healthy non-primaries.
+        let present = |s: Standing| state.contains(&s);
+        for standing in [
+            Standing::HealthyPrimary,
+            Standing::Healthy,
+            Standing::Cooling,
+        ] {
+            if !present(standing) {
+                continue;
+            }
             if let Some(f) = first.filter(|&f| state[f] == standing) {
                 plan.push(&targets[f]);
             }
-            plan.extend(
-                base.iter()
-                    .filter(|&&i| state[i] == standing && Some(i) != first)
-                    .map(|&i| &targets[i]),
-            );
+            let order = if standing == Standing::Cooling {
+                &route.config_order[..]
+            } else {
+                base
+            };
+            for &i in order {
+                if state[i] == standing && Some(i) != first {
+                    plan.push(&targets[i]);
+                }
+            }
         }
-        plan.extend(
-            route
-                .config_order
-                .iter()
-                .filter(|&&i| state[i] == Standing::Cooling)
-                .map(|&i| &targets[i]),
-        );
-        Some(plan)
+        Ok(plan)
     }
 
     /// Routes in config order.

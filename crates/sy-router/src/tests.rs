@@ -58,20 +58,29 @@ fn trip(table: &RoutingTable, provider: &str, now_ms: u64) {
 fn priority_keeps_config_order_and_moves_cooling_deployments_last() {
     let t = table("priority", ABC, "");
     assert_eq!(
-        names(&t.plan("m", &input(0, 0)).expect("plan")),
+        names(&t.plan("m", &input(0, 0), &Needs::default()).expect("plan")),
         ["a", "b", "c"]
     );
     trip(&t, "a", 1_000);
     assert_eq!(
-        names(&t.plan("m", &input(1_000, 0)).expect("plan")),
+        names(
+            &t.plan("m", &input(1_000, 0), &Needs::default())
+                .expect("plan")
+        ),
         ["b", "c", "a"]
     );
     // After the cool-down the primary is probed first again.
     assert_eq!(
-        names(&t.plan("m", &input(6_000, 0)).expect("plan")),
+        names(
+            &t.plan("m", &input(6_000, 0), &Needs::default())
+                .expect("plan")
+        ),
         ["a", "b", "c"]
     );
-    assert!(t.plan("other", &input(0, 0)).is_none());
+    assert_eq!(
+        t.plan("other", &input(0, 0), &Needs::default()).err(),
+        Some(PlanError::UnknownModel)
+    );
 }
 
 #[test]
@@ -84,7 +93,7 @@ fn weighted_splits_by_weight_smoothly() {
     let mut counts: HashMap<String, usize> = HashMap::new();
     let mut firsts = Vec::new();
     for _ in 0..4_000 {
-        let plan = t.plan("m", &input(0, 0)).expect("plan");
+        let plan = t.plan("m", &input(0, 0), &Needs::default()).expect("plan");
         assert_eq!(
             plan.len(),
             3,
@@ -113,7 +122,10 @@ fn weighted_skips_a_cooling_deployment() {
     );
     trip(&t, "a", 0);
     for _ in 0..10 {
-        assert_eq!(names(&t.plan("m", &input(10, 0)).expect("plan"))[0], "b");
+        assert_eq!(
+            names(&t.plan("m", &input(10, 0), &Needs::default()).expect("plan"))[0],
+            "b"
+        );
     }
 }
 
@@ -147,7 +159,9 @@ fn least_latency_prefers_the_faster_of_two_choices() {
         state = state
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        let plan = t.plan("m", &input(0, state)).expect("plan");
+        let plan = t
+            .plan("m", &input(0, state), &Needs::default())
+            .expect("plan");
         *counts.entry(plan[0].provider.to_string()).or_default() += 1;
         assert_eq!(plan.len(), 3);
     }
@@ -188,7 +202,7 @@ output = "2.00"
         ..input(0, 0)
     };
     assert_eq!(
-        names(&t.plan("m", &before).expect("plan")),
+        names(&t.plan("m", &before, &Needs::default()).expect("plan")),
         ["b", "c", "a"],
         "b and c tie at 5.00; config order breaks it"
     );
@@ -196,7 +210,10 @@ output = "2.00"
         now_unix: 1_798_761_600, // 2027-01-01T00:00:00Z: a's new price applies
         ..input(0, 0)
     };
-    assert_eq!(names(&t.plan("m", &after).expect("plan")), ["a", "b", "c"]);
+    assert_eq!(
+        names(&t.plan("m", &after, &Needs::default()).expect("plan")),
+        ["a", "b", "c"]
+    );
 }
 
 const AGREEMENTS: &str = r#"
@@ -226,38 +243,59 @@ const JAN_1_2027: i64 = 1_798_761_600;
 fn licence_windows_hold_at_their_exact_boundaries() {
     let t = table("priority", ABC, AGREEMENTS);
     assert_eq!(
-        names(&t.plan("m", &at(JAN_1_2026 - 1)).expect("plan")),
+        names(
+            &t.plan("m", &at(JAN_1_2026 - 1), &Needs::default())
+                .expect("plan")
+        ),
         ["c"],
         "nothing licensed yet but the uncovered c"
     );
     assert_eq!(
-        names(&t.plan("m", &at(JAN_1_2026)).expect("plan")),
+        names(
+            &t.plan("m", &at(JAN_1_2026), &Needs::default())
+                .expect("plan")
+        ),
         ["a", "c"],
         "from is inclusive"
     );
     assert_eq!(
-        names(&t.plan("m", &at(JUN_1_2026 - 1)).expect("plan")),
+        names(
+            &t.plan("m", &at(JUN_1_2026 - 1), &Needs::default())
+                .expect("plan")
+        ),
         ["a", "c"]
     );
     assert_eq!(
-        names(&t.plan("m", &at(JUN_1_2026)).expect("plan")),
+        names(
+            &t.plan("m", &at(JUN_1_2026), &Needs::default())
+                .expect("plan")
+        ),
         ["a", "b", "c"]
     );
     assert_eq!(
-        names(&t.plan("m", &at(JAN_1_2027 - 1)).expect("plan")),
+        names(
+            &t.plan("m", &at(JAN_1_2027 - 1), &Needs::default())
+                .expect("plan")
+        ),
         ["a", "b", "c"]
     );
     assert_eq!(
-        names(&t.plan("m", &at(JAN_1_2027)).expect("plan")),
+        names(
+            &t.plan("m", &at(JAN_1_2027), &Needs::default())
+                .expect("plan")
+        ),
         ["b", "c"],
         "until is exclusive"
     );
 }
 
 #[test]
-fn an_unlicensed_model_has_an_empty_plan() {
+fn an_unlicensed_model_has_no_plan() {
     let t = table("priority", r#"{ provider = "a", model = "x" }"#, AGREEMENTS);
-    assert_eq!(t.plan("m", &at(JAN_1_2027)).expect("known model").len(), 0);
+    assert_eq!(
+        t.plan("m", &at(JAN_1_2027), &Needs::default()).err(),
+        Some(PlanError::NotLicensed)
+    );
 }
 
 #[test]
@@ -291,13 +329,16 @@ output = "1"
                         random: r.wrapping_mul(0x9e37_79b9_7f4a_7c15),
                         ..now
                     },
+                    &Needs::default(),
                 )
                 .expect("plan");
             assert_eq!(plan[0].provider.as_ref(), "a", "{routing}");
             assert_eq!(plan.len(), 3, "{routing}");
         }
         trip(&t, "a", 0);
-        let plan = t.plan("m", &PlanInput { now_ms: 10, ..now }).expect("plan");
+        let plan = t
+            .plan("m", &PlanInput { now_ms: 10, ..now }, &Needs::default())
+            .expect("plan");
         assert_ne!(
             plan[0].provider.as_ref(),
             "a",
@@ -308,5 +349,113 @@ output = "1"
             "a",
             "{routing}: but stays the last resort"
         );
+    }
+}
+
+#[test]
+fn capabilities_and_regions_filter_the_plan() {
+    let deployments = r#"
+  { provider = "a", model = "gpt-4o", region = "eu-west-1" },
+  { provider = "b", model = "gpt-3.5-turbo", region = "us-east-1" },
+  { provider = "c", model = "local-llm", capabilities = { vision = false, max_context_tokens = 8192 } },
+"#;
+    let t = table("priority", deployments, "");
+    let plan = |needs: &Needs<'_>| t.plan("m", &input(0, 0), needs).map(|p| names(&p));
+    assert_eq!(plan(&Needs::default()).expect("plan"), ["a", "b", "c"]);
+    let vision = Needs {
+        chat: true,
+        vision: true,
+        ..Needs::default()
+    };
+    assert_eq!(
+        plan(&vision).expect("plan"),
+        ["a"],
+        "only gpt-4o sees images"
+    );
+    let long = Needs {
+        chat: true,
+        input_tokens: 20_000,
+        ..Needs::default()
+    };
+    assert_eq!(
+        plan(&long).expect("plan"),
+        ["a"],
+        "16k and 8k windows are too small"
+    );
+    let eu = ["eu-west-1"];
+    let resident = Needs {
+        regions: Some(&eu),
+        ..Needs::default()
+    };
+    assert_eq!(plan(&resident).expect("plan"), ["a"]);
+    let named = Needs {
+        deployment: Some("c/local-llm"),
+        ..Needs::default()
+    };
+    assert_eq!(plan(&named).expect("plan"), ["c"]);
+    assert_eq!(
+        t.plan(
+            "m",
+            &input(0, 0),
+            &Needs {
+                deployment: Some("nope"),
+                ..Needs::default()
+            }
+        )
+        .err(),
+        Some(PlanError::UnknownDeployment("nope".into()))
+    );
+    let impossible = Needs {
+        embeddings: true,
+        regions: Some(&eu),
+        ..Needs::default()
+    };
+    match t.plan("m", &input(0, 0), &impossible) {
+        Err(PlanError::Unsatisfied(reasons)) => {
+            assert_eq!(reasons.len(), 3);
+            assert_eq!(&*reasons[0].0, "a/gpt-4o");
+            assert_eq!(reasons[0].1, "does not support embeddings");
+            assert!(
+                reasons[1]
+                    .1
+                    .contains("runs in us-east-1, outside the requested regions (eu-west-1)"),
+                "{reasons:?}"
+            );
+        }
+        other => panic!("expected Unsatisfied, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_fast_check_agrees_with_the_reasons() {
+    let caps = [
+        sy_config::catalogue_capabilities("gpt-4o"),
+        sy_config::catalogue_capabilities("gpt-3.5-turbo"),
+        sy_config::catalogue_capabilities("text-embedding-3-small"),
+        sy_config::Capabilities::UNKNOWN,
+    ];
+    let eu = ["eu"];
+    for bits in 0u32..512 {
+        let needs = Needs {
+            chat: bits & 1 != 0,
+            embeddings: bits & 2 != 0,
+            streaming: bits & 4 != 0,
+            tools: bits & 8 != 0,
+            vision: bits & 16 != 0,
+            json_schema: bits & 32 != 0,
+            input_tokens: if bits & 64 != 0 { 20_000 } else { 10 },
+            output_tokens: (bits & 128 != 0).then_some(20_000),
+            regions: (bits & 256 != 0).then_some(&eu[..]),
+            deployment: None,
+        };
+        for c in &caps {
+            for region in [None, Some("eu"), Some("us")] {
+                assert_eq!(
+                    needs.satisfied_by("d", c, region),
+                    needs.unmet("d", c, region).is_none(),
+                    "{needs:?} {c:?} {region:?}"
+                );
+            }
+        }
     }
 }

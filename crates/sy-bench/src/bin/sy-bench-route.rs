@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use sy_config::{MapEnv, load_str};
-use sy_router::{PlanInput, RoutingTable};
+use sy_router::{Needs, PlanInput, RoutingTable};
 
 fn config(routing: &str, deployments: usize) -> String {
     let mut text = String::new();
@@ -49,6 +49,14 @@ fn main() -> anyhow::Result<()> {
         let config = load_str(&config(routing, deployments), None, &MapEnv::default())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let table = RoutingTable::from_config(&config);
+        // A typical chat request: streaming with tools, a 2,000-token prompt.
+        let needs = Needs {
+            chat: true,
+            streaming: true,
+            tools: true,
+            input_tokens: 2_000,
+            ..Needs::default()
+        };
         let started = Instant::now();
         let mut random = 0x9e37_79b9_7f4a_7c15u64;
         for i in 0..decisions {
@@ -58,8 +66,8 @@ fn main() -> anyhow::Result<()> {
                 now_unix: 1_800_000_000,
                 random,
             };
-            let plan = table.plan(black_box("m"), &input);
-            black_box(plan.map(|p| p.len()));
+            let plan = table.plan(black_box("m"), &input, black_box(&needs));
+            black_box(plan.map(|p| p.len()).ok());
         }
         let ns = started.elapsed().as_nanos() as f64 / decisions as f64;
         writeln!(out, "  {routing:<14} {ns:>8.0} ns per decision")?;

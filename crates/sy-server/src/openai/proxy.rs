@@ -11,9 +11,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, StatusCode};
+use std::ops::Not;
 use sy_core::{ErrorKind, GatewayError};
 use sy_provider::{Operation, Provider};
-use sy_router::Target;
+
+use sy_router::{Needs, PlanError, Target};
 use sy_wire::openai::head::edit_body;
 use sy_wire::openai::{BodyEdit, ChatHead, EmbeddingsHead, HeadError, UsageProbe};
 use tokio::time::Instant;
@@ -35,6 +37,8 @@ struct Head<'a> {
     stream: bool,
     client_wants_usage: bool,
     has_stream_options: bool,
+    /// What the request needs from a deployment (hints are added from the headers).
+    needs: Needs<'static>,
 }
 
 pub async fn chat_completions(State(gateway): State<Gateway>, request: Request) -> Response {
@@ -43,6 +47,16 @@ pub async fn chat_completions(State(gateway): State<Gateway>, request: Request) 
             stream: h.is_stream(),
             client_wants_usage: h.wants_stream_usage(),
             has_stream_options: h.stream_options.is_some(),
+            needs: Needs {
+                chat: true,
+                streaming: h.is_stream(),
+                tools: h.uses_tools(),
+                vision: h.has_images(),
+                json_schema: h.wants_json_schema(),
+                input_tokens: estimate_tokens(h.messages.get()),
+                output_tokens: h.output_budget(),
+                ..Needs::default()
+            },
             model: h.model,
         })
     })
@@ -52,6 +66,11 @@ pub async fn chat_completions(State(gateway): State<Gateway>, request: Request) 
 pub async fn embeddings(State(gateway): State<Gateway>, request: Request) -> Response {
     proxy(gateway, request, Operation::Embeddings, |text| {
         EmbeddingsHead::parse(text).map(|h| Head {
+            needs: Needs {
+                embeddings: true,
+                input_tokens: estimate_tokens(h.input.get()),
+                ..Needs::default()
+            },
             model: h.model,
             stream: false,
             client_wants_usage: false,
@@ -59,6 +78,84 @@ pub async fn embeddings(State(gateway): State<Gateway>, request: Request) -> Res
         })
     })
     .await
+}
+
+/// About four bytes of JSON per token: enough to keep a request away from a window it cannot fit.
+fn estimate_tokens(json: &str) -> u64 {
+    (json.len() as u64).div_ceil(4)
+}
+
+/// Routing hints from request headers, honoured only when the operator allows them.
+struct RoutingHints {
+    deployment: Option<String>,
+    regions: Vec<String>,
+}
+
+impl RoutingHints {
+    fn read(headers: &HeaderMap, allowed: bool) -> Result<Self, GatewayError> {
+        let get = |name: &str| headers.get(name).map(|v| v.to_str().map(str::trim));
+        let deployment = get("x-switchyard-deployment");
+        let region = get("x-switchyard-region");
+        if !allowed && (deployment.is_some() || region.is_some()) {
+            return Err(GatewayError::invalid(
+                "routing hints (x-switchyard-deployment, x-switchyard-region) are not allowed on this gateway; the operator enables them with server.routing_hints",
+            ));
+        }
+        let bad = |name: &str| {
+            GatewayError::invalid_param(name, format!("`{name}` must be visible ASCII"))
+        };
+        let deployment = deployment
+            .transpose()
+            .map_err(|_| bad("x-switchyard-deployment"))?
+            .map(str::to_owned);
+        let regions = region
+            .transpose()
+            .map_err(|_| bad("x-switchyard-region"))?
+            .map(|r| {
+                r.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            deployment,
+            regions,
+        })
+    }
+}
+
+/// Why no plan could be made, for the client.
+fn plan_error(model: &str, e: PlanError) -> GatewayError {
+    match e {
+        PlanError::UnknownModel => GatewayError::new(
+            ErrorKind::ModelNotFound,
+            format!(
+                "the model `{model}` does not exist on this gateway; GET /v1/models lists the models you can use"
+            ),
+        ),
+        PlanError::UnknownDeployment(name) => GatewayError::invalid_param(
+            "x-switchyard-deployment",
+            format!("the model `{model}` has no deployment named `{name}`"),
+        ),
+        PlanError::Unsatisfied(reasons) => {
+            let why: Vec<String> = reasons
+                .iter()
+                .map(|(d, why)| format!("{d} {why}"))
+                .collect();
+            GatewayError::invalid(format!(
+                "no deployment of `{model}` can serve this request: {}",
+                why.join("; ")
+            ))
+        }
+        PlanError::NotLicensed => GatewayError::new(
+            ErrorKind::NotRoutable,
+            format!(
+                "no deployment of `{model}` may be used now: every one is outside its partner agreement's licence window"
+            ),
+        ),
+    }
 }
 
 fn head_error(e: HeadError) -> GatewayError {
@@ -105,26 +202,20 @@ async fn proxy(
     };
     ctx.model = Some(head.model.as_ref().into());
     let snapshot = gateway.snapshot();
-    let Some(plan) = snapshot.table.plan(&head.model, &plan_input()) else {
-        let error = GatewayError::new(
-            ErrorKind::ModelNotFound,
-            format!(
-                "the model `{}` does not exist on this gateway; GET /v1/models lists the models you can use",
-                head.model
-            ),
-        );
-        return respond(ctx, &error);
+    let hints = match RoutingHints::read(&parts.headers, snapshot.config.server.routing_hints) {
+        Ok(hints) => hints,
+        Err(e) => return respond(ctx, &e),
     };
-    if plan.is_empty() {
-        let error = GatewayError::new(
-            ErrorKind::NotRoutable,
-            format!(
-                "no deployment of `{}` may be used now: every one is outside its partner agreement's licence window",
-                head.model
-            ),
-        );
-        return respond(ctx, &error);
-    }
+    let regions: Vec<&str> = hints.regions.iter().map(String::as_str).collect();
+    let needs = Needs {
+        regions: hints.regions.is_empty().not().then_some(&regions[..]),
+        deployment: hints.deployment.as_deref(),
+        ..head.needs.clone()
+    };
+    let plan = match snapshot.table.plan(&head.model, &plan_input(), &needs) {
+        Ok(plan) => plan,
+        Err(e) => return respond(ctx, &plan_error(&head.model, e)),
+    };
 
     let body_for = |target: &Target, provider: &Provider| {
         let include_usage = head.stream && !head.client_wants_usage && provider.stream_usage;

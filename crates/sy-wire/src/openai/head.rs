@@ -21,6 +21,14 @@ pub struct ChatHead<'a> {
     /// Present whenever the key is, `null` included, so an edit never adds a second key.
     #[serde(default, borrow, deserialize_with = "present")]
     pub stream_options: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub tools: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub response_format: Option<&'a RawValue>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
 }
 
 /// Keeps a field's raw value even when it is `null` (plain `Option` would read `null` as absent).
@@ -136,6 +144,29 @@ impl<'a> ChatHead<'a> {
 
     pub fn is_stream(&self) -> bool {
         self.stream == Some(true)
+    }
+
+    /// Whether the request declares tools.
+    pub fn uses_tools(&self) -> bool {
+        self.tools
+            .is_some_and(|t| !matches!(t.get().trim(), "null" | "[]"))
+    }
+
+    /// Whether any message carries an image. A structural `"image_url"` key cannot occur inside a
+    /// JSON string, where quotes are escaped.
+    pub fn has_images(&self) -> bool {
+        memchr::memmem::find(self.messages.get().as_bytes(), b"\"image_url\"").is_some()
+    }
+
+    /// Whether the client asked for output matching a JSON schema.
+    pub fn wants_json_schema(&self) -> bool {
+        self.response_format
+            .is_some_and(|f| memchr::memmem::find(f.get().as_bytes(), b"\"json_schema\"").is_some())
+    }
+
+    /// The output budget the client set, if any.
+    pub fn output_budget(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
     }
 
     /// Whether the client asked for the usage chunk at the end of a stream.
@@ -383,6 +414,18 @@ mod tests {
             assert_eq!(err.param, param, "{body}: {err:?}");
             assert!(err.message.contains(needle), "{body}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn reads_what_routing_needs() {
+        let body = r#"{"model":"m","max_tokens":50,"messages":[{"role":"user","content":[{"type":"text","text":"say \"image_url\""},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],"tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{}}}}"#;
+        let head = ChatHead::parse(body).expect("head");
+        assert!(head.has_images() && head.uses_tools() && head.wants_json_schema());
+        assert_eq!(head.output_budget(), Some(50));
+        let plain = r#"{"model":"m","messages":[{"role":"user","content":"describe \"image_url\": no"}],"tools":[],"response_format":{"type":"json_object"}}"#;
+        let head = ChatHead::parse(plain).expect("head");
+        assert!(!head.has_images(), "an escaped mention is not an image");
+        assert!(!head.uses_tools() && !head.wants_json_schema());
     }
 
     #[test]
