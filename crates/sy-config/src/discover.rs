@@ -111,6 +111,9 @@ pub fn discover(env: &dyn Env) -> Result<Config, ConfigErrors> {
                     weight: None,
                     region: None,
                     capabilities: None,
+                    timeout_ms: None,
+                    first_byte_timeout_ms: None,
+                    idle_timeout_ms: None,
                 })
                 .collect(),
         })

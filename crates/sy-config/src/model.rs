@@ -261,6 +261,9 @@ pub struct Deployment {
     pub region: Option<String>,
     /// What the deployment can do: the catalogue's entry for its model, with config overrides.
     pub capabilities: Capabilities,
+    /// The provider's time limits, with this deployment's overrides (the connect timeout is the
+    /// provider's: connections are pooled per provider).
+    pub timeouts: Timeouts,
 }
 
 /// What a deployment can serve.

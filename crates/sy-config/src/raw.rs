@@ -108,6 +108,10 @@ pub struct RawDeployment {
     pub weight: Option<u32>,
     pub region: Option<String>,
     pub capabilities: Option<RawCapabilities>,
+    /// Override the provider's time limits for this deployment.
+    pub timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// Overrides of the catalogue's capabilities for one deployment.

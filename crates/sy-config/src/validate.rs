@@ -100,7 +100,18 @@ pub fn validate(
         .collect();
     let provider_names: HashSet<&str> = raw.providers.keys().map(String::as_str).collect();
     let prices = prices(&mut c, &raw.prices, &provider_names);
-    let models = models(&mut c, &raw.models, &provider_names, &prices);
+    // Every named provider, valid or not (its own errors are already reported), with its limits.
+    let provider_timeouts: std::collections::HashMap<&str, Timeouts> = provider_names
+        .iter()
+        .map(|name| {
+            let timeouts = providers
+                .iter()
+                .find(|p| p.name == *name)
+                .map_or_else(Timeouts::default, |p| p.timeouts);
+            (*name, timeouts)
+        })
+        .collect();
+    let models = models(&mut c, &raw.models, &provider_timeouts, &prices);
     if models.is_empty() && c.errors.is_empty() {
         c.error(
             "models",
@@ -598,7 +609,7 @@ fn agreements(
 fn models(
     c: &mut Checker<'_>,
     raw: &[RawModel],
-    providers: &HashSet<&str>,
+    providers: &std::collections::HashMap<&str, Timeouts>,
     prices: &[PriceEntry],
 ) -> Vec<Model> {
     let mut seen = HashSet::new();
@@ -640,11 +651,28 @@ fn models(
         let mut deployments = Vec::with_capacity(m.deployments.len());
         for (j, d) in m.deployments.iter().enumerate() {
             let dpath = format!("{path}.deployments[{j}]");
-            if !providers.contains(d.provider.as_str()) {
+            let base = providers.get(d.provider.as_str()).copied();
+            if base.is_none() {
                 c.error(
                     format!("{dpath}.provider"),
                     format!("unknown provider `{}`", d.provider),
                 );
+            }
+            let mut timeouts = base.unwrap_or_default();
+            for (key, value, slot) in [
+                ("timeout_ms", d.timeout_ms, &mut timeouts.total),
+                (
+                    "first_byte_timeout_ms",
+                    d.first_byte_timeout_ms,
+                    &mut timeouts.first_byte,
+                ),
+                ("idle_timeout_ms", d.idle_timeout_ms, &mut timeouts.idle),
+            ] {
+                match value {
+                    Some(0) => c.error(format!("{dpath}.{key}"), "must be greater than 0"),
+                    Some(ms) => *slot = Duration::from_millis(ms),
+                    None => {}
+                }
             }
             if d.model.trim().is_empty() {
                 c.error(format!("{dpath}.model"), "must not be empty");
@@ -698,6 +726,7 @@ fn models(
                 prices,
                 region: d.region.clone(),
                 capabilities,
+                timeouts,
             });
         }
         let max_attempts = m.max_attempts.unwrap_or(3);

@@ -83,12 +83,13 @@ impl Provider {
     }
 
     /// Sends an OpenAI-dialect body for `upstream_model` and waits for the response head, bounded by
-    /// the first-byte timeout. Non-2xx statuses are returned, not classified here.
+    /// the first-byte timeout of `timeouts` (the deployment's, which default to the provider's). Non-2xx statuses are returned, not classified here.
     pub async fn send(
         &self,
         operation: Operation,
         upstream_model: &str,
         body: Bytes,
+        timeouts: &Timeouts,
     ) -> Result<UpstreamResponse, GatewayError> {
         let send = async {
             match &self.adapter {
@@ -100,7 +101,7 @@ impl Provider {
                 Adapter::Simulator(sim) => sim.send(operation, upstream_model, body).await,
             }
         };
-        tokio::time::timeout(self.timeouts.first_byte, send)
+        tokio::time::timeout(timeouts.first_byte, send)
             .await
             .map_err(|_| {
                 GatewayError::new(
@@ -108,7 +109,7 @@ impl Provider {
                     format!(
                         "upstream provider `{}` did not answer within {} ms",
                         self.name,
-                        self.timeouts.first_byte.as_millis()
+                        timeouts.first_byte.as_millis()
                     ),
                 )
             })?

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub struct HealthPolicy {
     /// Consecutive failures that trip the breaker.
     pub failure_threshold: u32,
+    /// A failure ratio (per mille, smoothed) that trips the breaker once enough requests were seen.
+    pub error_ratio_per_mille: u64,
+    pub min_samples: u64,
     pub base_cooldown: Duration,
     pub max_cooldown: Duration,
     /// How long a half-open probe owns the deployment before another request may probe.
@@ -23,6 +26,8 @@ impl Default for HealthPolicy {
     fn default() -> Self {
         Self {
             failure_threshold: 3,
+            error_ratio_per_mille: 500,
+            min_samples: 20,
             base_cooldown: Duration::from_secs(5),
             max_cooldown: Duration::from_secs(60),
             probe_window: Duration::from_secs(10),
@@ -39,6 +44,9 @@ pub struct TargetHealth {
     cooldown_until_ms: AtomicU64,
     /// EWMA of time to the response head, in microseconds; 0 when unknown.
     ewma_latency_us: AtomicU64,
+    /// EWMA of failures (per mille) and how many outcomes it has seen.
+    error_ratio: AtomicU64,
+    samples: AtomicU64,
 }
 
 /// One deployment's health inside its route's contiguous health array (contiguous so a routing
@@ -73,6 +81,8 @@ impl TargetHealth {
             trips: AtomicU32::new(other.trips.load(Ordering::Relaxed)),
             cooldown_until_ms: AtomicU64::new(other.cooldown_until_ms.load(Ordering::Relaxed)),
             ewma_latency_us: AtomicU64::new(other.ewma_latency_us.load(Ordering::Relaxed)),
+            error_ratio: AtomicU64::new(other.error_ratio.load(Ordering::Relaxed)),
+            samples: AtomicU64::new(other.samples.load(Ordering::Relaxed)),
         }
     }
 
@@ -98,7 +108,22 @@ impl TargetHealth {
         until != 0 && now_ms < until
     }
 
+    /// Folds one outcome into the smoothed failure ratio (weight 1/16) and returns the new ratio.
+    fn observe(&self, failed: bool) -> u64 {
+        self.samples.fetch_add(1, Ordering::Relaxed);
+        let sample = if failed { 1000 } else { 0 };
+        let mut next = 0;
+        let _ = self
+            .error_ratio
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                next = old - old / 16 + sample / 16;
+                Some(next)
+            });
+        next
+    }
+
     pub fn record_success(&self, latency: Duration) {
+        self.observe(false);
         self.consecutive_failures.store(0, Ordering::Relaxed);
         self.trips.store(0, Ordering::Relaxed);
         self.cooldown_until_ms.store(0, Ordering::Release);
@@ -114,8 +139,11 @@ impl TargetHealth {
     }
 
     pub fn record_failure(&self, now_ms: u64, policy: &HealthPolicy) {
+        let ratio = self.observe(true);
         let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if failures >= policy.failure_threshold {
+        let flaky = self.samples.load(Ordering::Relaxed) >= policy.min_samples
+            && ratio >= policy.error_ratio_per_mille;
+        if failures >= policy.failure_threshold || flaky {
             let trips = self.trips.fetch_add(1, Ordering::AcqRel);
             let cooldown = policy
                 .base_cooldown
@@ -163,6 +191,36 @@ mod tests {
             "a successful probe closes the breaker"
         );
         assert!(!h.is_cooling(16_011));
+    }
+
+    #[test]
+    fn a_high_error_ratio_trips_without_consecutive_failures() {
+        let policy = HealthPolicy::default();
+        let h = TargetHealth::default();
+        // Alternate success and failure: never three failures in a row.
+        let mut tripped_at = None;
+        for i in 0..200 {
+            if i % 3 == 0 {
+                h.record_success(Duration::from_millis(1));
+            } else {
+                h.record_failure(0, &policy);
+            }
+            if tripped_at.is_none() && !h.admit(0, &policy) {
+                tripped_at = Some(i);
+            }
+        }
+        let at = tripped_at.expect("two failures in three requests trip the breaker");
+        assert!(at >= 19, "not before enough samples: {at}");
+        // One failure in four stays under the ratio.
+        let calm = TargetHealth::default();
+        for i in 0..400 {
+            if i % 4 == 0 {
+                calm.record_failure(0, &policy);
+            } else {
+                calm.record_success(Duration::from_millis(1));
+            }
+        }
+        assert!(calm.admit(0, &policy));
     }
 
     #[test]

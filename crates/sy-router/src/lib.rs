@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sy_config::{Capabilities, Config, PricePoint, Routing};
+use sy_config::{Capabilities, Config, PricePoint, Routing, Timeouts};
 
 /// One place a request can go.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub struct Target {
     pub primary: bool,
     pub region: Option<Arc<str>>,
     pub capabilities: Capabilities,
+    /// Time limits for requests to this deployment.
+    pub timeouts: Timeouts,
 }
 
 impl Target {
@@ -201,6 +203,7 @@ impl RoutingTable {
                         primary: agreement.is_some_and(|a| a.primary),
                         region: d.region.as_deref().map(Arc::from),
                         capabilities: d.capabilities,
+                        timeouts: d.timeouts,
                         deployment: d.name.as_str().into(),
                         provider: d.provider.as_str().into(),
                         provider_index,

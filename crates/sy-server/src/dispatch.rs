@@ -25,6 +25,8 @@ pub struct Dispatched {
     pub provider: Arc<Provider>,
     /// The gateway added `stream_options.include_usage`; the usage chunk must be stripped.
     pub added_stream_usage: bool,
+    /// The time limits of the deployment that answered.
+    pub timeouts: sy_config::Timeouts,
 }
 
 /// Why no deployment answered.
@@ -97,7 +99,9 @@ pub async fn dispatch(
         let (body, added_stream_usage) =
             body_for(target, &provider).map_err(DispatchError::Gateway)?;
         let attempt_started = Instant::now();
-        let sent = provider.send(operation, &target.upstream_model, body).await;
+        let sent = provider
+            .send(operation, &target.upstream_model, body, &target.timeouts)
+            .await;
         let failure = match sent {
             Ok(response) if response.status.is_success() => {
                 target.health.record_success(attempt_started.elapsed());
@@ -107,6 +111,7 @@ pub async fn dispatch(
                     response,
                     provider,
                     added_stream_usage,
+                    timeouts: target.timeouts,
                 });
             }
             Ok(response) => {
@@ -117,7 +122,7 @@ pub async fn dispatch(
                     headers,
                     mut body,
                 } = response;
-                let bytes = relay::read_bounded(&mut body, MAX_ERROR_BODY, provider.timeouts.idle)
+                let bytes = relay::read_bounded(&mut body, MAX_ERROR_BODY, target.timeouts.idle)
                     .await
                     .unwrap_or_default();
                 let error = classify_status(&provider.name, status, &headers, &bytes);

@@ -466,3 +466,33 @@ async fn honours_a_short_retry_after_and_returns_a_long_one_to_the_client() {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn a_deployment_can_have_tighter_time_limits_than_its_provider() {
+    let fake = FakeUpstream::start(Script::Hang).await;
+    let config = format!(
+        r#"
+[providers.up]
+kind = "openai-compatible"
+base_url = "{}/v1"
+first_byte_timeout_ms = 60000
+
+[[models]]
+name = "m"
+max_attempts = 1
+deployments = [{{ provider = "up", model = "x", first_byte_timeout_ms = 200 }}]
+"#,
+        fake.base_url()
+    );
+    let gw = TestGateway::start(&config).await;
+    let started = Instant::now();
+    let answer = gw.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 504);
+    assert!(
+        error_of(&answer)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("200 ms")
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -274,13 +274,14 @@ async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> 
     let Dispatched {
         response: upstream,
         provider,
+        timeouts,
         ..
     } = dispatched;
     let mut body = upstream.body;
-    let remaining = deadline(&ctx, &provider).saturating_duration_since(Instant::now());
+    let remaining = deadline(&ctx, &timeouts).saturating_duration_since(Instant::now());
     let read = tokio::time::timeout(
         remaining,
-        relay::read_bounded(&mut body, MAX_RESPONSE_BODY, provider.timeouts.idle),
+        relay::read_bounded(&mut body, MAX_RESPONSE_BODY, timeouts.idle),
     )
     .await
     .unwrap_or(Err(ReadError::Idle));
@@ -320,14 +321,15 @@ async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> 
 fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Response {
     let Dispatched {
         response: upstream,
-        provider,
         added_stream_usage,
+        timeouts,
+        ..
     } = dispatched;
     let relay = SseRelay::new(
         upstream.body,
         added_stream_usage,
-        provider.timeouts.idle,
-        deadline(&ctx, &provider),
+        timeouts.idle,
+        deadline(&ctx, &timeouts),
     );
     let mut headers = HeaderMap::new();
     copy_client_headers(&upstream.headers, &mut headers);
@@ -366,7 +368,7 @@ fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Respon
     response
 }
 
-/// The end of the provider's total time budget for this request.
-fn deadline(ctx: &RequestContext, provider: &Provider) -> Instant {
-    Instant::from_std(ctx.started) + provider.timeouts.total.max(Duration::from_millis(1))
+/// The end of the deployment's total time budget for this request.
+fn deadline(ctx: &RequestContext, timeouts: &sy_config::Timeouts) -> Instant {
+    Instant::from_std(ctx.started) + timeouts.total.max(Duration::from_millis(1))
 }
