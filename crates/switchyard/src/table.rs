@@ -44,6 +44,32 @@ fn endpoint(kind: &ProviderKind) -> String {
     }
 }
 
+/// What a deployment can do, in one line.
+fn describe(caps: &sy_config::Capabilities) -> String {
+    let mut parts: Vec<String> = [
+        (caps.chat, "chat"),
+        (caps.streaming, "streaming"),
+        (caps.tools, "tools"),
+        (caps.vision, "vision"),
+        (caps.json_schema, "json-schema"),
+        (caps.embeddings, "embeddings"),
+    ]
+    .iter()
+    .filter(|(has, _)| *has)
+    .map(|(_, name)| (*name).to_owned())
+    .collect();
+    if let Some(window) = caps.max_context_tokens {
+        parts.push(format!("context {window}"));
+    }
+    if let Some(output) = caps.max_output_tokens {
+        parts.push(format!("output {output}"));
+    }
+    if !caps.known {
+        parts.push("(model not in the catalogue: assumed)".to_owned());
+    }
+    parts.join(", ")
+}
+
 pub fn render(config: &Config) -> String {
     let mut out = String::new();
     match &config.source {
@@ -97,13 +123,19 @@ pub fn render(config: &Config) -> String {
                     }
                 ),
             };
+            let region = t
+                .region
+                .as_deref()
+                .map(|r| format!(" [region {r}]"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "    {}. {role} {} -> provider {} model {}{contract}\n",
+                "    {}. {role} {} -> provider {} model {}{region}{contract}\n",
                 i + 1,
                 t.deployment,
                 t.provider,
                 t.upstream_model
             ));
+            out.push_str(&format!("       can: {}\n", describe(&t.capabilities)));
         }
     }
     if config.uses_simulator() {
