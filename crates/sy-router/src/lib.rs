@@ -271,35 +271,36 @@ impl RoutingTable {
         let output = needs.output_tokens.unwrap_or(0);
         let context = needs.input_tokens.saturating_add(output);
         let narrowed = needs.deployment.is_some() || needs.regions.is_some();
-        let state: Vec<Standing> = route
-            .gates
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let fits = need_bits & !g.caps == 0
-                    && output <= g.max_output
-                    && context <= g.max_context
-                    && (!narrowed || {
-                        let t = &targets[i];
-                        needs.satisfied_by(&t.deployment, &t.capabilities, t.region.as_deref())
-                    });
-                if !fits {
-                    return Standing::Excluded;
-                }
+        let (now_unix, now_ms) = (input.now_unix, input.now_ms);
+        let mut state: Vec<Standing> = Vec::with_capacity(targets.len());
+        // A plain loop over packed gates keeps the per-deployment checks in registers.
+        for (i, g) in route.gates.iter().enumerate() {
+            let fits = need_bits & !g.caps == 0
+                && output <= g.max_output
+                && context <= g.max_context
+                && (!narrowed || {
+                    let t = &targets[i];
+                    needs.satisfied_by(&t.deployment, &t.capabilities, t.region.as_deref())
+                });
+            let standing = if !fits {
+                Standing::Excluded
+            } else {
                 capable = true;
-                if input.now_unix < g.licence.0 || input.now_unix >= g.licence.1 {
-                    return Standing::Excluded;
-                }
-                licensed_capable = true;
-                if !route.health[i].admit(input.now_ms, &self.policy) {
-                    Standing::Cooling
-                } else if g.primary {
-                    Standing::HealthyPrimary
+                if now_unix < g.licence.0 || now_unix >= g.licence.1 {
+                    Standing::Excluded
                 } else {
-                    Standing::Healthy
+                    licensed_capable = true;
+                    if !route.health[i].admit(now_ms, &self.policy) {
+                        Standing::Cooling
+                    } else if g.primary {
+                        Standing::HealthyPrimary
+                    } else {
+                        Standing::Healthy
+                    }
                 }
-            })
-            .collect();
+            };
+            state.push(standing);
+        }
         if !capable {
             let reasons = targets
                 .iter()
