@@ -270,7 +270,16 @@ impl RoutingTable {
         let need_bits = needs.bits();
         let output = needs.output_tokens.unwrap_or(0);
         let context = needs.input_tokens.saturating_add(output);
-        let narrowed = needs.deployment.is_some() || needs.regions.is_some();
+        // Hints are rare: resolve them before the hot loop so it stays small.
+        let hinted: Option<Vec<bool>> = (needs.deployment.is_some() || needs.regions.is_some())
+            .then(|| {
+                targets
+                    .iter()
+                    .map(|t| {
+                        needs.satisfied_by(&t.deployment, &t.capabilities, t.region.as_deref())
+                    })
+                    .collect()
+            });
         let (now_unix, now_ms) = (input.now_unix, input.now_ms);
         let mut state: Vec<Standing> = Vec::with_capacity(targets.len());
         // A plain loop over packed gates keeps the per-deployment checks in registers.
@@ -278,10 +287,7 @@ impl RoutingTable {
             let fits = need_bits & !g.caps == 0
                 && output <= g.max_output
                 && context <= g.max_context
-                && (!narrowed || {
-                    let t = &targets[i];
-                    needs.satisfied_by(&t.deployment, &t.capabilities, t.region.as_deref())
-                });
+                && hinted.as_ref().is_none_or(|h| h[i]);
             let standing = if !fits {
                 Standing::Excluded
             } else {
