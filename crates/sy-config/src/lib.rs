@@ -5,6 +5,7 @@
 //! With no file, [`discover`] builds a config from the standard environment variables.
 
 mod catalogue;
+mod commercial;
 mod discover;
 mod env;
 mod error;

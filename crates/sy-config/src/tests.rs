@@ -391,11 +391,11 @@ effective_from = "yesterday"
 "#;
     let joined = errors(text, &MapEnv::default()).join("\n");
     assert!(
-        joined.contains("prices[0].input: `2,50` is not a decimal amount"),
+        joined.contains("prices[0].input: `2,50` is not a decimal such as"),
         "{joined}"
     );
     assert!(
-        joined.contains("prices[0].effective_from: `yesterday` is not a UTC time"),
+        joined.contains("prices[0].effective_from: `yesterday` is not a date"),
         "{joined}"
     );
 }

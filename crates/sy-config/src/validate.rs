@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use sy_core::Secret;
 
+use crate::commercial;
 use crate::env::Env;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::*;
-use crate::raw::{RawAuth, RawConfig, RawModel, RawPrice, RawProvider, RawServer};
+use crate::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -19,15 +20,43 @@ const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Collects errors while validating, so one pass reports them all.
-struct Checker<'a> {
+pub(crate) struct Checker<'a> {
     file: Option<&'a Path>,
     env: &'a dyn Env,
     errors: Vec<ConfigError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+    pub(crate) fn error(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(ConfigError::new(self.file, path, reason));
+    }
+
+    /// An exact decimal such as `"2.50"`, or an error naming `path`.
+    pub(crate) fn decimal(&mut self, path: String, value: Option<&str>) -> Option<MicroUsd> {
+        let value = value?;
+        let parsed = MicroUsd::parse(value);
+        if parsed.is_none() {
+            self.error(
+                path,
+                format!("`{value}` is not a decimal such as \"2.50\" (at most 6 decimal places)"),
+            );
+        }
+        parsed
+    }
+
+    /// A date or UTC time as Unix seconds, or an error naming `path`.
+    pub(crate) fn instant(&mut self, path: String, value: Option<&str>) -> Option<i64> {
+        let value = value?;
+        let parsed = crate::time::parse_rfc3339_utc(value);
+        if parsed.is_none() {
+            self.error(
+                path,
+                format!(
+                    "`{value}` is not a date (2026-01-01) or a UTC time (2026-01-01T00:00:00Z)"
+                ),
+            );
+        }
+        parsed
     }
 
     /// Resolves `env:NAME` (or a literal) into a secret.
@@ -99,7 +128,7 @@ pub fn validate(
         .filter_map(|(name, p)| provider(&mut c, name, p))
         .collect();
     let provider_names: HashSet<&str> = raw.providers.keys().map(String::as_str).collect();
-    let prices = prices(&mut c, &raw.prices, &provider_names);
+    let prices = commercial::prices(&mut c, &raw.prices, &provider_names);
     // Every named provider, valid or not (its own errors are already reported), with its limits.
     let provider_timeouts: std::collections::HashMap<&str, Timeouts> = provider_names
         .iter()
@@ -118,7 +147,7 @@ pub fn validate(
             "no models are configured: add at least one [[models]] entry",
         );
     }
-    let agreements = agreements(&mut c, &raw.agreements, &provider_names);
+    let agreements = commercial::agreements(&mut c, &raw.agreements, &provider_names);
 
     match (server, auth) {
         (Some(server), Some(auth)) if c.errors.is_empty() => Ok(Config {
@@ -450,167 +479,11 @@ fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provid
     })
 }
 
-/// The validated price points of one deployment, oldest first.
-fn prices_for(prices: &[PriceEntry], provider: &str, model: &str) -> Vec<PricePoint> {
-    let mut out: Vec<PricePoint> = prices
-        .iter()
-        .filter(|p| p.provider == provider && p.model == model)
-        .map(|p| p.point)
-        .collect();
-    out.sort_by_key(|p| p.effective_from);
-    out
-}
-
-/// A `[[prices]]` entry once validated.
-pub(crate) struct PriceEntry {
-    provider: String,
-    model: String,
-    point: PricePoint,
-}
-
-fn prices(c: &mut Checker<'_>, raw: &[RawPrice], providers: &HashSet<&str>) -> Vec<PriceEntry> {
-    let mut out = Vec::new();
-    for (i, price) in raw.iter().enumerate() {
-        let path = format!("prices[{i}]");
-        if !providers.contains(price.provider.as_str()) {
-            c.error(
-                format!("{path}.provider"),
-                format!("unknown provider `{}`", price.provider),
-            );
-        }
-        let mut decimal = |key: &str, value: Option<&str>| -> Option<MicroUsd> {
-            let value = value?;
-            let parsed = MicroUsd::parse(value);
-            if parsed.is_none() {
-                c.error(
-                    format!("{path}.{key}"),
-                    format!("`{value}` is not a decimal amount such as \"2.50\" (at most 6 decimal places)"),
-                );
-            }
-            parsed
-        };
-        let input = decimal("input", Some(&price.input));
-        let output = decimal("output", Some(&price.output));
-        decimal("cache_read", price.cache_read.as_deref());
-        decimal("cache_write", price.cache_write.as_deref());
-        decimal("reasoning", price.reasoning.as_deref());
-        let effective_from = match price.effective_from.as_deref() {
-            None => Some(i64::MIN),
-            Some(text) => {
-                let parsed = crate::time::parse_rfc3339_utc(text);
-                if parsed.is_none() {
-                    c.error(
-                        format!("{path}.effective_from"),
-                        format!("`{text}` is not a UTC time such as \"2026-01-01T00:00:00Z\""),
-                    );
-                }
-                parsed
-            }
-        };
-        if let (Some(input), Some(output), Some(effective_from)) = (input, output, effective_from) {
-            out.push(PriceEntry {
-                provider: price.provider.clone(),
-                model: price.model.clone(),
-                point: PricePoint {
-                    effective_from,
-                    input,
-                    output,
-                },
-            });
-        }
-    }
-    out
-}
-
-fn agreements(
-    c: &mut Checker<'_>,
-    raw: &std::collections::BTreeMap<String, crate::raw::RawAgreement>,
-    providers: &HashSet<&str>,
-) -> Vec<Agreement> {
-    let mut covered: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for (name, a) in raw {
-        let path = format!("agreements.{name}");
-        if a.providers.is_empty() {
-            c.error(
-                format!("{path}.providers"),
-                "must name at least one provider",
-            );
-        }
-        for (i, p) in a.providers.iter().enumerate() {
-            if !providers.contains(p.as_str()) {
-                c.error(
-                    format!("{path}.providers[{i}]"),
-                    format!("unknown provider `{p}`"),
-                );
-            } else if let Some(other) = covered.insert(p.as_str(), name.as_str()) {
-                c.error(
-                    format!("{path}.providers[{i}]"),
-                    format!("provider `{p}` is already covered by agreement `{other}`"),
-                );
-            }
-        }
-        let mut instant = |key: &str, value: Option<&str>| -> Option<i64> {
-            let value = value?;
-            let parsed = crate::time::parse_rfc3339_utc(value);
-            if parsed.is_none() {
-                c.error(
-                    format!("{path}.{key}"),
-                    format!(
-                        "`{value}` is not a date (2026-01-01) or a UTC time (2026-01-01T00:00:00Z)"
-                    ),
-                );
-            }
-            parsed
-        };
-        let from = instant("licensed_from", a.licensed_from.as_deref()).unwrap_or(i64::MIN);
-        let until = instant("licensed_until", a.licensed_until.as_deref()).unwrap_or(i64::MAX);
-        let share_until = instant("share_until", a.share_until.as_deref());
-        if from >= until {
-            c.error(
-                format!("{path}.licensed_until"),
-                "must be after licensed_from (the window is [from, until))",
-            );
-        }
-        let mut decimal = |key: &str, value: Option<&str>| -> Option<MicroUsd> {
-            let value = value?;
-            let parsed = MicroUsd::parse(value);
-            if parsed.is_none() {
-                c.error(
-                    format!("{path}.{key}"),
-                    format!("`{value}` is not a decimal such as \"0.20\""),
-                );
-            }
-            parsed
-        };
-        let revenue_share = decimal("revenue_share", a.revenue_share.as_deref());
-        let cap = decimal("cap", a.cap.as_deref());
-        if revenue_share.is_some_and(|s| s.0 > 1_000_000) {
-            c.error(
-                format!("{path}.revenue_share"),
-                "is a fraction of the charge and must be between 0 and 1",
-            );
-        }
-        out.push(Agreement {
-            name: name.clone(),
-            providers: a.providers.clone(),
-            primary: a.primary.unwrap_or(false),
-            licensed_from: from,
-            licensed_until: until,
-            revenue_share,
-            cap,
-            share_until,
-            payment_term_days: a.payment_term_days,
-        });
-    }
-    out
-}
-
 fn models(
     c: &mut Checker<'_>,
     raw: &[RawModel],
     providers: &std::collections::HashMap<&str, Timeouts>,
-    prices: &[PriceEntry],
+    prices: &[commercial::PriceEntry],
 ) -> Vec<Model> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
@@ -708,7 +581,7 @@ fn models(
                     format!("deployment `{name}` appears twice in this model"),
                 );
             }
-            let prices = prices_for(prices, &d.provider, &d.model);
+            let prices = commercial::prices_for(prices, &d.provider, &d.model);
             if routing == Routing::LowestCost && prices.is_empty() {
                 c.error(
                     dpath.clone(),
