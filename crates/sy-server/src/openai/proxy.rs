@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use std::ops::Not;
 use sy_core::{ErrorKind, GatewayError};
@@ -93,9 +93,11 @@ struct RoutingHints {
 
 impl RoutingHints {
     fn read(headers: &HeaderMap, allowed: bool) -> Result<Self, GatewayError> {
-        let get = |name: &str| headers.get(name).map(|v| v.to_str().map(str::trim));
-        let deployment = get("x-switchyard-deployment");
-        let region = get("x-switchyard-region");
+        static DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
+        static REGION: HeaderName = HeaderName::from_static("x-switchyard-region");
+        let get = |name: &HeaderName| headers.get(name).map(|v| v.to_str().map(str::trim));
+        let deployment = get(&DEPLOYMENT);
+        let region = get(&REGION);
         if !allowed && (deployment.is_some() || region.is_some()) {
             return Err(GatewayError::invalid(
                 "routing hints (x-switchyard-deployment, x-switchyard-region) are not allowed on this gateway; the operator enables them with server.routing_hints",
