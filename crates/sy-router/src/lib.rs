@@ -122,8 +122,10 @@ pub enum PlanError {
 /// Where a deployment stands for one decision (ordered: healthy ones compare greater).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Standing {
-    /// Outside its licence window: never in the plan.
-    Excluded,
+    /// Cannot serve the request: never in the plan.
+    Unfit,
+    /// Could serve it, but outside its licence window: never in the plan.
+    Unlicensed,
     /// Cooling down: last resort.
     Cooling,
     Healthy,
@@ -265,8 +267,6 @@ impl RoutingTable {
         {
             return Err(PlanError::UnknownDeployment(named.to_owned()));
         }
-        let mut capable = false;
-        let mut licensed_capable = false;
         let need_bits = needs.bits();
         let output = needs.output_tokens.unwrap_or(0);
         let context = needs.input_tokens.saturating_add(output);
@@ -281,32 +281,31 @@ impl RoutingTable {
                     .collect()
             });
         let (now_unix, now_ms) = (input.now_unix, input.now_ms);
-        let mut state: Vec<Standing> = Vec::with_capacity(targets.len());
-        // A plain loop over packed gates keeps the per-deployment checks in registers.
-        for (i, g) in route.gates.iter().enumerate() {
-            let fits = need_bits & !g.caps == 0
-                && output <= g.max_output
-                && context <= g.max_context
-                && hinted.as_ref().is_none_or(|h| h[i]);
-            let standing = if !fits {
-                Standing::Excluded
-            } else {
-                capable = true;
-                if now_unix < g.licence.0 || now_unix >= g.licence.1 {
-                    Standing::Excluded
+        let state: Vec<Standing> = route
+            .gates
+            .iter()
+            .zip(route.health.iter())
+            .enumerate()
+            .map(|(i, (g, health))| {
+                let fits = need_bits & !g.caps == 0
+                    && output <= g.max_output
+                    && context <= g.max_context
+                    && hinted.as_ref().is_none_or(|h| h[i]);
+                if !fits {
+                    Standing::Unfit
+                } else if now_unix < g.licence.0 || now_unix >= g.licence.1 {
+                    Standing::Unlicensed
+                } else if !health.admit(now_ms, &self.policy) {
+                    Standing::Cooling
+                } else if g.primary {
+                    Standing::HealthyPrimary
                 } else {
-                    licensed_capable = true;
-                    if !route.health[i].admit(now_ms, &self.policy) {
-                        Standing::Cooling
-                    } else if g.primary {
-                        Standing::HealthyPrimary
-                    } else {
-                        Standing::Healthy
-                    }
+                    Standing::Healthy
                 }
-            };
-            state.push(standing);
-        }
+            })
+            .collect();
+        let capable = state.iter().any(|s| *s != Standing::Unfit);
+        let licensed_capable = state.iter().any(|s| *s >= Standing::Cooling);
         if !capable {
             let reasons = targets
                 .iter()
