@@ -48,7 +48,8 @@ pub fn random_u64() -> u64 {
     splitmix64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+/// The splitmix64 mixer: a bijection that scatters nearby inputs, for seeds and deterministic noise.
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -5,5 +5,5 @@ mod id;
 mod secret;
 
 pub use error::{Blame, ErrorKind, GatewayError};
-pub use id::{RequestId, random_u64};
+pub use id::{RequestId, random_u64, splitmix64};
 pub use secret::Secret;

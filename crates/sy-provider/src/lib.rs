@@ -36,7 +36,6 @@ pub struct UpstreamResponse {
 #[derive(Debug)]
 pub struct Provider {
     pub name: String,
-    pub timeouts: Timeouts,
     /// Whether the gateway asks this upstream for streamed usage when the client did not.
     pub stream_usage: bool,
     adapter: Adapter,
@@ -72,7 +71,6 @@ impl Provider {
         };
         Ok(Self {
             name: config.name.clone(),
-            timeouts: config.timeouts,
             stream_usage,
             adapter,
         })

@@ -47,12 +47,6 @@ pub struct Target {
 }
 
 impl Target {
-    /// Whether the deployment may be used at `now_unix` under its partner agreement.
-    pub fn licensed(&self, now_unix: i64) -> bool {
-        self.licence
-            .is_none_or(|(from, until)| from <= now_unix && now_unix < until)
-    }
-
     /// Input plus output price per million tokens at `now_unix`, if known.
     pub fn price_at(&self, now_unix: i64) -> Option<i64> {
         self.prices

@@ -54,14 +54,10 @@ pub(super) fn answer(
 
 /// A unit vector seeded by the text (splitmix64), so equal texts embed equally.
 pub(super) fn vector(text: &str, dims: usize) -> Vec<f32> {
-    let mut state = stable_hash(text.as_bytes());
-    let mut v: Vec<f32> = (0..dims)
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
+    let seed = stable_hash(text.as_bytes());
+    let mut v: Vec<f32> = (0..dims as u64)
+        .map(|i| {
+            let z = sy_core::splitmix64(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             ((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
         })
         .collect();
