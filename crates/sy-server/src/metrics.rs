@@ -3,7 +3,9 @@
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -20,9 +22,19 @@ struct RequestLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenLabels {
-    model: String,
-    provider: String,
+    model: SharedLabel,
+    provider: SharedLabel,
     kind: &'static str,
+}
+
+/// A label value shared with the request (an `Arc` clone, not a string copy per request).
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct SharedLabel(Arc<str>);
+
+impl EncodeLabelValue for SharedLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&&*self.0, encoder)
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,7 +124,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn usage(&self, model: &str, provider: &str, usage: &Usage) {
+    pub fn usage(&self, model: &Arc<str>, provider: &Arc<str>, usage: &Usage) {
         let cached = usage.cached_tokens().min(usage.prompt_tokens);
         let reasoning = usage.reasoning_tokens().min(usage.completion_tokens);
         for (kind, n) in [
@@ -124,8 +136,8 @@ impl Metrics {
             if n > 0 {
                 self.tokens
                     .get_or_create(&TokenLabels {
-                        model: model.to_owned(),
-                        provider: provider.to_owned(),
+                        model: SharedLabel(model.clone()),
+                        provider: SharedLabel(provider.clone()),
                         kind,
                     })
                     .inc_by(n);
