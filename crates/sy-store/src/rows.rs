@@ -1,0 +1,123 @@
+//! Rows to records, by hand: one mapping shared by both backends through the [`Columns`] trait.
+
+use crate::{KeyChange, KeyRecord, Limits, StoreError, Tenant};
+
+/// Typed column access, the same for SQLite and PostgreSQL rows.
+pub(crate) trait Columns {
+    fn text(&self, col: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn int(&self, col: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
+    fn flag(&self, col: &str) -> Result<bool, StoreError>;
+}
+
+macro_rules! impl_columns {
+    ($($row:ty),*) => {$(
+        impl Columns for $row {
+            fn text(&self, col: &str) -> Result<String, StoreError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+            fn int(&self, col: &str) -> Result<i64, StoreError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+            fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+            fn flag(&self, col: &str) -> Result<bool, StoreError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt(col, e))
+            }
+        }
+    )*};
+}
+
+impl_columns!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
+
+fn corrupt(col: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("stored column `{col}` is unreadable: {err}"))
+}
+
+pub(crate) fn tenant(row: &impl Columns) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: row.text("id")?,
+        limits: limits(row)?,
+        disabled: row.flag("disabled")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
+    let models = match row.opt_text("models")? {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|e| corrupt("models", e))?),
+        None => None,
+    };
+    Ok(KeyRecord {
+        id: row.text("id")?,
+        tenant: row.text("tenant_id")?,
+        name: row.opt_text("name")?,
+        prefix: row.text("prefix")?,
+        hash: hash(row)?,
+        models,
+        limits: limits(row)?,
+        expires_at: row.opt_int("expires_at")?,
+        revoked_at: row.opt_int("revoked_at")?,
+        access_key_id: row.opt_text("access_key_id")?,
+        secret_access_key: row.opt_text("secret_access_key")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+pub(crate) fn key_change(row: &impl Columns) -> Result<KeyChange, StoreError> {
+    Ok(KeyChange {
+        id: row.text("id")?,
+        hash: hash(row)?,
+        access_key_id: row.opt_text("access_key_id")?,
+    })
+}
+
+fn hash(row: &impl Columns) -> Result<[u8; 32], StoreError> {
+    let bytes = row.bytes("key_hash")?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| corrupt("key_hash", format_args!("{} bytes, not 32", bytes.len())))
+}
+
+fn limits(row: &impl Columns) -> Result<Limits, StoreError> {
+    Ok(Limits {
+        rpm: unsigned(row, "rpm")?,
+        tpm: unsigned(row, "tpm")?,
+        max_concurrent: unsigned(row, "max_concurrent")?,
+    })
+}
+
+fn unsigned<T: TryFrom<i64>>(row: &impl Columns, col: &str) -> Result<Option<T>, StoreError> {
+    row.opt_int(col)?
+        .map(|v| T::try_from(v).map_err(|_| corrupt(col, format_args!("{v} is out of range"))))
+        .transpose()
+}
+
+/// A limit as stored: the columns are signed 64-bit integers.
+pub(crate) fn stored_limit(value: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
+    value
+        .map(|v| {
+            i64::try_from(v)
+                .map_err(|_| StoreError::Invalid(format!("{what} {v} is larger than {}", i64::MAX)))
+        })
+        .transpose()
+}
+
+/// A model list as stored: a JSON array of strings.
+pub(crate) fn stored_models(models: Option<&Vec<String>>) -> Result<Option<String>, StoreError> {
+    models
+        .map(|m| {
+            serde_json::to_string(m).map_err(|e| StoreError::Invalid(format!("model list: {e}")))
+        })
+        .transpose()
+}
