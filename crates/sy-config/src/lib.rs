@@ -23,9 +23,10 @@ pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     Agreement, AuthMode, AzureApi, Capabilities, Config, Deployment, MicroUsd, Model, PricePoint,
-    Provider, ProviderKind, Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
+    Provider, ProviderKind, Redis, RedisPolicy, Routing, Server, SimulatorSettings, Source,
+    Storage, Timeouts,
 };
-pub use time::parse_rfc3339_utc;
+pub use time::{format_rfc3339_utc, parse_rfc3339_utc};
 
 use std::path::Path;
 

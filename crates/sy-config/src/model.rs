@@ -64,14 +64,37 @@ pub struct Server {
 
 #[derive(Debug, Clone)]
 pub struct Storage {
-    pub url: String,
-    pub redis_url: Option<String>,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://...` (may hold a password).
+    pub url: Secret,
+    /// Where a relative SQLite path is resolved: the config file's directory (or the working
+    /// directory when there is no file).
+    pub base_dir: Option<PathBuf>,
+    /// Shared rate-limit counters, when several nodes serve together.
+    pub redis: Option<Redis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redis {
+    pub url: Secret,
+    pub prefix: String,
+    pub policy: RedisPolicy,
+}
+
+/// What rate limits do while Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisPolicy {
+    /// Keep serving with per-node limits until Redis is back.
+    FailOpen,
+    /// Refuse requests that carry limits until Redis is back.
+    FailClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
     /// No client authentication; only allowed on a loopback address.
     Open,
+    /// Every call needs a key issued by the gateway (`switchyard keys create`).
+    Keys,
 }
 
 #[derive(Debug, Clone)]

@@ -53,6 +53,10 @@ pub struct RawTls {
 pub struct RawStorage {
     pub url: Option<String>,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key the gateway writes (several deployments can share one Redis).
+    pub redis_prefix: Option<String>,
+    /// `"fail-open"` or `"fail-closed"`: what limits do while Redis cannot be reached.
+    pub redis_policy: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -462,3 +462,67 @@ revenue_share = "0.20"
     assert!(agreement.in_force(1_767_311_999));
     assert!(!agreement.in_force(1_767_312_000));
 }
+
+const SIM_MODEL: &str = r#"
+[providers.sim]
+kind = "simulator"
+
+[[models]]
+name = "m"
+deployments = [{ provider = "sim", model = "m" }]
+"#;
+
+#[test]
+fn keys_mode_may_listen_anywhere_and_open_mode_may_not() {
+    let env = MapEnv::new([("PG_URL", "postgres://sy:pw@db/sy")]);
+    let text = format!(
+        "[server]\nlisten = \"0.0.0.0:4000\"\n[auth]\nmode = \"keys\"\n[storage]\nurl = \"env:PG_URL\"\nredis_url = \"redis://127.0.0.1:6379\"\nredis_policy = \"fail-closed\"\nredis_prefix = \"sy-prod\"\n{SIM_MODEL}"
+    );
+    let config = load(&text, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.auth, AuthMode::Keys);
+    assert_eq!(config.storage.url.expose(), "postgres://sy:pw@db/sy");
+    assert!(
+        !format!("{config:?}").contains("pw@"),
+        "a database password never prints"
+    );
+    let redis = config.storage.redis.unwrap_or_else(|| panic!("no redis"));
+    assert_eq!(redis.policy, RedisPolicy::FailClosed);
+    assert_eq!(redis.prefix, "sy-prod");
+    assert_eq!(
+        config.storage.base_dir.as_deref(),
+        Some(Path::new("/etc/switchyard")),
+        "relative SQLite paths resolve beside the config file"
+    );
+
+    let open = format!("[server]\nlisten = \"0.0.0.0:4000\"\n{SIM_MODEL}");
+    let errs = errors(&open, &env);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("auth.mode") && e.contains("loopback")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn storage_settings_are_checked() {
+    let env = MapEnv::new([]);
+    let text = format!(
+        "[storage]\nurl = \"mysql://db\"\nredis_url = \"rediss://cache:6380\"\nredis_policy = \"maybe\"\n{SIM_MODEL}"
+    );
+    let errs = errors(&text, &env);
+    for path in ["storage.url", "storage.redis_url", "storage.redis_policy"] {
+        assert!(
+            errs.iter().any(|e| e.contains(path)),
+            "{path} not reported: {errs:?}"
+        );
+    }
+    let orphan = format!("[storage]\nredis_policy = \"fail-open\"\n{SIM_MODEL}");
+    assert!(
+        errors(&orphan, &env)
+            .iter()
+            .any(|e| e.contains("need a redis_url"))
+    );
+    let default = load(SIM_MODEL, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(default.storage.url.expose(), "sqlite://switchyard.db");
+    assert!(default.storage.redis.is_none());
+}

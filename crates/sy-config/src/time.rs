@@ -44,6 +44,32 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
+pub fn format_rfc3339_utc(seconds: i64) -> String {
+    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The inverse of [`days_from_civil`] (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
@@ -68,6 +94,20 @@ mod tests {
         );
         assert_eq!(parse_rfc3339_utc("2024-02-29"), Some(1_709_164_800));
         assert_eq!(parse_rfc3339_utc("2000-03-01T12:30:15Z"), Some(951_913_815));
+    }
+
+    #[test]
+    fn formats_what_it_parses() {
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59Z",
+            "2026-11-26T14:05:09Z",
+            "1969-12-31T23:59:59Z",
+            "2100-03-01T00:00:00Z",
+        ] {
+            let secs = parse_rfc3339_utc(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(format_rfc3339_utc(secs), text);
+        }
     }
 
     #[test]

@@ -11,12 +11,14 @@ use crate::commercial;
 use crate::env::Env;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::*;
-use crate::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer};
+use crate::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer, RawStorage};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 const DEFAULT_MAX_CONCURRENT: u64 = 10_000;
 const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
+/// The contract's embedded default: a SQLite file beside the config (or in the working directory).
+const DEFAULT_STORAGE_URL: &str = "sqlite://switchyard.db";
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Collects errors while validating, so one pass reports them all.
@@ -114,14 +116,7 @@ pub fn validate(
         .admin_key
         .as_deref()
         .and_then(|key| c.secret("auth.admin_key", key));
-    let storage = Storage {
-        url: raw
-            .storage
-            .url
-            .clone()
-            .unwrap_or_else(|| "sqlite://switchyard.db".to_owned()),
-        redis_url: raw.storage.redis_url.clone(),
-    };
+    let storage = storage(&mut c, &raw.storage, file);
     let providers: Vec<Provider> = raw
         .providers
         .iter()
@@ -222,13 +217,7 @@ fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<A
             }
             Some(AuthMode::Open)
         }
-        "keys" => {
-            c.error(
-                "auth.mode",
-                "\"keys\" needs the tenant and key store, which this version of Switchyard does not include yet",
-            );
-            None
-        }
+        "keys" => Some(AuthMode::Keys),
         other => {
             c.error(
                 "auth.mode",
@@ -236,6 +225,80 @@ fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<A
             );
             None
         }
+    }
+}
+
+fn storage(c: &mut Checker<'_>, raw: &RawStorage, file: Option<&Path>) -> Storage {
+    // A PostgreSQL URL may hold a password: `env:NAME` keeps it out of the file, and it is
+    // redacted wherever the config is printed.
+    let url = c
+        .secret(
+            "storage.url",
+            raw.url.as_deref().unwrap_or(DEFAULT_STORAGE_URL),
+        )
+        .unwrap_or_else(|| Secret::new(DEFAULT_STORAGE_URL));
+    let text = url.expose();
+    let known = text == "sqlite::memory:"
+        || ["sqlite://", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| {
+                text.strip_prefix(scheme)
+                    .is_some_and(|rest| !rest.is_empty())
+            });
+    if !known {
+        c.error(
+            "storage.url",
+            "expected sqlite://PATH, sqlite::memory: or postgres://user@host/db",
+        );
+    }
+    let policy = match raw.redis_policy.as_deref() {
+        None | Some("fail-open") => RedisPolicy::FailOpen,
+        Some("fail-closed") => RedisPolicy::FailClosed,
+        Some(other) => {
+            c.error(
+                "storage.redis_policy",
+                format!("unknown policy `{other}`; expected \"fail-open\" or \"fail-closed\""),
+            );
+            RedisPolicy::FailOpen
+        }
+    };
+    let prefix = raw
+        .redis_prefix
+        .clone()
+        .unwrap_or_else(|| "switchyard".to_owned());
+    if prefix.is_empty() || prefix.contains(['{', '}', ' ']) {
+        c.error(
+            "storage.redis_prefix",
+            "must be non-empty, without spaces or braces",
+        );
+    }
+    if raw.redis_url.is_none() && (raw.redis_policy.is_some() || raw.redis_prefix.is_some()) {
+        c.error(
+            "storage.redis_url",
+            "redis_policy and redis_prefix need a redis_url",
+        );
+    }
+    let redis = raw.redis_url.as_deref().and_then(|text| {
+        let url = c.secret("storage.redis_url", text)?;
+        let exposed = url.expose();
+        if exposed.starts_with("rediss://") {
+            c.error(
+                "storage.redis_url",
+                "TLS to Redis (rediss://) is not available in this version; use redis:// on a private network",
+            );
+        } else if !exposed.starts_with("redis://") {
+            c.error("storage.redis_url", "expected redis://host:port");
+        }
+        Some(Redis {
+            url,
+            prefix,
+            policy,
+        })
+    });
+    Storage {
+        url,
+        base_dir: file.and_then(Path::parent).map(Path::to_path_buf),
+        redis,
     }
 }
 

@@ -17,6 +17,17 @@ pub enum Blame {
 pub enum ErrorKind {
     /// Malformed JSON or a request the gateway cannot accept (400).
     InvalidRequest { param: Option<String> },
+    /// No key, or a key that is unknown, revoked or expired (401). `code` is stable for clients.
+    Unauthenticated { code: &'static str },
+    /// A valid key that may not do this, e.g. use this model (403).
+    PermissionDenied { code: &'static str },
+    /// Over a key's or tenant's limit (429 + Retry-After). `resource` is `requests` or `tokens`.
+    RateLimited {
+        resource: &'static str,
+        retry_after: Duration,
+    },
+    /// The gateway's own state (key store, shared limits) cannot be reached (503).
+    StateUnavailable,
     /// No configured model by that name (404).
     ModelNotFound,
     /// No such endpoint (404).
@@ -79,6 +90,10 @@ impl GatewayError {
     pub fn status(&self) -> u16 {
         match &self.kind {
             ErrorKind::InvalidRequest { .. } => 400,
+            ErrorKind::Unauthenticated { .. } => 401,
+            ErrorKind::PermissionDenied { .. } => 403,
+            ErrorKind::RateLimited { .. } => 429,
+            ErrorKind::StateUnavailable => 503,
             ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
@@ -95,6 +110,9 @@ impl GatewayError {
     pub fn blame(&self) -> Blame {
         match &self.kind {
             ErrorKind::InvalidRequest { .. }
+            | ErrorKind::Unauthenticated { .. }
+            | ErrorKind::PermissionDenied { .. }
+            | ErrorKind::RateLimited { .. }
             | ErrorKind::ModelNotFound
             | ErrorKind::RouteNotFound
             | ErrorKind::PayloadTooLarge
@@ -104,9 +122,10 @@ impl GatewayError {
             | ErrorKind::UpstreamUnavailable { .. }
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamTimeout => Blame::Upstream,
-            ErrorKind::Saturated { .. } | ErrorKind::NotRoutable | ErrorKind::Internal => {
-                Blame::Gateway
-            }
+            ErrorKind::Saturated { .. }
+            | ErrorKind::NotRoutable
+            | ErrorKind::StateUnavailable
+            | ErrorKind::Internal => Blame::Gateway,
         }
     }
 
@@ -125,7 +144,10 @@ impl GatewayError {
     /// How long the caller should wait before retrying, when the gateway knows.
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.kind {
-            ErrorKind::Saturated { retry_after } => Some(*retry_after),
+            ErrorKind::Saturated { retry_after } | ErrorKind::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            ErrorKind::StateUnavailable => Some(Duration::from_secs(1)),
             ErrorKind::UpstreamUnavailable { retry_after } => *retry_after,
             _ => None,
         }

@@ -6,4 +6,4 @@ mod secret;
 
 pub use error::{Blame, ErrorKind, GatewayError};
 pub use id::{RequestId, random_u64, splitmix64};
-pub use secret::Secret;
+pub use secret::{Secret, constant_time_eq};
