@@ -73,12 +73,56 @@ impl HeadError {
 }
 
 /// Parses `body` as a JSON object into a head, mapping serde's errors to clear messages.
+/// Deepest nesting of arrays and objects a request may have. Real requests stay far below it
+/// (tool schemas included); parsers downstream, ours and the upstreams', recurse on depth.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// Whether `body` nests arrays and objects deeper than `limit`. One pass over the bytes, skipping
+/// strings; the document's syntax is checked by the parser, not here.
+fn nests_deeper_than(body: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 fn parse_head<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, HeadError> {
     let trimmed = body.trim_start();
     if !trimmed.starts_with('{') {
         return Err(HeadError {
             param: None,
             message: "the request body must be a JSON object".into(),
+        });
+    }
+    if nests_deeper_than(body, MAX_JSON_DEPTH) {
+        return Err(HeadError {
+            param: None,
+            message: format!(
+                "the request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+            ),
         });
     }
     serde_json::from_str(body).map_err(|e| {
@@ -284,6 +328,27 @@ fn write_json_string_contents(out: &mut BytesMut, s: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn nesting_is_measured_outside_strings_only() {
+        assert!(!nests_deeper_than(r#"{"a":[[1]]}"#, 3));
+        assert!(nests_deeper_than(r#"{"a":[[[1]]]}"#, 3));
+        assert!(!nests_deeper_than(r#"{"a":"[[[[[[\"[[[["}"#, 1));
+        let deep = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":{}1{}}}]}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let e = ChatHead::parse(&deep).err().map(|e| e.message);
+        assert!(e.is_some_and(|m| m.contains("levels deep")));
+        let fine = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":{}1{}}}]}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(ChatHead::parse(&fine).is_ok());
+    }
+
     use super::*;
 
     fn edit(body: &str, model: &str, include_usage: bool) -> String {
