@@ -6,6 +6,7 @@ listens on 127.0.0.1 only and is torn down, by PID, when the session ends.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import socket
@@ -279,6 +280,65 @@ def client(stack: Stack) -> openai.OpenAI:
     c = openai.OpenAI(base_url=stack.base_url, api_key="unused", max_retries=0, timeout=30.0)
     yield c
     c.close()
+
+
+@dataclass
+class KeysGateway:
+    """A gateway in `keys` mode on the simulator, with an admin key to mint keys."""
+
+    proc: subprocess.Popen
+    addr: str
+    admin_key: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.addr}/v1"
+
+    def admin(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://{self.addr}{path}",
+            data=data,
+            method=method,
+            headers={"authorization": f"Bearer {self.admin_key}", "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def keys_gateway(tmp_path_factory: pytest.TempPathFactory):
+    switchyard = _binary("SWITCHYARD_BIN", "target/debug/switchyard")
+    tmp = tmp_path_factory.mktemp("switchyard-keys")
+    admin_key = "sdk-admin-" + os.urandom(8).hex()
+    config = tmp / "switchyard.toml"
+    config.write_text(
+        "\n".join(
+            [
+                "[storage]",
+                'url = "sqlite://state.db"',
+                "[auth]",
+                'mode = "keys"',
+                f'admin_key = "{admin_key}"',
+                "[providers.sim]",
+                'kind = "simulator"',
+                "ttft_ms = 0",
+                "tokens_per_second = 0",
+                "[[models]]",
+                'name = "sim"',
+                'deployments = [{ provider = "sim", model = "sim-model" }]',
+                "[[models]]",
+                'name = "sim-other"',
+                'deployments = [{ provider = "sim", model = "sim-model" }]',
+                "",
+            ]
+        )
+    )
+    proc, addr = _start_gateway(switchyard, config, tmp / "switchyard.log")
+    try:
+        yield KeysGateway(proc=proc, addr=addr, admin_key=admin_key)
+    finally:
+        _stop(proc)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,6 +22,135 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate the config and print the resolved routing table; exit 1 on errors.
     Check(ConfigArgs),
+    /// Create, list, show, update and revoke API keys in the configured store.
+    Keys(KeysArgs),
+    /// Create, list, show, update and disable tenants in the configured store.
+    Tenants(TenantsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Mint a key; its secret is printed once and never again. Creates the tenant if needed.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Model names the key may use (comma separated); default every model.
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        /// When the key stops working: 2027-01-01 or 2027-01-01T00:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Also issue an access key pair for SigV4 (Bedrock-style) clients.
+        #[arg(long)]
+        aws: bool,
+    },
+    /// List keys (revoked ones with --all).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show one key.
+    Show { id: String },
+    /// Change a key's name, models, expiry or limits (`none` clears a limit).
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma separated, or `all` for every model.
+        #[arg(long)]
+        models: Option<String>,
+        /// A date or UTC time, or `never`.
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        limits: LimitChangeArgs,
+    },
+    /// Revoke a key for good; every gateway node refuses it within seconds.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct TenantsArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: TenantsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant (id: lowercase letters, digits, `.`, `_`, `-`).
+    Create {
+        id: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    Show {
+        id: String,
+    },
+    /// Change a tenant's limits (`none` clears one).
+    Update {
+        id: String,
+        #[command(flatten)]
+        limits: LimitChangeArgs,
+    },
+    /// Refuse every key of the tenant until it is enabled again.
+    Disable {
+        id: String,
+    },
+    Enable {
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Requests per minute.
+    #[arg(long)]
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    #[arg(long)]
+    pub tpm: Option<u64>,
+    /// Requests in flight at once.
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+}
+
+/// Limits to change: a number sets one, `none` clears it.
+#[derive(Debug, Args)]
+pub struct LimitChangeArgs {
+    #[arg(long)]
+    pub rpm: Option<String>,
+    #[arg(long)]
+    pub tpm: Option<String>,
+    #[arg(long)]
+    pub max_concurrent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

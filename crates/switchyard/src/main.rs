@@ -1,7 +1,9 @@
-//! The `switchyard` command: `serve` runs the gateway, `check` validates a config and prints its routing table.
+//! The `switchyard` command: `serve` runs the gateway, `check` validates a config and prints its
+//! routing table, `keys` and `tenants` manage the configured store.
 
 mod cli;
 mod load;
+mod manage;
 mod serve;
 mod table;
 
@@ -14,5 +16,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Check(args) => table::check(args),
+        cli::Command::Keys(args) => manage::keys(args),
+        cli::Command::Tenants(args) => manage::tenants(args),
     }
 }

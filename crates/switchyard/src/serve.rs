@@ -89,7 +89,21 @@ async fn serve(
     listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     announce(&config);
-    let gateway = Gateway::with_source(config, Some(source)).map_err(anyhow::Error::msg)?;
+    if let Some(addr) = listen
+        && config.auth == sy_config::AuthMode::Open
+        && !addr.ip().is_loopback()
+    {
+        anyhow::bail!(
+            "auth.mode = \"open\" serves anyone without a key, so it only listens on a loopback address, not {addr}; set auth.mode = \"keys\""
+        );
+    }
+    let store = crate::manage::open_store(&config).await?;
+    info!(backend = store.backend(), "store ready");
+    if config.auth == sy_config::AuthMode::Open {
+        info!("auth.mode = \"open\": no API keys are checked (loopback only)");
+    }
+    let gateway = Gateway::with_source(config, Some(source), Some(store.clone()))
+        .map_err(anyhow::Error::msg)?;
     reload_on_sighup(gateway.clone());
     let server = Server::bind(gateway, listen).await.map_err(|e| {
         anyhow::anyhow!(
@@ -102,7 +116,11 @@ async fn serve(
         "switchyard {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
+    let limiter = server.gateway().limiter().clone();
     server.run(shutdown_signal()).await;
+    // Give back the concurrency leases of the last requests before the process goes.
+    limiter.flush().await;
+    store.close().await;
     info!("stopped");
     Ok(())
 }

@@ -1,11 +1,18 @@
-//! The admin API (`/admin/v1/...`), opened by `auth.admin_key`. Errors carry stable codes.
+//! The admin API (`/admin/v1/...`), opened by `auth.admin_key`: reload, tenants and keys.
+//! Answers are JSON; errors carry stable codes (`{"error": {"code", "message"}}`).
 
-use axum::extract::State;
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracing::{info, warn};
 
+use sy_core::constant_time_eq;
+
 use crate::state::Gateway;
+use crate::tenancy::{AdminError, Tenancy, parse};
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (
@@ -21,11 +28,6 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         status,
         serde_json::json!({ "error": { "code": code, "message": message } }),
     )
-}
-
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Checks `Authorization: Bearer <admin key>`; the answer to send when it fails.
@@ -90,15 +92,133 @@ pub async fn reload(State(gateway): State<Gateway>, headers: HeaderMap) -> Respo
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
+fn failed(e: &AdminError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error(status, e.code, &e.message)
+}
 
-    #[test]
-    fn compares_exactly() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
+/// Authorizes the call, then runs `op` on the store and answers with its JSON (or its error).
+async fn manage<F>(gateway: &Gateway, headers: &HeaderMap, created: bool, op: F) -> Response
+where
+    F: AsyncFnOnce(Tenancy<'_>) -> Result<serde_json::Value, AdminError>,
+{
+    if let Err(denied) = authorize(gateway, headers) {
+        return denied;
     }
+    let Some(store) = gateway.store() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "this gateway runs without a store",
+        );
+    };
+    match op(Tenancy { store }).await {
+        Ok(body) if created => answer(StatusCode::CREATED, body),
+        Ok(body) => answer(StatusCode::OK, body),
+        Err(e) => {
+            if e.status >= 500 {
+                warn!(code = e.code, "admin call failed: {}", e.message);
+            }
+            failed(&e)
+        }
+    }
+}
+
+pub async fn create_tenant(State(g): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    manage(&g, &headers, true, async |t| {
+        t.create_tenant(parse(&body)?).await
+    })
+    .await
+}
+
+pub async fn list_tenants(State(g): State<Gateway>, headers: HeaderMap) -> Response {
+    manage(&g, &headers, false, async |t| t.tenants().await).await
+}
+
+pub async fn get_tenant(
+    State(g): State<Gateway>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    manage(&g, &headers, false, async |t| t.tenant(&id).await).await
+}
+
+pub async fn update_tenant(
+    State(g): State<Gateway>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    manage(&g, &headers, false, async |t| {
+        t.update_tenant(&id, parse(&body)?).await
+    })
+    .await
+}
+
+/// `DELETE /admin/v1/tenants/{id}` disables the tenant: its keys are refused until it is enabled
+/// again (`PATCH` with `"disabled": false`). Nothing is erased, so usage stays attributable.
+pub async fn disable_tenant(
+    State(g): State<Gateway>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let disable = crate::tenancy::UpdateTenant {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    manage(&g, &headers, false, async |t| {
+        t.update_tenant(&id, disable).await
+    })
+    .await
+}
+
+pub async fn create_key(State(g): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    manage(&g, &headers, true, async |t| {
+        t.create_key(parse(&body)?).await
+    })
+    .await
+}
+
+pub async fn list_keys(
+    State(g): State<Gateway>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let tenant = query.get("tenant").cloned();
+    let include_revoked = query
+        .get("include_revoked")
+        .is_some_and(|v| v == "true" || v == "1");
+    manage(&g, &headers, false, async |t| {
+        t.keys(tenant, include_revoked).await
+    })
+    .await
+}
+
+pub async fn get_key(
+    State(g): State<Gateway>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    manage(&g, &headers, false, async |t| t.key(&id).await).await
+}
+
+pub async fn update_key(
+    State(g): State<Gateway>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    manage(&g, &headers, false, async |t| {
+        t.update_key(&id, parse(&body)?).await
+    })
+    .await
+}
+
+/// `DELETE /admin/v1/keys/{id}` and `POST /admin/v1/keys/{id}/revoke`.
+pub async fn revoke_key(
+    State(g): State<Gateway>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    manage(&g, &headers, false, async |t| t.revoke_key(&id).await).await
 }

@@ -6,7 +6,9 @@
 
 mod admin;
 mod admission;
+mod auth;
 mod dispatch;
+mod limits;
 mod listener;
 mod metrics;
 mod openai;
@@ -14,6 +16,7 @@ mod ops;
 mod relay;
 mod request;
 mod state;
+pub mod tenancy;
 
 pub use listener::Server;
 pub use state::{ConfigSource, Gateway, ReloadReport};

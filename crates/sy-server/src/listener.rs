@@ -17,6 +17,9 @@ use tracing::{info, warn};
 use crate::state::Gateway;
 use crate::{admin, openai, ops};
 
+/// Largest request head (request line and headers) the gateway reads.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// A bound gateway, ready to serve.
 #[derive(Debug)]
 pub struct Server {
@@ -45,7 +48,11 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let grace = self.gateway.snapshot().config.server.shutdown_grace;
         let app = router(self.gateway.clone());
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // Request heads are bounded (431 beyond): no client needs more, and each connection's
+        // read buffer stays small. Bodies stream through and are bounded by max_body_bytes.
+        builder.http1().max_buf_size(MAX_HEAD_BYTES);
+        builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -93,6 +100,27 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/admin/v1/reload", post(admin::reload))
+        .route(
+            "/admin/v1/tenants",
+            post(admin::create_tenant).get(admin::list_tenants),
+        )
+        .route(
+            "/admin/v1/tenants/{id}",
+            get(admin::get_tenant)
+                .patch(admin::update_tenant)
+                .delete(admin::disable_tenant),
+        )
+        .route(
+            "/admin/v1/keys",
+            post(admin::create_key).get(admin::list_keys),
+        )
+        .route(
+            "/admin/v1/keys/{id}",
+            get(admin::get_key)
+                .patch(admin::update_key)
+                .delete(admin::revoke_key),
+        )
+        .route("/admin/v1/keys/{id}/revoke", post(admin::revoke_key))
         .fallback(openai::not_found)
         .with_state(gateway)
 }

@@ -4,7 +4,13 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use std::time::Duration;
+
+use sy_limits::{Health, RedisPolicy};
+
 use crate::state::Gateway;
+
+const STORE_PING: Duration = Duration::from_secs(2);
 
 pub async fn healthz() -> Response {
     (
@@ -14,7 +20,9 @@ pub async fn healthz() -> Response {
         .into_response()
 }
 
-/// Ready while a config is loaded and the gateway is not draining for shutdown.
+/// Ready while a config is loaded, the store answers and the gateway is not draining for shutdown.
+/// Shared limits are reported too: with Redis unreachable the gateway stays ready under
+/// `fail-open` (limits hold per node) and is not ready under `fail-closed`.
 pub async fn readyz(State(gateway): State<Gateway>) -> Response {
     if gateway.is_draining() {
         return (
@@ -25,12 +33,54 @@ pub async fn readyz(State(gateway): State<Gateway>) -> Response {
             .into_response();
     }
     let snapshot = gateway.snapshot();
+    let store = match gateway.store() {
+        None => serde_json::json!(null),
+        Some(store) => match tokio::time::timeout(STORE_PING, store.ping()).await {
+            Ok(Ok(())) => serde_json::json!({ "backend": store.backend(), "reachable": true }),
+            Ok(Err(e)) => {
+                serde_json::json!({ "backend": store.backend(), "reachable": false, "error": e.to_string() })
+            }
+            Err(_) => {
+                serde_json::json!({ "backend": store.backend(), "reachable": false, "error": "no answer in time" })
+            }
+        },
+    };
+    let store_ok = store.is_null() || store["reachable"] == true;
+    let (limits, limits_ok) = match gateway.limiter().health() {
+        Health::Local => (serde_json::json!({ "backend": "local" }), true),
+        Health::Redis { reachable, policy } => {
+            let policy = match policy {
+                RedisPolicy::FailOpen => "fail-open",
+                RedisPolicy::FailClosed => "fail-closed",
+            };
+            let mode = if reachable {
+                "shared"
+            } else if policy == "fail-open" {
+                "per-node (redis unreachable)"
+            } else {
+                "refusing (redis unreachable)"
+            };
+            (
+                serde_json::json!({ "backend": "redis", "reachable": reachable, "policy": policy, "enforcing": mode }),
+                reachable || policy == "fail-open",
+            )
+        }
+    };
+    let ready = store_ok && limits_ok;
     let body = serde_json::json!({
-        "status": "ready",
+        "status": if ready { "ready" } else { "not_ready" },
         "models": snapshot.config.models.len(),
         "providers": snapshot.providers.len(),
+        "store": store,
+        "limits": limits,
     });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
+        status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )

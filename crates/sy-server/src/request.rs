@@ -8,9 +8,11 @@ use std::time::Instant;
 use http::HeaderValue;
 use http::header::{HeaderMap, HeaderName};
 use sy_core::RequestId;
+use sy_limits::{Grant, RateStatus};
 use sy_wire::openai::Usage;
 use tracing::debug;
 
+use crate::auth::Caller;
 use crate::metrics::Outcome;
 use crate::state::Gateway;
 
@@ -40,6 +42,12 @@ pub struct RequestContext {
     pub status: u16,
     pub outcome: Outcome,
     pub usage: Option<Usage>,
+    /// The authenticated caller (none in open mode).
+    pub caller: Option<Caller>,
+    /// The request's hold on its rate limits: released, and its token estimate corrected, on drop.
+    pub grant: Option<Grant>,
+    /// Where the caller stands against its limits, for the rate-limit headers.
+    pub rate: Option<RateStatus>,
     gateway: Gateway,
 }
 
@@ -55,6 +63,9 @@ impl RequestContext {
             status: 0,
             outcome: Outcome::ClientAborted,
             usage: None,
+            caller: None,
+            grant: None,
+            rate: None,
             gateway: gateway.clone(),
         }
     }
@@ -83,12 +94,30 @@ impl RequestContext {
         if let Some(id) = &routed.upstream_request_id {
             headers.insert(X_UPSTREAM_REQUEST_ID.clone(), id.clone());
         }
+        if let Some(rate) = &self.rate {
+            crate::limits::write_headers(rate, headers);
+        }
+    }
+
+    /// Records the rate-limit admission so its windows are reported and its hold released.
+    pub fn hold(&mut self, grant: Grant) {
+        self.rate = Some(*grant.status());
+        self.grant = Some(grant);
     }
 }
 
 impl Drop for RequestContext {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
+        if let Some(grant) = &mut self.grant {
+            match &self.usage {
+                Some(usage) => grant.settle(usage.prompt_tokens + usage.completion_tokens),
+                // Refused or failed before any answer: no tokens were spent. A stream cut short
+                // or abandoned keeps its estimate: part of it was.
+                None if self.status >= 400 => grant.settle(0),
+                None => {}
+            }
+        }
         let metrics = self.gateway.metrics();
         metrics.finished(self.endpoint, self.status, self.outcome, elapsed);
         if let (Some(usage), Some(model), Some(provider)) =
@@ -100,6 +129,8 @@ impl Drop for RequestContext {
             request_id = %self.id,
             endpoint = self.endpoint,
             model = self.model.as_deref().unwrap_or(""),
+            key = self.caller.as_ref().map_or("", |c| &*c.key.id),
+            tenant = self.caller.as_ref().map_or("", |c| &*c.tenant.id),
             provider = self.routed.provider.as_deref().unwrap_or(""),
             deployment = self.routed.deployment.as_deref().unwrap_or(""),
             attempts = self.routed.attempts,

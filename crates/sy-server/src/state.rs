@@ -4,11 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use sy_config::Config;
+use sy_config::{AuthMode, Config};
+use sy_limits::Limiter;
 use sy_provider::Provider;
 use sy_router::RoutingTable;
+use sy_store::Store;
 
 use crate::admission::Admission;
+use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 
 /// Everything a request needs from one config: swapped as a whole, never mutated.
@@ -53,6 +56,10 @@ struct Inner {
     metrics: Metrics,
     draining: AtomicBool,
     source: Option<ConfigSource>,
+    store: Option<Store>,
+    /// Present in `keys` mode.
+    auth: Option<Authenticator>,
+    limiter: Limiter,
 }
 
 impl std::fmt::Debug for Inner {
@@ -65,13 +72,32 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Gateway {
+    /// A gateway without a store: open mode only, no admin API for tenants and keys.
     pub fn new(config: Config) -> Result<Self, String> {
-        Self::with_source(config, None)
+        Self::with_source(config, None, None)
     }
 
-    /// A gateway that can reload: `source` re-reads the config on SIGHUP or `POST /admin/v1/reload`.
-    pub fn with_source(config: Config, source: Option<ConfigSource>) -> Result<Self, String> {
+    /// A gateway that can reload (`source` re-reads the config on SIGHUP or
+    /// `POST /admin/v1/reload`) and keeps tenants and keys in `store` (required in `keys` mode).
+    /// Must be called inside the Tokio runtime: it starts the task that follows key changes.
+    pub fn with_source(
+        config: Config,
+        source: Option<ConfigSource>,
+        store: Option<Store>,
+    ) -> Result<Self, String> {
         let admission = Admission::new(&config.server);
+        let auth = match (config.auth, &store) {
+            (AuthMode::Open, _) => None,
+            (AuthMode::Keys, Some(store)) => {
+                let auth = Authenticator::new(store.clone());
+                auth.follow_changes();
+                Some(auth)
+            }
+            (AuthMode::Keys, None) => {
+                return Err("auth.mode = \"keys\" needs the store".to_owned());
+            }
+        };
+        let limiter = crate::limits::limiter(&config.storage)?;
         let snapshot = Snapshot::build(config, None)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -80,6 +106,9 @@ impl Gateway {
                 metrics: Metrics::new(),
                 draining: AtomicBool::new(false),
                 source,
+                store,
+                auth,
+                limiter,
             }),
         })
     }
@@ -101,6 +130,13 @@ impl Gateway {
         {
             ignored.push("[server] settings change only on restart".to_owned());
         }
+        let (old_storage, new_storage) = (&previous.config.storage, &config.storage);
+        if old_storage.url != new_storage.url || old_storage.redis != new_storage.redis {
+            ignored.push("[storage] settings change only on restart".to_owned());
+        }
+        if previous.config.auth != config.auth {
+            ignored.push("auth.mode changes only on restart".to_owned());
+        }
         let snapshot = Snapshot::build(config, Some(&previous))?;
         let report = ReloadReport {
             models: snapshot.config.models.len(),
@@ -117,6 +153,18 @@ impl Gateway {
 
     pub(crate) fn admission(&self) -> &Admission {
         &self.inner.admission
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.inner.store.as_ref()
+    }
+
+    pub(crate) fn auth(&self) -> Option<&Authenticator> {
+        self.inner.auth.as_ref()
+    }
+
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

@@ -13,9 +13,14 @@ use crate::metrics::Outcome;
 use crate::request::RequestContext;
 
 /// OpenAI's `type` and `code` for a gateway error.
-fn type_and_code(error: &GatewayError) -> (&'static str, Option<&'static str>) {
+fn type_and_code(error: &GatewayError) -> (&str, Option<&str>) {
     match &error.kind {
         ErrorKind::InvalidRequest { .. } => ("invalid_request_error", None),
+        ErrorKind::Unauthenticated { code } => ("invalid_request_error", Some(*code)),
+        ErrorKind::PermissionDenied { code } => ("permission_error", Some(*code)),
+        // OpenAI's own 429s say which window ran out in `type`.
+        ErrorKind::RateLimited { resource, .. } => (*resource, Some("rate_limit_exceeded")),
+        ErrorKind::StateUnavailable => ("server_error", Some("state_unavailable")),
         ErrorKind::ModelNotFound => ("invalid_request_error", Some("model_not_found")),
         ErrorKind::RouteNotFound => ("invalid_request_error", Some("unknown_url")),
         ErrorKind::PayloadTooLarge => ("invalid_request_error", Some("request_too_large")),

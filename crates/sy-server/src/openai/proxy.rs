@@ -85,6 +85,18 @@ fn estimate_tokens(json: &str) -> u64 {
     (json.len() as u64).div_ceil(4)
 }
 
+/// Resolves the caller in `keys` mode (a no-op in open mode).
+pub(crate) async fn authenticate(
+    gateway: &Gateway,
+    ctx: &mut RequestContext,
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    if let Some(auth) = gateway.auth() {
+        ctx.caller = Some(auth.authenticate(headers).await?);
+    }
+    Ok(())
+}
+
 /// Routing hints from request headers, honoured only when the operator allows them.
 struct RoutingHints {
     deployment: Option<String>,
@@ -184,6 +196,10 @@ async fn proxy(
         Err(e) => return respond(ctx, &e),
     };
     let (parts, body) = request.into_parts();
+    // Before the body is read: an unauthenticated caller costs no more than its headers.
+    if let Err(e) = authenticate(&gateway, &mut ctx, &parts.headers).await {
+        return respond(ctx, &e);
+    }
     let bytes = match gateway
         .admission()
         .read_json_body(&parts.headers, body)
@@ -203,6 +219,28 @@ async fn proxy(
         Err(e) => return respond(ctx, &head_error(e)),
     };
     ctx.model = Some(head.model.as_ref().into());
+    if let Some(caller) = &ctx.caller {
+        if !caller.may_use(&head.model) {
+            let e = GatewayError::new(
+                ErrorKind::PermissionDenied {
+                    code: "model_not_allowed",
+                },
+                format!("this API key may not use the model `{}`", head.model),
+            );
+            return respond(ctx, &e);
+        }
+        let tokens = head.needs.input_tokens + head.needs.output_tokens.unwrap_or(0);
+        let admitted =
+            crate::limits::admit(gateway.limiter(), caller, tokens, ctx.id.as_str()).await;
+        match admitted {
+            Ok(Some(grant)) => ctx.hold(grant),
+            Ok(None) => {}
+            Err(refusal) => {
+                ctx.rate = refusal.status;
+                return respond(ctx, &refusal.error);
+            }
+        }
+    }
     let snapshot = gateway.snapshot();
     let hints = match RoutingHints::read(&parts.headers, snapshot.config.server.routing_hints) {
         Ok(hints) => hints,

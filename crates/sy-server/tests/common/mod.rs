@@ -64,7 +64,11 @@ impl TestGateway {
     /// A gateway whose reloads read the config text from `source`.
     pub async fn start_reloadable(config: &str, source: Option<sy_server::ConfigSource>) -> Self {
         let config = parse(config).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
-        let gateway = Gateway::with_source(config, source).expect("gateway");
+        // Every test gateway keeps its tenants and keys in its own in-memory database.
+        let store = sy_store::Store::open("sqlite::memory:", None)
+            .await
+            .expect("store");
+        let gateway = Gateway::with_source(config, source, Some(store)).expect("gateway");
         let server = Server::bind(gateway.clone(), Some("127.0.0.1:0".parse().expect("addr")))
             .await
             .expect("bind");
@@ -111,6 +115,25 @@ impl TestGateway {
     pub async fn post(&self, path: &str, body: &str) -> Answer {
         self.post_raw(path, Some("application/json"), body.to_owned())
             .await
+    }
+
+    /// Any request, with extra headers (a JSON content type is added when there is a body).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Answer {
+        let mut builder = Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let body = Full::new(Bytes::from(body.unwrap_or("").to_owned()));
+        collect(self.send(builder.body(body).expect("request")).await).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -1,0 +1,300 @@
+//! `switchyard keys ...` and `switchyard tenants ...`: the admin API's operations, run directly on
+//! the configured store. Running gateways see the changes within seconds (they follow the store).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::Value;
+use sy_config::Config;
+use sy_server::tenancy::{AdminError, CreateKey, CreateTenant, Tenancy, UpdateKey, UpdateTenant};
+use sy_store::Store;
+
+use crate::cli::{Format, KeysArgs, KeysCommand, LimitChangeArgs, TenantsArgs, TenantsCommand};
+use crate::load::load;
+
+/// Opens (and migrates) the store the config names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(
+        config.storage.url.expose(),
+        config.storage.base_dir.as_deref(),
+    )
+    .await
+    .context("cannot open the store (storage.url)")
+}
+
+pub fn keys(args: KeysArgs) -> ExitCode {
+    run(
+        &args.config.config,
+        async move |t: Tenancy<'_>| match args.command {
+            KeysCommand::Create {
+                tenant,
+                name,
+                models,
+                expires_at,
+                limits,
+                aws,
+            } => {
+                let key = t
+                    .create_key(CreateKey {
+                        tenant,
+                        name,
+                        models,
+                        expires_at,
+                        rpm: limits.rpm,
+                        tpm: limits.tpm,
+                        max_concurrent: limits.max_concurrent,
+                        aws_access_key: aws,
+                    })
+                    .await?;
+                eprintln!("The key's secret is shown once, below; store it now.");
+                Ok(Output::Json(key))
+            }
+            KeysCommand::List {
+                tenant,
+                all,
+                format,
+            } => {
+                let list = t.keys(tenant, all).await?;
+                Ok(match format {
+                    Format::Json => Output::Json(list),
+                    Format::Table => Output::Table(key_table(&list)),
+                })
+            }
+            KeysCommand::Show { id } => Ok(Output::Json(t.key(&id).await?)),
+            KeysCommand::Update {
+                id,
+                name,
+                models,
+                expires_at,
+                limits,
+            } => {
+                let models = models.map(|m| {
+                    (m != "all").then(|| m.split(',').map(|s| s.trim().to_owned()).collect())
+                });
+                let expires_at = expires_at.map(|e| (e != "never").then_some(e));
+                let (rpm, tpm, max_concurrent) = limit_changes(&limits)?;
+                let update = UpdateKey {
+                    name: name.map(Some),
+                    models,
+                    expires_at,
+                    rpm,
+                    tpm,
+                    max_concurrent,
+                };
+                Ok(Output::Json(t.update_key(&id, update).await?))
+            }
+            KeysCommand::Revoke { id } => Ok(Output::Json(t.revoke_key(&id).await?)),
+        },
+    )
+}
+
+pub fn tenants(args: TenantsArgs) -> ExitCode {
+    run(
+        &args.config.config,
+        async move |t: Tenancy<'_>| match args.command {
+            TenantsCommand::Create { id, limits } => Ok(Output::Json(
+                t.create_tenant(CreateTenant {
+                    id,
+                    rpm: limits.rpm,
+                    tpm: limits.tpm,
+                    max_concurrent: limits.max_concurrent,
+                })
+                .await?,
+            )),
+            TenantsCommand::List { format } => {
+                let list = t.tenants().await?;
+                Ok(match format {
+                    Format::Json => Output::Json(list),
+                    Format::Table => Output::Table(tenant_table(&list)),
+                })
+            }
+            TenantsCommand::Show { id } => Ok(Output::Json(t.tenant(&id).await?)),
+            TenantsCommand::Update { id, limits } => {
+                let (rpm, tpm, max_concurrent) = limit_changes(&limits)?;
+                let update = UpdateTenant {
+                    rpm,
+                    tpm,
+                    max_concurrent,
+                    disabled: None,
+                };
+                Ok(Output::Json(t.update_tenant(&id, update).await?))
+            }
+            TenantsCommand::Disable { id } => Ok(Output::Json(set_disabled(&t, &id, true).await?)),
+            TenantsCommand::Enable { id } => Ok(Output::Json(set_disabled(&t, &id, false).await?)),
+        },
+    )
+}
+
+async fn set_disabled(t: &Tenancy<'_>, id: &str, disabled: bool) -> Result<Value, AdminError> {
+    let update = UpdateTenant {
+        disabled: Some(disabled),
+        ..UpdateTenant::default()
+    };
+    t.update_tenant(id, update).await
+}
+
+enum Output {
+    Json(Value),
+    Table(String),
+}
+
+type LimitChanges = (
+    Option<Option<u64>>,
+    Option<Option<u64>>,
+    Option<Option<u32>>,
+);
+
+/// `--rpm 60` sets a limit, `--rpm none` clears it.
+fn limit_changes(args: &LimitChangeArgs) -> Result<LimitChanges, AdminError> {
+    fn one<T: std::str::FromStr>(
+        name: &str,
+        text: Option<&String>,
+    ) -> Result<Option<Option<T>>, AdminError> {
+        match text.map(String::as_str) {
+            None => Ok(None),
+            Some("none") => Ok(Some(None)),
+            Some(n) => n.parse().map(|v| Some(Some(v))).map_err(|_| {
+                AdminError::invalid(format!("--{name}: expected a number or `none`, not `{n}`"))
+            }),
+        }
+    }
+    Ok((
+        one("rpm", args.rpm.as_ref())?,
+        one("tpm", args.tpm.as_ref())?,
+        one("max-concurrent", args.max_concurrent.as_ref())?,
+    ))
+}
+
+/// Loads the config, opens the store, runs `op` and prints its answer; exit 1 on failure.
+fn run<F>(config: &Option<std::path::PathBuf>, op: F) -> ExitCode
+where
+    F: AsyncFnOnce(Tenancy<'_>) -> Result<Output, AdminError>,
+{
+    let config = match load(config.as_deref()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let store = match open_store(&config).await {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let result = op(Tenancy { store: &store }).await;
+        store.close().await;
+        let mut out = std::io::stdout().lock();
+        match result {
+            Ok(Output::Json(value)) => {
+                let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+                let _ = writeln!(out, "{text}");
+                ExitCode::SUCCESS
+            }
+            Ok(Output::Table(text)) => {
+                let _ = out.write_all(text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {} ({})", e.message, e.code);
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn field(row: &Value, name: &str) -> String {
+    match &row[name] {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+fn table(list: &Value, columns: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = list["data"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| columns.iter().map(|c| field(row, c)).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(text.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&columns.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>());
+    for row in &rows {
+        line(row);
+    }
+    out
+}
+
+fn key_table(list: &Value) -> String {
+    table(
+        list,
+        &[
+            "id",
+            "tenant",
+            "name",
+            "prefix",
+            "status",
+            "models",
+            "rpm",
+            "tpm",
+            "max_concurrent",
+            "expires_at",
+        ],
+    )
+}
+
+fn tenant_table(list: &Value) -> String {
+    table(
+        list,
+        &[
+            "id",
+            "disabled",
+            "rpm",
+            "tpm",
+            "max_concurrent",
+            "created_at",
+        ],
+    )
+}

@@ -1,0 +1,450 @@
+//! Managing tenants and keys: the operations behind the admin API and the `switchyard keys` and
+//! `switchyard tenants` commands, with one set of request shapes, checks, JSON views and stable
+//! error codes for both.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sy_config::{format_rfc3339_utc, parse_rfc3339_utc};
+use sy_store::{
+    KeyFilter, KeyPatch, KeyRecord, Limits, NewKey, NewTenant, Store, StoreError, Tenant,
+    TenantPatch, mint_key,
+};
+
+/// A failed operation, with an HTTP status and a code that never changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AdminError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", message)
+    }
+
+    fn from_store(e: StoreError, not_found: &'static str) -> Self {
+        match e {
+            StoreError::Invalid(m) => Self::invalid(m),
+            StoreError::NotFound(m) => Self::new(404, not_found, m),
+            StoreError::Conflict(m) => Self::new(409, "conflict", m),
+            e @ (StoreError::Unavailable(_) | StoreError::Url(_) | StoreError::Migration(_)) => {
+                Self::new(503, "store_unavailable", e.to_string())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// Reads a JSON request body into `T`, naming the offending field when it does not fit.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let text = inner.to_string();
+        if text.contains("budget_") {
+            return AdminError::new(
+                400,
+                "unsupported_field",
+                "budgets are not available in this version of Switchyard; rate limits are (rpm, tpm, max_concurrent)",
+            );
+        }
+        if path == "." {
+            AdminError::invalid(format!("the body is not a valid request: {text}"))
+        } else {
+            AdminError::invalid(format!("`{path}`: {text}"))
+        }
+    })
+}
+
+/// A field that may be absent (leave it), `null` (clear it) or a value (set it).
+fn patch<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// `POST /admin/v1/tenants`, `switchyard tenants create`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub id: String,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u32>,
+}
+
+/// `PATCH /admin/v1/tenants/{id}`, `switchyard tenants update`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    #[serde(default, deserialize_with = "patch")]
+    pub rpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub tpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub max_concurrent: Option<Option<u32>>,
+    pub disabled: Option<bool>,
+}
+
+/// `POST /admin/v1/keys`, `switchyard keys create`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub tenant: String,
+    pub name: Option<String>,
+    /// Model names the key may use; absent means every model.
+    pub models: Option<Vec<String>>,
+    /// RFC 3339 UTC time or date after which the key stops working.
+    pub expires_at: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub max_concurrent: Option<u32>,
+    /// Also issue an access key pair for SigV4 (Bedrock-style) clients.
+    #[serde(default)]
+    pub aws_access_key: bool,
+}
+
+/// `PATCH /admin/v1/keys/{id}`, `switchyard keys update`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKey {
+    #[serde(default, deserialize_with = "patch")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub expires_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub rpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub tpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "patch")]
+    pub max_concurrent: Option<Option<u32>>,
+}
+
+fn check_limits(
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    max_concurrent: Option<u32>,
+) -> Result<(), AdminError> {
+    for (name, value) in [
+        ("rpm", rpm),
+        ("tpm", tpm),
+        ("max_concurrent", max_concurrent.map(u64::from)),
+    ] {
+        if value == Some(0) {
+            return Err(AdminError::invalid(format!(
+                "`{name}` must be at least 1 (leave it out, or null, for no limit)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_models(models: Option<&Vec<String>>) -> Result<(), AdminError> {
+    if let Some(models) = models
+        && (models.is_empty() || models.iter().any(|m| m.trim().is_empty()))
+    {
+        return Err(AdminError::invalid(
+            "`models` lists model names a key may use; leave it out (or null) for every model",
+        ));
+    }
+    Ok(())
+}
+
+fn expiry(text: &str) -> Result<i64, AdminError> {
+    parse_rfc3339_utc(text).map(|s| s * 1000).ok_or_else(|| {
+        AdminError::invalid(format!(
+            "`expires_at`: `{text}` is not a date (2027-01-01) or a UTC time (2027-01-01T00:00:00Z)"
+        ))
+    })
+}
+
+fn time(ms: i64) -> String {
+    format_rfc3339_utc(ms.div_euclid(1000))
+}
+
+/// The operations, on one store.
+#[derive(Debug, Clone)]
+pub struct Tenancy<'a> {
+    pub store: &'a Store,
+}
+
+impl Tenancy<'_> {
+    pub async fn create_tenant(&self, req: CreateTenant) -> Result<Value, AdminError> {
+        check_limits(req.rpm, req.tpm, req.max_concurrent)?;
+        let new = NewTenant {
+            id: req.id,
+            limits: Limits {
+                rpm: req.rpm,
+                tpm: req.tpm,
+                max_concurrent: req.max_concurrent,
+            },
+        };
+        let tenant = self.store.create_tenant(&new).await.map_err(|e| match e {
+            StoreError::Conflict(_) => AdminError::new(
+                409,
+                "tenant_exists",
+                format!("a tenant `{}` already exists", new.id),
+            ),
+            e => AdminError::from_store(e, "tenant_not_found"),
+        })?;
+        Ok(tenant_json(&tenant))
+    }
+
+    pub async fn tenants(&self) -> Result<Value, AdminError> {
+        let tenants = self
+            .store
+            .tenants()
+            .await
+            .map_err(|e| AdminError::from_store(e, "tenant_not_found"))?;
+        Ok(json!({ "object": "list", "data": tenants.iter().map(tenant_json).collect::<Vec<_>>() }))
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<Value, AdminError> {
+        match self.store.tenant(id).await {
+            Ok(Some(tenant)) => Ok(tenant_json(&tenant)),
+            Ok(None) => Err(tenant_not_found(id)),
+            Err(e) => Err(AdminError::from_store(e, "tenant_not_found")),
+        }
+    }
+
+    pub async fn update_tenant(&self, id: &str, req: UpdateTenant) -> Result<Value, AdminError> {
+        check_limits(
+            req.rpm.flatten(),
+            req.tpm.flatten(),
+            req.max_concurrent.flatten(),
+        )?;
+        let patch = TenantPatch {
+            rpm: req.rpm,
+            tpm: req.tpm,
+            max_concurrent: req.max_concurrent,
+            disabled: req.disabled,
+        };
+        match self.store.update_tenant(id, &patch).await {
+            Ok(Some(tenant)) => Ok(tenant_json(&tenant)),
+            Ok(None) => Err(tenant_not_found(id)),
+            Err(e) => Err(AdminError::from_store(e, "tenant_not_found")),
+        }
+    }
+
+    /// Creates a key, creating its tenant (with no limits) when it does not exist yet. The answer
+    /// is the only place the secret (and the secret access key) ever appears.
+    pub async fn create_key(&self, req: CreateKey) -> Result<Value, AdminError> {
+        check_limits(req.rpm, req.tpm, req.max_concurrent)?;
+        check_models(req.models.as_ref())?;
+        let expires_at = req.expires_at.as_deref().map(expiry).transpose()?;
+        self.store
+            .ensure_tenant(&req.tenant)
+            .await
+            .map_err(|e| AdminError::from_store(e, "tenant_not_found"))?;
+        let material = mint_key(req.aws_access_key);
+        let (access_key_id, secret_access_key) = material.aws.clone().unzip();
+        let new = NewKey {
+            id: material.id.clone(),
+            tenant: req.tenant,
+            name: req.name,
+            prefix: material.prefix.clone(),
+            hash: material.hash,
+            models: req.models,
+            limits: Limits {
+                rpm: req.rpm,
+                tpm: req.tpm,
+                max_concurrent: req.max_concurrent,
+            },
+            expires_at,
+            access_key_id,
+            secret_access_key,
+        };
+        let record = self
+            .store
+            .create_key(&new)
+            .await
+            .map_err(|e| AdminError::from_store(e, "tenant_not_found"))?;
+        let mut view = key_json(&record);
+        if let Value::Object(map) = &mut view {
+            map.insert("key".into(), Value::String(material.secret));
+            if let Some((id, secret)) = material.aws {
+                map.insert("access_key_id".into(), Value::String(id));
+                map.insert("secret_access_key".into(), Value::String(secret));
+            }
+        }
+        Ok(view)
+    }
+
+    pub async fn keys(
+        &self,
+        tenant: Option<String>,
+        include_revoked: bool,
+    ) -> Result<Value, AdminError> {
+        let filter = KeyFilter {
+            tenant,
+            include_revoked,
+        };
+        let keys = self
+            .store
+            .keys(&filter)
+            .await
+            .map_err(|e| AdminError::from_store(e, "key_not_found"))?;
+        Ok(json!({ "object": "list", "data": keys.iter().map(key_json).collect::<Vec<_>>() }))
+    }
+
+    pub async fn key(&self, id: &str) -> Result<Value, AdminError> {
+        match self.store.key(id).await {
+            Ok(Some(key)) => Ok(key_json(&key)),
+            Ok(None) => Err(key_not_found(id)),
+            Err(e) => Err(AdminError::from_store(e, "key_not_found")),
+        }
+    }
+
+    pub async fn update_key(&self, id: &str, req: UpdateKey) -> Result<Value, AdminError> {
+        check_limits(
+            req.rpm.flatten(),
+            req.tpm.flatten(),
+            req.max_concurrent.flatten(),
+        )?;
+        check_models(req.models.as_ref().and_then(Option::as_ref))?;
+        let expires_at = match req.expires_at {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(text)) => Some(Some(expiry(&text)?)),
+        };
+        let patch = KeyPatch {
+            name: req.name,
+            models: req.models,
+            expires_at,
+            rpm: req.rpm,
+            tpm: req.tpm,
+            max_concurrent: req.max_concurrent,
+        };
+        match self.store.update_key(id, &patch).await {
+            Ok(Some(key)) => Ok(key_json(&key)),
+            Ok(None) => Err(key_not_found(id)),
+            Err(e) => Err(AdminError::from_store(e, "key_not_found")),
+        }
+    }
+
+    /// Revokes a key for good; every node refuses it within seconds.
+    pub async fn revoke_key(&self, id: &str) -> Result<Value, AdminError> {
+        match self.store.revoke_key(id).await {
+            Ok(Some(key)) => Ok(key_json(&key)),
+            Ok(None) => Err(key_not_found(id)),
+            Err(e) => Err(AdminError::from_store(e, "key_not_found")),
+        }
+    }
+}
+
+fn tenant_not_found(id: &str) -> AdminError {
+    AdminError::new(404, "tenant_not_found", format!("no tenant `{id}`"))
+}
+
+fn key_not_found(id: &str) -> AdminError {
+    AdminError::new(404, "key_not_found", format!("no key `{id}`"))
+}
+
+fn limits_json(limits: &Limits) -> Value {
+    json!({
+        "rpm": limits.rpm,
+        "tpm": limits.tpm,
+        "max_concurrent": limits.max_concurrent,
+    })
+}
+
+pub fn tenant_json(tenant: &Tenant) -> Value {
+    let mut view = json!({
+        "object": "tenant",
+        "id": tenant.id,
+        "disabled": tenant.disabled,
+        "created_at": time(tenant.created_at),
+        "updated_at": time(tenant.updated_at),
+    });
+    merge(&mut view, limits_json(&tenant.limits));
+    view
+}
+
+/// A key as the admin API shows it: never the secret, never the secret access key.
+pub fn key_json(key: &KeyRecord) -> Value {
+    let status = if key.revoked_at.is_some() {
+        "revoked"
+    } else if key.expires_at.is_some_and(|at| at <= Store::now_ms()) {
+        "expired"
+    } else {
+        "active"
+    };
+    let mut view = json!({
+        "object": "key",
+        "id": key.id,
+        "tenant": key.tenant,
+        "name": key.name,
+        "prefix": key.prefix,
+        "status": status,
+        "models": key.models,
+        "expires_at": key.expires_at.map(time),
+        "revoked_at": key.revoked_at.map(time),
+        "access_key_id": key.access_key_id,
+        "created_at": time(key.created_at),
+        "updated_at": time(key.updated_at),
+    });
+    merge(&mut view, limits_json(&key.limits));
+    view
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Value::Object(into), Value::Object(from)) = (into, from) {
+        into.extend(from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_tell_absent_from_null() {
+        let req: UpdateKey =
+            parse(br#"{"rpm": null, "tpm": 100}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(req.rpm, Some(None));
+        assert_eq!(req.tpm, Some(Some(100)));
+        assert_eq!(req.max_concurrent, None);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let e = parse::<CreateKey>(br#"{"tenant": "acme", "rpm": "many"}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.code, "invalid_request");
+        assert!(e.message.contains("rpm"), "{}", e.message);
+        let e = parse::<CreateKey>(br#"{"tenant": "acme", "colour": "red"}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert!(e.message.contains("colour"), "{}", e.message);
+        let e = parse::<CreateKey>(br#"{"tenant": "acme", "budget_usd": "5.00"}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.code, "unsupported_field");
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        assert!(check_limits(Some(0), None, None).is_err());
+        assert!(check_limits(None, None, Some(0)).is_err());
+        assert!(check_limits(Some(1), Some(1), Some(1)).is_ok());
+    }
+}
