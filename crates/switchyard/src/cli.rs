@@ -55,6 +55,9 @@ pub enum KeysCommand {
         /// Also issue an access key pair for SigV4 (Bedrock-style) clients.
         #[arg(long)]
         aws: bool,
+        /// Let calls with this key steer routing (x-switchyard-deployment, x-switchyard-region).
+        #[arg(long)]
+        routing_hints: bool,
     },
     /// List keys (revoked ones with --all).
     List {
@@ -80,6 +83,9 @@ pub enum KeysCommand {
         expires_at: Option<String>,
         #[command(flatten)]
         limits: LimitChangeArgs,
+        /// Whether calls with this key may steer routing.
+        #[arg(long)]
+        routing_hints: Option<bool>,
     },
     /// Revoke a key for good; every gateway node refuses it within seconds.
     Revoke { id: String },
@@ -100,6 +106,9 @@ pub enum TenantsCommand {
         id: String,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Data residency: the only deployment regions its requests may use (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        regions: Option<Vec<String>>,
     },
     List {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -108,11 +117,14 @@ pub enum TenantsCommand {
     Show {
         id: String,
     },
-    /// Change a tenant's limits (`none` clears one).
+    /// Change a tenant's limits (`none` clears one) or regions (`any` clears them).
     Update {
         id: String,
         #[command(flatten)]
         limits: LimitChangeArgs,
+        /// Comma separated, or `any`.
+        #[arg(long)]
+        regions: Option<String>,
     },
     /// Refuse every key of the tenant until it is enabled again.
     Disable {

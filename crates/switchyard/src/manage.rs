@@ -34,6 +34,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                 expires_at,
                 limits,
                 aws,
+                routing_hints,
             } => {
                 let key = t
                     .create_key(CreateKey {
@@ -45,6 +46,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                         tpm: limits.tpm,
                         max_concurrent: limits.max_concurrent,
                         aws_access_key: aws,
+                        routing_hints,
                     })
                     .await?;
                 eprintln!("The key's secret is shown once, below; store it now.");
@@ -68,6 +70,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                 models,
                 expires_at,
                 limits,
+                routing_hints,
             } => {
                 let models = models.map(|m| {
                     (m != "all").then(|| m.split(',').map(|s| s.trim().to_owned()).collect())
@@ -81,6 +84,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                     rpm,
                     tpm,
                     max_concurrent,
+                    routing_hints,
                 };
                 Ok(Output::Json(t.update_key(&id, update).await?))
             }
@@ -93,12 +97,17 @@ pub fn tenants(args: TenantsArgs) -> ExitCode {
     run(
         &args.config.config,
         async move |t: Tenancy<'_>| match args.command {
-            TenantsCommand::Create { id, limits } => Ok(Output::Json(
+            TenantsCommand::Create {
+                id,
+                limits,
+                regions,
+            } => Ok(Output::Json(
                 t.create_tenant(CreateTenant {
                     id,
                     rpm: limits.rpm,
                     tpm: limits.tpm,
                     max_concurrent: limits.max_concurrent,
+                    regions,
                 })
                 .await?,
             )),
@@ -110,13 +119,21 @@ pub fn tenants(args: TenantsArgs) -> ExitCode {
                 })
             }
             TenantsCommand::Show { id } => Ok(Output::Json(t.tenant(&id).await?)),
-            TenantsCommand::Update { id, limits } => {
+            TenantsCommand::Update {
+                id,
+                limits,
+                regions,
+            } => {
                 let (rpm, tpm, max_concurrent) = limit_changes(&limits)?;
+                let regions = regions.map(|r| {
+                    (r != "any").then(|| r.split(',').map(|s| s.trim().to_owned()).collect())
+                });
                 let update = UpdateTenant {
                     rpm,
                     tpm,
                     max_concurrent,
                     disabled: None,
+                    regions,
                 };
                 Ok(Output::Json(t.update_tenant(&id, update).await?))
             }
@@ -294,6 +311,7 @@ fn tenant_table(list: &Value) -> String {
             "rpm",
             "tpm",
             "max_concurrent",
+            "regions",
             "created_at",
         ],
     )

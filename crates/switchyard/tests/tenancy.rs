@@ -198,6 +198,45 @@ fn cli_errors_are_clear_and_exit_1() {
 }
 
 #[test]
+fn the_cli_sets_residency_and_routing_hint_permission() {
+    let dir = Scratch::new("tenancy-cli-residency");
+    let path = dir.write("switchyard.toml", &config("url = \"sqlite://state.db\""));
+    let eu = cli(
+        &dir.0,
+        &path,
+        &[
+            "tenants",
+            "create",
+            "eu",
+            "--regions",
+            "eu-west-1,eu-central-1",
+        ],
+    );
+    assert_eq!(eu["regions"], json!(["eu-west-1", "eu-central-1"]));
+    let key = cli(
+        &dir.0,
+        &path,
+        &["keys", "create", "--tenant", "eu", "--routing-hints"],
+    );
+    assert_eq!(key["routing_hints"], true);
+    let id = key["id"].as_str().unwrap();
+    let off = cli(
+        &dir.0,
+        &path,
+        &["keys", "update", id, "--routing-hints", "false"],
+    );
+    assert_eq!(off["routing_hints"], false);
+    let anywhere = cli(
+        &dir.0,
+        &path,
+        &["tenants", "update", "eu", "--regions", "any"],
+    );
+    assert_eq!(anywhere["regions"], Value::Null);
+    let table = cli(&dir.0, &path, &["tenants", "list"]);
+    assert!(table.as_str().unwrap().contains("REGIONS"), "{table}");
+}
+
+#[test]
 fn secrets_stay_out_of_debug_logs() {
     let dir = Scratch::new("tenancy-logs");
     let path = dir.write("switchyard.toml", &config("url = \"sqlite://state.db\""));

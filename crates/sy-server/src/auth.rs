@@ -46,6 +46,16 @@ impl Caller {
         [self.key.rule.clone(), self.tenant.rule.clone()]
     }
 
+    /// Whether this caller may steer routing with request headers.
+    pub fn may_hint(&self) -> bool {
+        self.key.routing_hints
+    }
+
+    /// The tenant's data residency: the only regions its requests may be served from.
+    pub fn regions(&self) -> Option<&[String]> {
+        self.tenant.regions.as_deref()
+    }
+
     pub fn has_limits(&self) -> bool {
         has_limits(&self.key.rule) || has_limits(&self.tenant.rule)
     }
@@ -64,6 +74,7 @@ pub struct CachedKey {
     models: Option<Box<[String]>>,
     expires_at: Option<i64>,
     revoked: bool,
+    routing_hints: bool,
     rule: Rule,
 }
 
@@ -84,6 +95,7 @@ impl CachedKey {
             models: record.models.map(Vec::into_boxed_slice),
             expires_at: record.expires_at,
             revoked: record.revoked_at.is_some(),
+            routing_hints: record.routing_hints,
         }
     }
 }
@@ -92,6 +104,7 @@ impl CachedKey {
 pub struct CachedTenant {
     pub id: Arc<str>,
     disabled: bool,
+    regions: Option<Box<[String]>>,
     rule: Rule,
 }
 
@@ -108,6 +121,7 @@ impl CachedTenant {
             },
             id,
             disabled: tenant.disabled,
+            regions: tenant.regions.map(Vec::into_boxed_slice),
         }
     }
 }

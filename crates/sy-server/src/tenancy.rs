@@ -87,6 +87,8 @@ pub struct CreateTenant {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub max_concurrent: Option<u32>,
+    /// Data residency: the only deployment regions the tenant's requests may use.
+    pub regions: Option<Vec<String>>,
 }
 
 /// `PATCH /admin/v1/tenants/{id}`, `switchyard tenants update`.
@@ -100,6 +102,8 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "patch")]
     pub max_concurrent: Option<Option<u32>>,
     pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "patch")]
+    pub regions: Option<Option<Vec<String>>>,
 }
 
 /// `POST /admin/v1/keys`, `switchyard keys create`.
@@ -118,6 +122,9 @@ pub struct CreateKey {
     /// Also issue an access key pair for SigV4 (Bedrock-style) clients.
     #[serde(default)]
     pub aws_access_key: bool,
+    /// Whether calls with the key may steer routing (x-switchyard-deployment, x-switchyard-region).
+    #[serde(default)]
+    pub routing_hints: bool,
 }
 
 /// `PATCH /admin/v1/keys/{id}`, `switchyard keys update`.
@@ -136,6 +143,7 @@ pub struct UpdateKey {
     pub tpm: Option<Option<u64>>,
     #[serde(default, deserialize_with = "patch")]
     pub max_concurrent: Option<Option<u32>>,
+    pub routing_hints: Option<bool>,
 }
 
 fn check_limits(
@@ -168,6 +176,20 @@ fn check_models(models: Option<&Vec<String>>) -> Result<(), AdminError> {
     Ok(())
 }
 
+fn check_regions(regions: Option<&Vec<String>>) -> Result<(), AdminError> {
+    if let Some(regions) = regions
+        && (regions.is_empty()
+            || regions
+                .iter()
+                .any(|r| r.trim().is_empty() || r.contains(',')))
+    {
+        return Err(AdminError::invalid(
+            "`regions` lists the deployment regions a tenant's requests may use (e.g. [\"eu-west-1\"]); leave it out (or null) for any region",
+        ));
+    }
+    Ok(())
+}
+
 fn expiry(text: &str) -> Result<i64, AdminError> {
     parse_rfc3339_utc(text).map(|s| s * 1000).ok_or_else(|| {
         AdminError::invalid(format!(
@@ -189,6 +211,7 @@ pub struct Tenancy<'a> {
 impl Tenancy<'_> {
     pub async fn create_tenant(&self, req: CreateTenant) -> Result<Value, AdminError> {
         check_limits(req.rpm, req.tpm, req.max_concurrent)?;
+        check_regions(req.regions.as_ref())?;
         let new = NewTenant {
             id: req.id,
             limits: Limits {
@@ -196,6 +219,7 @@ impl Tenancy<'_> {
                 tpm: req.tpm,
                 max_concurrent: req.max_concurrent,
             },
+            regions: req.regions,
         };
         let tenant = self.store.create_tenant(&new).await.map_err(|e| match e {
             StoreError::Conflict(_) => AdminError::new(
@@ -231,11 +255,13 @@ impl Tenancy<'_> {
             req.tpm.flatten(),
             req.max_concurrent.flatten(),
         )?;
+        check_regions(req.regions.as_ref().and_then(Option::as_ref))?;
         let patch = TenantPatch {
             rpm: req.rpm,
             tpm: req.tpm,
             max_concurrent: req.max_concurrent,
             disabled: req.disabled,
+            regions: req.regions,
         };
         match self.store.update_tenant(id, &patch).await {
             Ok(Some(tenant)) => Ok(tenant_json(&tenant)),
@@ -271,6 +297,7 @@ impl Tenancy<'_> {
             expires_at,
             access_key_id,
             secret_access_key,
+            routing_hints: req.routing_hints,
         };
         let record = self
             .store
@@ -332,6 +359,7 @@ impl Tenancy<'_> {
             rpm: req.rpm,
             tpm: req.tpm,
             max_concurrent: req.max_concurrent,
+            routing_hints: req.routing_hints,
         };
         match self.store.update_key(id, &patch).await {
             Ok(Some(key)) => Ok(key_json(&key)),
@@ -371,6 +399,7 @@ pub fn tenant_json(tenant: &Tenant) -> Value {
         "object": "tenant",
         "id": tenant.id,
         "disabled": tenant.disabled,
+        "regions": tenant.regions,
         "created_at": time(tenant.created_at),
         "updated_at": time(tenant.updated_at),
     });
@@ -398,6 +427,7 @@ pub fn key_json(key: &KeyRecord) -> Value {
         "expires_at": key.expires_at.map(time),
         "revoked_at": key.revoked_at.map(time),
         "access_key_id": key.access_key_id,
+        "routing_hints": key.routing_hints,
         "created_at": time(key.created_at),
         "updated_at": time(key.updated_at),
     });

@@ -497,3 +497,172 @@ async fn hostile_requests_get_4xx_and_the_gateway_keeps_serving() {
     // Still serving, and the key still works.
     assert_eq!(chat(&gw, &secret, CHAT).await.status, 200);
 }
+
+/// Two deployments of `m`: `us` (first by priority, us-east-1) and `eu-4o` (eu-west-1).
+async fn regional_gateway(eu: &FakeUpstream, us: &FakeUpstream) -> TestGateway {
+    let config = format!(
+        r#"
+[auth]
+mode = "keys"
+admin_key = "admin-secret"
+
+[providers.eu]
+kind = "openai-compatible"
+base_url = "{}/v1"
+
+[providers.us]
+kind = "openai-compatible"
+base_url = "{}/v1"
+
+[[models]]
+name = "m"
+deployments = [
+  {{ provider = "us", model = "gpt-4o", region = "us-east-1" }},
+  {{ provider = "eu", model = "gpt-4o", region = "eu-west-1", name = "eu-4o" }},
+]
+"#,
+        eu.base_url(),
+        us.base_url()
+    );
+    TestGateway::start(&config).await
+}
+
+async fn chat_with(gw: &TestGateway, secret: &str, headers: &[(&str, &str)]) -> Answer {
+    let bearer = format!("Bearer {secret}");
+    let mut all = vec![("authorization", bearer.as_str())];
+    all.extend_from_slice(headers);
+    gw.call("POST", "/v1/chat/completions", &all, Some(CHAT))
+        .await
+}
+
+#[tokio::test]
+async fn a_tenants_residency_keeps_its_requests_in_its_regions() {
+    let eu = FakeUpstream::start(Script::reply("eu")).await;
+    let us = FakeUpstream::start(Script::reply("us")).await;
+    let gw = regional_gateway(&eu, &us).await;
+    let tenant = admin(
+        &gw,
+        "POST",
+        "/admin/v1/tenants",
+        Some(json!({"id": "eu-corp", "regions": ["eu-west-1"]})),
+    )
+    .await;
+    assert_eq!(tenant.status, 201, "{}", tenant.text());
+    assert_eq!(tenant.json()["regions"], json!(["eu-west-1"]));
+    let (_, eu_key) = mint(&gw, json!({"tenant": "eu-corp"})).await;
+    let (_, other_key) = mint(&gw, json!({"tenant": "anywhere"})).await;
+
+    for _ in 0..3 {
+        let answer = chat_with(&gw, &eu_key, &[]).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.header("x-switchyard-deployment"), "eu-4o");
+    }
+    assert_eq!(
+        us.requests().len(),
+        0,
+        "nothing of eu-corp's left its region"
+    );
+    let answer = chat_with(&gw, &other_key, &[]).await;
+    assert_eq!(
+        answer.header("x-switchyard-provider"),
+        "us",
+        "others route by priority"
+    );
+
+    // A residency no deployment satisfies is refused before any upstream call, with the reasons.
+    let moved = admin(
+        &gw,
+        "PATCH",
+        "/admin/v1/tenants/eu-corp",
+        Some(json!({"regions": ["ap-south-1"]})),
+    )
+    .await;
+    assert_eq!(moved.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let answer = chat_with(&gw, &eu_key, &[]).await;
+        if answer.status == 400 {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the new residency never applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(refused.text().contains("ap-south-1"), "{}", refused.text());
+    let served = eu.requests().len() + us.requests().len();
+    assert_eq!(chat_with(&gw, &eu_key, &[]).await.status, 400);
+    assert_eq!(
+        eu.requests().len() + us.requests().len(),
+        served,
+        "a refused request reaches no upstream"
+    );
+}
+
+#[tokio::test]
+async fn routing_hints_are_honoured_only_for_keys_allowed_to_give_them() {
+    let eu = FakeUpstream::start(Script::reply("eu")).await;
+    let us = FakeUpstream::start(Script::reply("us")).await;
+    let gw = regional_gateway(&eu, &us).await;
+    let (_, plain) = mint(&gw, json!({"tenant": "acme"})).await;
+    let (steer_id, steering) = mint(&gw, json!({"tenant": "acme", "routing_hints": true})).await;
+
+    let refused = chat_with(&gw, &plain, &[("x-switchyard-deployment", "eu-4o")]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(
+        error_code(&refused),
+        (
+            "permission_error".into(),
+            "routing_hints_not_allowed".into()
+        )
+    );
+    let pinned = chat_with(&gw, &steering, &[("x-switchyard-deployment", "eu-4o")]).await;
+    assert_eq!(pinned.status, 200);
+    assert_eq!(pinned.header("x-switchyard-deployment"), "eu-4o");
+    let by_region = chat_with(&gw, &steering, &[("x-switchyard-region", "eu-west-1")]).await;
+    assert_eq!(by_region.header("x-switchyard-provider"), "eu");
+
+    // A hint can narrow a tenant's residency, never widen it.
+    admin(
+        &gw,
+        "PATCH",
+        "/admin/v1/tenants/acme",
+        Some(json!({"regions": ["eu-west-1"]})),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let widened = chat_with(&gw, &steering, &[("x-switchyard-region", "us-east-1")]).await;
+        if widened.status == 400 {
+            assert_eq!(widened.json()["error"]["param"], "x-switchyard-region");
+            assert!(
+                widened.text().contains("tenant `acme`"),
+                "{}",
+                widened.text()
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the residency never applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Revoking the permission takes effect like any key change.
+    let off = admin(
+        &gw,
+        "PATCH",
+        &format!("/admin/v1/keys/{steer_id}"),
+        Some(json!({"routing_hints": false})),
+    )
+    .await;
+    assert_eq!(off.json()["routing_hints"], false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while chat_with(&gw, &steering, &[("x-switchyard-region", "eu-west-1")])
+        .await
+        .status
+        != 403
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the hint permission was never withdrawn"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -38,6 +38,8 @@ pub struct Tenant {
     /// Chosen by the operator: 1–64 of `[a-z0-9._-]`, starting with a letter or digit.
     pub id: String,
     pub limits: Limits,
+    /// Data residency: the only regions the tenant's requests may be served from (`None`: any).
+    pub regions: Option<Vec<String>>,
     /// A disabled tenant's keys are all refused.
     pub disabled: bool,
     /// Unix milliseconds.
@@ -50,6 +52,7 @@ pub struct Tenant {
 pub struct NewTenant {
     pub id: String,
     pub limits: Limits,
+    pub regions: Option<Vec<String>>,
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears a limit.
@@ -59,6 +62,7 @@ pub struct TenantPatch {
     pub tpm: Option<Option<u64>>,
     pub max_concurrent: Option<Option<u32>>,
     pub disabled: Option<bool>,
+    pub regions: Option<Option<Vec<String>>>,
 }
 
 /// An API key as stored: never the secret itself, only its SHA-256 and a short prefix for display.
@@ -84,6 +88,8 @@ pub struct KeyRecord {
     /// The matching secret access key. SigV4 verification needs the secret itself (it is an HMAC
     /// key), so unlike the API key it is stored as given: protect the database accordingly.
     pub secret_access_key: Option<String>,
+    /// Whether calls with this key may steer routing (x-switchyard-deployment, x-switchyard-region).
+    pub routing_hints: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -101,6 +107,7 @@ pub struct NewKey {
     pub expires_at: Option<i64>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    pub routing_hints: bool,
 }
 
 /// A partial update of a key: `None` leaves a field as it is; `Some(None)` clears it.
@@ -112,6 +119,7 @@ pub struct KeyPatch {
     pub rpm: Option<Option<u64>>,
     pub tpm: Option<Option<u64>>,
     pub max_concurrent: Option<Option<u32>>,
+    pub routing_hints: Option<bool>,
 }
 
 /// Which keys to list.
@@ -205,6 +213,7 @@ impl Store {
         let rpm = rows::stored_limit(new.limits.rpm, "rpm")?;
         let tpm = rows::stored_limit(new.limits.tpm, "tpm")?;
         let max_concurrent = new.limits.max_concurrent.map(i64::from);
+        let regions = rows::stored_list(new.regions.as_ref(), "region")?;
         let row = with_pool!(self, pool => sqlx::query(sql::INSERT_TENANT)
             .bind(&new.id)
             .bind(rpm)
@@ -212,6 +221,7 @@ impl Store {
             .bind(max_concurrent)
             .bind(false)
             .bind(Self::now_ms())
+            .bind(&regions)
             .fetch_one(pool)
             .await
             .map_err(|e| match Violation::of(&e) {
@@ -272,6 +282,11 @@ impl Store {
         let rpm = patch_limit(patch.rpm, "rpm")?;
         let tpm = patch_limit(patch.tpm, "tpm")?;
         let max_concurrent = patch.max_concurrent.map(|v| v.map(i64::from));
+        let regions = patch
+            .regions
+            .as_ref()
+            .map(|r| rows::stored_list(r.as_ref(), "region"))
+            .transpose()?;
         with_pool!(self, pool => sqlx::query(sql::UPDATE_TENANT)
             .bind(id)
             .bind(rpm.is_some())
@@ -283,6 +298,8 @@ impl Store {
             .bind(patch.disabled.is_some())
             .bind(patch.disabled.unwrap_or(false))
             .bind(Self::now_ms())
+            .bind(regions.is_some())
+            .bind(regions.clone().flatten())
             .fetch_optional(pool)
             .await?
             .map(|row| rows::tenant(&row))
@@ -298,7 +315,7 @@ impl Store {
         let rpm = rows::stored_limit(new.limits.rpm, "rpm")?;
         let tpm = rows::stored_limit(new.limits.tpm, "tpm")?;
         let max_concurrent = new.limits.max_concurrent.map(i64::from);
-        let models = rows::stored_models(new.models.as_ref())?;
+        let models = rows::stored_list(new.models.as_ref(), "model")?;
         with_pool!(self, pool => sqlx::query(sql::INSERT_KEY)
             .bind(&new.id)
             .bind(&new.tenant)
@@ -313,6 +330,7 @@ impl Store {
             .bind(&new.access_key_id)
             .bind(&new.secret_access_key)
             .bind(Self::now_ms())
+            .bind(new.routing_hints)
             .fetch_one(pool)
             .await
             .map_err(|e| key_write_error(e, new))
@@ -371,7 +389,7 @@ impl Store {
         let models = patch
             .models
             .as_ref()
-            .map(|m| rows::stored_models(m.as_ref()))
+            .map(|m| rows::stored_list(m.as_ref(), "model"))
             .transpose()?;
         let rpm = patch_limit(patch.rpm, "rpm")?;
         let tpm = patch_limit(patch.tpm, "tpm")?;
@@ -391,6 +409,8 @@ impl Store {
             .bind(max_concurrent.is_some())
             .bind(max_concurrent.flatten())
             .bind(Self::now_ms())
+            .bind(patch.routing_hints.is_some())
+            .bind(patch.routing_hints.unwrap_or(false))
             .fetch_optional(pool)
             .await?
             .map(|row| rows::key(&row))

@@ -147,11 +147,18 @@ fn migrator(files: &[(i64, &'static str, &'static str)]) -> Migrator {
 /// SQLite's migrator takes no lock, so the whole run happens in one `BEGIN IMMEDIATE`
 /// transaction: a second process opening the same file waits, then finds the work done.
 async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
-    let migrator = migrator(&[(
-        1,
-        "tenants and keys",
-        include_str!("../migrations/sqlite/0001_tenants_and_keys.sql"),
-    )]);
+    let migrator = migrator(&[
+        (
+            1,
+            "tenants and keys",
+            include_str!("../migrations/sqlite/0001_tenants_and_keys.sql"),
+        ),
+        (
+            2,
+            "residency and hints",
+            include_str!("../migrations/sqlite/0002_residency_and_hints.sql"),
+        ),
+    ]);
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     migrator.run_direct(None, &mut *tx, false).await?;
@@ -162,11 +169,18 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
 /// sqlx's PostgreSQL migrator holds an advisory lock (keyed by database name) while it runs, so
 /// nodes starting together apply each migration once.
 async fn migrate_postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> {
-    let migrator = migrator(&[(
-        1,
-        "tenants and keys",
-        include_str!("../migrations/postgres/0001_tenants_and_keys.sql"),
-    )]);
+    let migrator = migrator(&[
+        (
+            1,
+            "tenants and keys",
+            include_str!("../migrations/postgres/0001_tenants_and_keys.sql"),
+        ),
+        (
+            2,
+            "residency and hints",
+            include_str!("../migrations/postgres/0002_residency_and_hints.sql"),
+        ),
+    ]);
     let mut conn = pool.acquire().await?;
     if let Err(err) = migrator.run_direct(None, &mut *conn, false).await {
         // A failed run leaves the session's advisory lock held: close the connection rather than

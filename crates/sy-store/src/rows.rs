@@ -46,6 +46,7 @@ fn corrupt(col: &str, err: impl std::fmt::Display) -> StoreError {
 pub(crate) fn tenant(row: &impl Columns) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: row.text("id")?,
+        regions: string_list(row, "regions")?,
         limits: limits(row)?,
         disabled: row.flag("disabled")?,
         created_at: row.int("created_at")?,
@@ -53,11 +54,18 @@ pub(crate) fn tenant(row: &impl Columns) -> Result<Tenant, StoreError> {
     })
 }
 
+/// A JSON array of strings, or NULL.
+fn string_list(row: &impl Columns, col: &str) -> Result<Option<Vec<String>>, StoreError> {
+    match row.opt_text(col)? {
+        Some(json) => Ok(Some(
+            serde_json::from_str(&json).map_err(|e| corrupt(col, e))?,
+        )),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
-    let models = match row.opt_text("models")? {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|e| corrupt("models", e))?),
-        None => None,
-    };
+    let models = string_list(row, "models")?;
     Ok(KeyRecord {
         id: row.text("id")?,
         tenant: row.text("tenant_id")?,
@@ -70,6 +78,7 @@ pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         revoked_at: row.opt_int("revoked_at")?,
         access_key_id: row.opt_text("access_key_id")?,
         secret_access_key: row.opt_text("secret_access_key")?,
+        routing_hints: row.flag("routing_hints")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })
@@ -113,11 +122,13 @@ pub(crate) fn stored_limit(value: Option<u64>, what: &str) -> Result<Option<i64>
         .transpose()
 }
 
-/// A model list as stored: a JSON array of strings.
-pub(crate) fn stored_models(models: Option<&Vec<String>>) -> Result<Option<String>, StoreError> {
-    models
-        .map(|m| {
-            serde_json::to_string(m).map_err(|e| StoreError::Invalid(format!("model list: {e}")))
-        })
-        .transpose()
+/// A model or region list as stored: a JSON array of strings.
+pub(crate) fn stored_list(
+    list: Option<&Vec<String>>,
+    what: &str,
+) -> Result<Option<String>, StoreError> {
+    list.map(|m| {
+        serde_json::to_string(m).map_err(|e| StoreError::Invalid(format!("{what} list: {e}")))
+    })
+    .transpose()
 }

@@ -6,14 +6,14 @@
 
 macro_rules! tenant_columns {
     () => {
-        "id, rpm, tpm, max_concurrent, disabled, created_at, updated_at"
+        "id, rpm, tpm, max_concurrent, disabled, created_at, updated_at, regions"
     };
 }
 
 macro_rules! key_columns {
     () => {
         "id, tenant_id, name, prefix, key_hash, models, rpm, tpm, max_concurrent, expires_at, \
-         revoked_at, access_key_id, secret_access_key, created_at, updated_at"
+         revoked_at, access_key_id, secret_access_key, created_at, updated_at, routing_hints"
     };
 }
 
@@ -33,8 +33,8 @@ macro_rules! bump {
 pub(crate) const PING: &str = "SELECT 1";
 
 pub(crate) const INSERT_TENANT: &str = concat!(
-    "INSERT INTO tenants (id, rpm, tpm, max_concurrent, disabled, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+    "INSERT INTO tenants (id, rpm, tpm, max_concurrent, disabled, created_at, updated_at, regions) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
     tenant_columns!()
 );
 
@@ -54,7 +54,8 @@ pub(crate) const UPDATE_TENANT: &str = concat!(
      rpm = CASE WHEN $2 THEN $3 ELSE rpm END, \
      tpm = CASE WHEN $4 THEN $5 ELSE tpm END, \
      max_concurrent = CASE WHEN $6 THEN $7 ELSE max_concurrent END, \
-     disabled = CASE WHEN $8 THEN $9 ELSE disabled END, ",
+     disabled = CASE WHEN $8 THEN $9 ELSE disabled END, \
+     regions = CASE WHEN $11 THEN $12 ELSE regions END, ",
     bump!("$10"),
     " WHERE id = $1 RETURNING ",
     tenant_columns!()
@@ -63,7 +64,7 @@ pub(crate) const UPDATE_TENANT: &str = concat!(
 pub(crate) const INSERT_KEY: &str = concat!(
     "INSERT INTO api_keys (",
     key_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13, $13) RETURNING ",
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13, $13, $14) RETURNING ",
     key_columns!()
 );
 
@@ -98,7 +99,8 @@ pub(crate) const UPDATE_KEY: &str = concat!(
      expires_at = CASE WHEN $6 THEN $7 ELSE expires_at END, \
      rpm = CASE WHEN $8 THEN $9 ELSE rpm END, \
      tpm = CASE WHEN $10 THEN $11 ELSE tpm END, \
-     max_concurrent = CASE WHEN $12 THEN $13 ELSE max_concurrent END, ",
+     max_concurrent = CASE WHEN $12 THEN $13 ELSE max_concurrent END, \
+     routing_hints = CASE WHEN $15 THEN $16 ELSE routing_hints END, ",
     bump!("$14"),
     " WHERE id = $1 RETURNING ",
     key_columns!()

@@ -96,6 +96,7 @@ conformance!(
     changes_since_follows_writes,
     migrations_are_idempotent,
     two_handles_share_state,
+    residency_and_hints_round_trip,
 );
 
 fn tenant(id: &str, rpm: Option<u64>, tpm: Option<u64>, max_concurrent: Option<u32>) -> NewTenant {
@@ -106,6 +107,7 @@ fn tenant(id: &str, rpm: Option<u64>, tpm: Option<u64>, max_concurrent: Option<u
             tpm,
             max_concurrent,
         },
+        regions: None,
     }
 }
 
@@ -124,6 +126,7 @@ fn new_key(tenant: &str, aws: bool) -> (KeyMaterial, NewKey) {
         expires_at: None,
         access_key_id,
         secret_access_key,
+        routing_hints: false,
     };
     (material, key)
 }
@@ -379,6 +382,7 @@ async fn key_lifecycle(db: &Db) {
         revoked_at: None,
         access_key_id: new.access_key_id.clone(),
         secret_access_key: new.secret_access_key.clone(),
+        routing_hints: false,
         created_at: created.created_at,
         updated_at: created.created_at,
     };
@@ -920,4 +924,67 @@ async fn store_futures_are_send() {
     send(store.changes_since(0));
     send(ScratchPostgres::create());
     store.close().await;
+}
+
+async fn residency_and_hints_round_trip(db: &Db) {
+    let store = db.open().await;
+    let mut new = tenant("eu-only", None, None, None);
+    new.regions = Some(vec!["eu-west-1".to_owned(), "eu-central-1".to_owned()]);
+    let created = store.create_tenant(&new).await.unwrap();
+    assert_eq!(created.regions, new.regions);
+    let plain = store
+        .create_tenant(&tenant("anywhere", None, None, None))
+        .await
+        .unwrap();
+    assert_eq!(plain.regions, None);
+
+    // Absent leaves the regions alone; null clears them; a list replaces them.
+    let patch = TenantPatch {
+        rpm: Some(Some(5)),
+        ..TenantPatch::default()
+    };
+    let kept = store
+        .update_tenant("eu-only", &patch)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.regions, new.regions);
+    let replace = TenantPatch {
+        regions: Some(Some(vec!["eu-north-1".to_owned()])),
+        ..TenantPatch::default()
+    };
+    let replaced = store
+        .update_tenant("eu-only", &replace)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replaced.regions, Some(vec!["eu-north-1".to_owned()]));
+    let clear = TenantPatch {
+        regions: Some(None),
+        ..TenantPatch::default()
+    };
+    let cleared = store
+        .update_tenant("eu-only", &clear)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cleared.regions, None);
+
+    let (_, mut key) = new_key("eu-only", false);
+    key.routing_hints = true;
+    let created = store.create_key(&key).await.unwrap();
+    assert!(created.routing_hints);
+    let off = KeyPatch {
+        routing_hints: Some(false),
+        ..KeyPatch::default()
+    };
+    let updated = store.update_key(&key.id, &off).await.unwrap().unwrap();
+    assert!(!updated.routing_hints);
+    let untouched = store
+        .update_key(&key.id, &KeyPatch::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!untouched.routing_hints);
+    assert!(!store.key(&key.id).await.unwrap().unwrap().routing_hints);
 }

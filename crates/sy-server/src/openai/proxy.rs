@@ -11,7 +11,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
-use std::ops::Not;
 use sy_core::{ErrorKind, GatewayError};
 use sy_provider::{Operation, Provider};
 
@@ -22,6 +21,7 @@ use tokio::time::Instant;
 
 use super::error::{copy_client_headers, pass_back, respond};
 use crate::admission::Slot;
+use crate::auth::Caller;
 use crate::dispatch::{DispatchError, Dispatched, dispatch, plan_input};
 use crate::metrics::Outcome;
 use crate::relay::{self, ReadError, SseRelay, StreamEnd};
@@ -97,23 +97,41 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
-/// Routing hints from request headers, honoured only when the operator allows them.
+/// Routing hints from request headers, honoured only when the caller may give them: in open mode
+/// when the operator enables `server.routing_hints`, in keys mode when the caller's key allows it.
 struct RoutingHints {
     deployment: Option<String>,
     regions: Vec<String>,
 }
 
 impl RoutingHints {
-    fn read(headers: &HeaderMap, allowed: bool) -> Result<Self, GatewayError> {
+    fn read(
+        headers: &HeaderMap,
+        caller: Option<&Caller>,
+        open_allows: bool,
+    ) -> Result<Self, GatewayError> {
         static DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
         static REGION: HeaderName = HeaderName::from_static("x-switchyard-region");
         let get = |name: &HeaderName| headers.get(name).map(|v| v.to_str().map(str::trim));
         let deployment = get(&DEPLOYMENT);
         let region = get(&REGION);
-        if !allowed && (deployment.is_some() || region.is_some()) {
-            return Err(GatewayError::invalid(
-                "routing hints (x-switchyard-deployment, x-switchyard-region) are not allowed on this gateway; the operator enables them with server.routing_hints",
-            ));
+        if deployment.is_some() || region.is_some() {
+            match caller {
+                Some(caller) if !caller.may_hint() => {
+                    return Err(GatewayError::new(
+                        ErrorKind::PermissionDenied {
+                            code: "routing_hints_not_allowed",
+                        },
+                        "this API key may not send routing hints (x-switchyard-deployment, x-switchyard-region); an operator allows them per key with routing_hints",
+                    ));
+                }
+                None if !open_allows => {
+                    return Err(GatewayError::invalid(
+                        "routing hints (x-switchyard-deployment, x-switchyard-region) are not allowed on this gateway; the operator enables them with server.routing_hints",
+                    ));
+                }
+                _ => {}
+            }
         }
         let bad = |name: &str| {
             GatewayError::invalid_param(name, format!("`{name}` must be visible ASCII"))
@@ -137,6 +155,39 @@ impl RoutingHints {
             deployment,
             regions,
         })
+    }
+}
+
+/// The regions a request may be served from: the tenant's residency, narrowed (never widened) by
+/// the request's `x-switchyard-region`.
+fn residency(
+    caller: Option<&Caller>,
+    asked: &[String],
+) -> Result<Option<Vec<String>>, GatewayError> {
+    let allowed = caller.and_then(Caller::regions);
+    match allowed {
+        None if asked.is_empty() => Ok(None),
+        None => Ok(Some(asked.to_vec())),
+        Some(allowed) if asked.is_empty() => Ok(Some(allowed.to_vec())),
+        Some(allowed) => {
+            let both: Vec<String> = asked
+                .iter()
+                .filter(|r| allowed.contains(r))
+                .cloned()
+                .collect();
+            if both.is_empty() {
+                let tenant = caller.map_or("", |c| &*c.tenant.id);
+                return Err(GatewayError::invalid_param(
+                    "x-switchyard-region",
+                    format!(
+                        "none of the regions asked for ({}) is among those the tenant `{tenant}` may use ({})",
+                        asked.join(", "),
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            Ok(Some(both))
+        }
     }
 }
 
@@ -242,13 +293,21 @@ async fn proxy(
         }
     }
     let snapshot = gateway.snapshot();
-    let hints = match RoutingHints::read(&parts.headers, snapshot.config.server.routing_hints) {
-        Ok(hints) => hints,
+    let caller = ctx.caller.as_ref();
+    let hints = RoutingHints::read(&parts.headers, caller, snapshot.config.server.routing_hints)
+        .and_then(|hints| {
+            let regions = residency(caller, &hints.regions)?;
+            Ok((hints, regions))
+        });
+    let (hints, regions) = match hints {
+        Ok(found) => found,
         Err(e) => return respond(ctx, &e),
     };
-    let regions: Vec<&str> = hints.regions.iter().map(String::as_str).collect();
+    let regions: Option<Vec<&str>> = regions
+        .as_ref()
+        .map(|r| r.iter().map(String::as_str).collect());
     let needs = Needs {
-        regions: hints.regions.is_empty().not().then_some(&regions[..]),
+        regions: regions.as_deref(),
         deployment: hints.deployment.as_deref(),
         ..head.needs.clone()
     };
