@@ -254,6 +254,18 @@ impl RoutingTable {
         input: &PlanInput,
         needs: &Needs<'_>,
     ) -> Result<Vec<&Target>, PlanError> {
+        self.plan_at_most(model, input, needs, usize::MAX)
+    }
+
+    /// [`RoutingTable::plan`], cut to its first `limit` targets: a request makes at most
+    /// `max_attempts` attempts, so the gateway never needs more, and a long plan costs time to build.
+    pub fn plan_at_most(
+        &self,
+        model: &str,
+        input: &PlanInput,
+        needs: &Needs<'_>,
+        limit: usize,
+    ) -> Result<Vec<&Target>, PlanError> {
         let route = self.routes.get(model).ok_or(PlanError::UnknownModel)?;
         let targets = &route.targets;
         if let Some(named) = needs.deployment
@@ -332,7 +344,8 @@ impl RoutingTable {
             Routing::LowestCost => route.cost_order(input.now_unix),
             _ => &route.config_order,
         };
-        let mut plan = Vec::with_capacity(targets.len());
+        let limit = limit.max(1);
+        let mut plan = Vec::with_capacity(targets.len().min(limit));
         // Passes only for the standings present: usually one, over healthy non-primaries.
         let present = |s: Standing| state.contains(&s);
         for standing in [
@@ -352,11 +365,15 @@ impl RoutingTable {
                 base
             };
             for &i in order {
+                if plan.len() >= limit {
+                    return Ok(plan);
+                }
                 if state[i] == standing && Some(i) != first {
                     plan.push(&targets[i]);
                 }
             }
         }
+        plan.truncate(limit);
         Ok(plan)
     }
 

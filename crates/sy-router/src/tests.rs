@@ -459,3 +459,56 @@ fn the_fast_check_agrees_with_the_reasons() {
         }
     }
 }
+
+#[test]
+fn a_plan_cut_short_is_the_whole_plans_prefix_under_every_strategy() {
+    const PRICES: &str = r#"
+[[prices]]
+provider = "a"
+model = "x"
+input = "3"
+output = "3"
+[[prices]]
+provider = "b"
+model = "x"
+input = "1"
+output = "1"
+[[prices]]
+provider = "c"
+model = "x"
+input = "2"
+output = "2"
+"#;
+    for routing in ["priority", "weighted", "least-latency", "lowest-cost"] {
+        for cooling in [false, true] {
+            for random in [0, 7, u64::MAX] {
+                // A fresh table per plan: weighted routing advances a turn per decision.
+                let fresh = || {
+                    let t = table(routing, ABC, PRICES);
+                    if cooling {
+                        trip(&t, "a", 1_000);
+                    }
+                    t
+                };
+                let now = input(1_000, random);
+                let whole_table = fresh();
+                let whole = whole_table
+                    .plan("m", &now, &Needs::default())
+                    .expect("plan");
+                assert_eq!(whole.len(), 3);
+                for limit in [1, 2, 3, 10] {
+                    let cut_table = fresh();
+                    let part = cut_table
+                        .plan_at_most("m", &now, &Needs::default(), limit)
+                        .expect("plan");
+                    let n = limit.min(whole.len());
+                    assert_eq!(
+                        names(&part),
+                        names(&whole[..n]),
+                        "{routing}, cooling {cooling}, limit {limit}"
+                    );
+                }
+            }
+        }
+    }
+}

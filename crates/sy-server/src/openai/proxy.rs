@@ -311,10 +311,18 @@ async fn proxy(
         deployment: hints.deployment.as_deref(),
         ..head.needs.clone()
     };
-    let plan = match snapshot.table.plan(&head.model, &plan_input(), &needs) {
-        Ok(plan) => plan,
-        Err(e) => return respond(ctx, &plan_error(&head.model, e)),
-    };
+    let max_attempts = snapshot
+        .table
+        .route(&head.model)
+        .map_or(1, |route| route.max_attempts);
+    let plan =
+        match snapshot
+            .table
+            .plan_at_most(&head.model, &plan_input(), &needs, max_attempts as usize)
+        {
+            Ok(plan) => plan,
+            Err(e) => return respond(ctx, &plan_error(&head.model, e)),
+        };
 
     let body_for = |target: &Target, provider: &Provider| {
         let include_usage = head.stream && !head.client_wants_usage && provider.stream_usage;
@@ -327,10 +335,6 @@ async fn proxy(
             .map_err(head_error)
     };
     let mut routed = std::mem::take(&mut ctx.routed);
-    let max_attempts = snapshot
-        .table
-        .route(&head.model)
-        .map_or(1, |route| route.max_attempts);
     let result = dispatch(
         &ctx,
         &snapshot,
