@@ -9,7 +9,8 @@
 #   BENCH_QUICK=1 bench/keys.sh     # 5 s per measurement
 #
 # Needs Redis on 127.0.0.1:6379 (BENCH_REDIS_URL overrides). Writes bench/results/keys.md.
-# Knobs: BENCH_DURATION, BENCH_RATE (req/s, 2000), BENCH_GATEWAY_PORT (18180), BENCH_SKIP_BUILD=1.
+# Knobs: BENCH_DURATION, BENCH_RATE (req/s, 2000), BENCH_GATEWAY_PORT (18180), BENCH_SKIP_BUILD=1,
+# BENCH_LIMITS (the limits set on the key and its tenant, JSON fields; default all three, high).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,7 @@ RATE=${BENCH_RATE:-2000}
 PORT=${BENCH_GATEWAY_PORT:-18180}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 ADMIN_KEY=bench-admin-key
+LIMITS=${BENCH_LIMITS:-'"rpm": 100000000, "tpm": 10000000000, "max_concurrent": 100000'}
 BIN=$ROOT/target/release
 RESULTS=$ROOT/bench/results
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sy-bench-keys.XXXXXX")
@@ -122,10 +124,10 @@ for run in open1 local1 redis local2 open2; do
     if [[ $mode != open ]]; then
         # Limits high enough never to refuse, so every call pays for the full check.
         curl -fsS -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
-            -d '{"id": "bench", "rpm": 100000000, "tpm": 10000000000, "max_concurrent": 100000}' \
+            -d "{\"id\": \"bench\", $LIMITS}" \
             "http://127.0.0.1:$PORT/admin/v1/tenants" >/dev/null
         KEY=$(curl -fsS -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
-            -d '{"tenant": "bench", "rpm": 100000000, "tpm": 10000000000, "max_concurrent": 100000}' \
+            -d "{\"tenant\": \"bench\", $LIMITS}" \
             "http://127.0.0.1:$PORT/admin/v1/keys" | jq -r .key)
         headers=("authorization: Bearer $KEY")
         [[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -H "${headers[0]}" -H 'content-type: application/json' -d "$BODY" "$URL") == 200 ]] \
@@ -148,6 +150,7 @@ added() { calc "$1 - $(ms direct "$2")"; }
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short=12 HEAD); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Mock, oha and Redis share core 0; the gateway runs alone on core 1."
+    echo "- Limits on the key and its tenant: {$LIMITS}"
     echo
     echo "| Run | p50 | p90 | p99 | added p50 | added p99 | gateway CPU µs/request | errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
