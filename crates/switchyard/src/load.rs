@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::process::ExitCode;
+
 use sy_config::{Config, ConfigErrors, ProcessEnv};
 
 pub const DEFAULT_CONFIG: &str = "switchyard.toml";
@@ -14,4 +16,25 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
         None if default.exists() => sy_config::load_file(&default, &ProcessEnv),
         None => sy_config::discover(&ProcessEnv),
     }
+}
+
+/// [`load`], printing the problems to stderr when there are any (the caller exits with 1).
+pub fn load_or_report(path: Option<&Path>) -> Result<Config, ExitCode> {
+    load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::FAILURE
+    })
+}
+
+/// A Tokio runtime for a command: several worker threads to serve, one for a short CLI call.
+pub fn runtime(serve: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = if serve {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }

@@ -11,7 +11,7 @@ use sy_server::tenancy::{AdminError, CreateKey, CreateTenant, Tenancy, UpdateKey
 use sy_store::Store;
 
 use crate::cli::{Format, KeysArgs, KeysCommand, LimitChangeArgs, TenantsArgs, TenantsCommand};
-use crate::load::load;
+use crate::load::{load_or_report, runtime};
 
 /// Opens (and migrates) the store the config names.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -188,22 +188,13 @@ fn run<F>(config: &Option<std::path::PathBuf>, op: F) -> ExitCode
 where
     F: AsyncFnOnce(Tenancy<'_>) -> Result<Output, AdminError>,
 {
-    let config = match load(config.as_deref()) {
+    let config = match load_or_report(config.as_deref()) {
         Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(false) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let store = match open_store(&config).await {

@@ -10,26 +10,17 @@ use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
-use crate::load::load;
+use crate::load::{load, load_or_report, runtime};
 
 pub fn run(args: ServeArgs) -> ExitCode {
     init_logging();
-    let config = match load(args.config.config.as_deref()) {
+    let config = match load_or_report(args.config.config.as_deref()) {
         Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(true) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let path = args.config.config.clone();
     let source: ConfigSource = Arc::new(move || load(path.as_deref()).map_err(|e| e.to_string()));

@@ -242,11 +242,7 @@ impl Tenancy<'_> {
     }
 
     pub async fn tenant(&self, id: &str) -> Result<Value, AdminError> {
-        match self.store.tenant(id).await {
-            Ok(Some(tenant)) => Ok(tenant_json(&tenant)),
-            Ok(None) => Err(tenant_not_found(id)),
-            Err(e) => Err(AdminError::from_store(e, "tenant_not_found")),
-        }
+        tenant_view(id, self.store.tenant(id).await)
     }
 
     pub async fn update_tenant(&self, id: &str, req: UpdateTenant) -> Result<Value, AdminError> {
@@ -263,11 +259,7 @@ impl Tenancy<'_> {
             disabled: req.disabled,
             regions: req.regions,
         };
-        match self.store.update_tenant(id, &patch).await {
-            Ok(Some(tenant)) => Ok(tenant_json(&tenant)),
-            Ok(None) => Err(tenant_not_found(id)),
-            Err(e) => Err(AdminError::from_store(e, "tenant_not_found")),
-        }
+        tenant_view(id, self.store.update_tenant(id, &patch).await)
     }
 
     /// Creates a key, creating its tenant (with no limits) when it does not exist yet. The answer
@@ -333,11 +325,7 @@ impl Tenancy<'_> {
     }
 
     pub async fn key(&self, id: &str) -> Result<Value, AdminError> {
-        match self.store.key(id).await {
-            Ok(Some(key)) => Ok(key_json(&key)),
-            Ok(None) => Err(key_not_found(id)),
-            Err(e) => Err(AdminError::from_store(e, "key_not_found")),
-        }
+        key_view(id, self.store.key(id).await)
     }
 
     pub async fn update_key(&self, id: &str, req: UpdateKey) -> Result<Value, AdminError> {
@@ -361,29 +349,39 @@ impl Tenancy<'_> {
             max_concurrent: req.max_concurrent,
             routing_hints: req.routing_hints,
         };
-        match self.store.update_key(id, &patch).await {
-            Ok(Some(key)) => Ok(key_json(&key)),
-            Ok(None) => Err(key_not_found(id)),
-            Err(e) => Err(AdminError::from_store(e, "key_not_found")),
-        }
+        key_view(id, self.store.update_key(id, &patch).await)
     }
 
     /// Revokes a key for good; every node refuses it within seconds.
     pub async fn revoke_key(&self, id: &str) -> Result<Value, AdminError> {
-        match self.store.revoke_key(id).await {
-            Ok(Some(key)) => Ok(key_json(&key)),
-            Ok(None) => Err(key_not_found(id)),
-            Err(e) => Err(AdminError::from_store(e, "key_not_found")),
-        }
+        key_view(id, self.store.revoke_key(id).await)
     }
 }
 
-fn tenant_not_found(id: &str) -> AdminError {
-    AdminError::new(404, "tenant_not_found", format!("no tenant `{id}`"))
+/// A looked-up tenant as JSON, or 404 `tenant_not_found`.
+fn tenant_view(id: &str, found: Result<Option<Tenant>, StoreError>) -> Result<Value, AdminError> {
+    match found {
+        Ok(Some(tenant)) => Ok(tenant_json(&tenant)),
+        Ok(None) => Err(AdminError::new(
+            404,
+            "tenant_not_found",
+            format!("no tenant `{id}`"),
+        )),
+        Err(e) => Err(AdminError::from_store(e, "tenant_not_found")),
+    }
 }
 
-fn key_not_found(id: &str) -> AdminError {
-    AdminError::new(404, "key_not_found", format!("no key `{id}`"))
+/// A looked-up key as JSON, or 404 `key_not_found`.
+fn key_view(id: &str, found: Result<Option<KeyRecord>, StoreError>) -> Result<Value, AdminError> {
+    match found {
+        Ok(Some(key)) => Ok(key_json(&key)),
+        Ok(None) => Err(AdminError::new(
+            404,
+            "key_not_found",
+            format!("no key `{id}`"),
+        )),
+        Err(e) => Err(AdminError::from_store(e, "key_not_found")),
+    }
 }
 
 fn limits_json(limits: &Limits) -> Value {
