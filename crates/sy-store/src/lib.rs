@@ -12,12 +12,14 @@ mod rows;
 pub mod scratch;
 mod secret;
 mod sql;
+mod usage;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::StoreError;
 pub use secret::{KeyMaterial, hash_key, mint_key};
+pub use usage::{Dimension, Tokens, UsageQuery, UsageRecord, UsageRow};
 
 use error::Violation;
 
@@ -168,6 +170,7 @@ macro_rules! with_pool {
         }
     };
 }
+pub(crate) use with_pool;
 
 impl Store {
     /// Opens the store named by `url` and applies pending migrations:

@@ -158,6 +158,11 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
             "residency and hints",
             include_str!("../migrations/sqlite/0002_residency_and_hints.sql"),
         ),
+        (
+            3,
+            "usage",
+            include_str!("../migrations/sqlite/0003_usage.sql"),
+        ),
     ]);
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -179,6 +184,11 @@ async fn migrate_postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> {
             2,
             "residency and hints",
             include_str!("../migrations/postgres/0002_residency_and_hints.sql"),
+        ),
+        (
+            3,
+            "usage",
+            include_str!("../migrations/postgres/0003_usage.sql"),
         ),
     ]);
     let mut conn = pool.acquire().await?;

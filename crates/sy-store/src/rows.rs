@@ -1,5 +1,6 @@
 //! Rows to records, by hand: one mapping shared by both backends through the [`Columns`] trait.
 
+use crate::usage::{Dimension, Tokens, UsageRow, day_name, sum};
 use crate::{KeyChange, KeyRecord, Limits, StoreError, Tenant};
 
 /// Typed column access, the same for SQLite and PostgreSQL rows.
@@ -89,6 +90,42 @@ pub(crate) fn key_change(row: &impl Columns) -> Result<KeyChange, StoreError> {
         id: row.text("id")?,
         hash: hash(row)?,
         access_key_id: row.opt_text("access_key_id")?,
+    })
+}
+
+/// A report row: the group values `g0`, `g1`, ... for `group_by`, then the counts and sums.
+pub(crate) fn usage_row(
+    row: &impl Columns,
+    group_by: &[Dimension],
+) -> Result<UsageRow, StoreError> {
+    let group = group_by
+        .iter()
+        .enumerate()
+        .map(|(i, &dimension)| {
+            let col = format!("g{i}");
+            let value = match dimension {
+                Dimension::Day => row.opt_int(&col)?.map(day_name),
+                _ => row.opt_text(&col)?,
+            };
+            Ok((dimension, value))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let count = |col: &str| {
+        let v = row.int(col)?;
+        u64::try_from(v).map_err(|_| corrupt(col, format_args!("{v} is negative")))
+    };
+    Ok(UsageRow {
+        group,
+        requests: count("requests")?,
+        tokens: Tokens {
+            input: sum(row, "sum_input")?,
+            cache_read: sum(row, "sum_cache_read")?,
+            cache_write: sum(row, "sum_cache_write")?,
+            output: sum(row, "sum_output")?,
+            reasoning: sum(row, "sum_reasoning")?,
+        },
+        cost_pico: sum(row, "sum_cost")?,
+        unpriced_requests: count("unpriced")?,
     })
 }
 

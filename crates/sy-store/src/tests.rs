@@ -1,11 +1,12 @@
-//! Unit tests: key material, encodings, tenant ids and storage URLs.
+//! Unit tests: key material, encodings, tenant ids, storage URLs, and the usage ledger's pure parts.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::encode::{BASE32_UPPER, BASE64_STD, BASE64_URL, encode, hex};
 use crate::open::Target;
-use crate::{StoreError, hash_key, mint_key, validate_tenant_id};
+use crate::usage::{chunk_len, civil_from_days, day_name};
+use crate::{Dimension, StoreError, UsageQuery, hash_key, mint_key, sql, validate_tenant_id};
 
 #[test]
 fn sha256_of_abc_is_the_known_vector() {
@@ -166,4 +167,110 @@ fn storage_urls_parse() {
         assert!(matches!(&err, StoreError::Url(_)), "{bad:?}: {err:?}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
+}
+
+#[test]
+fn days_are_named_by_their_utc_date() {
+    let cases = [
+        (0, "1970-01-01"),
+        (-1, "1969-12-31"),
+        (59, "1970-03-01"),
+        (11_016, "2000-02-29"),
+        (11_017, "2000-03-01"),
+        (19_723, "2024-01-01"),
+        (19_782, "2024-02-29"),
+        (20_454, "2026-01-01"),
+        (-719_468, "0000-03-01"),
+        (2_932_896, "9999-12-31"),
+    ];
+    for (days, want) in cases {
+        assert_eq!(day_name(days), want, "{days}");
+    }
+    // Consecutive days never repeat or skip a date across four centuries, leap rules included.
+    let mut previous = civil_from_days(-1);
+    for days in 0..146_097 {
+        let (y, m, d) = civil_from_days(days);
+        let (py, pm, pd) = previous;
+        let next_day = (y, m, d) == (py, pm, pd + 1);
+        let next_month = (y, m, d) == (py, pm + 1, 1);
+        let next_year = (y, m, d) == (py + 1, 1, 1) && (pm, pd) == (12, 31);
+        assert!(next_day || next_month || next_year, "{days}: {y}-{m}-{d}");
+        previous = (y, m, d);
+    }
+    assert_eq!(previous, (2369, 12, 31));
+}
+
+#[test]
+fn dimensions_parse_their_names() {
+    for dimension in Dimension::ALL {
+        assert_eq!(Dimension::parse(dimension.name()), Some(dimension));
+    }
+    for bad in [
+        "",
+        "Tenant",
+        "day ",
+        "key_id",
+        "model;drop table usage_records",
+    ] {
+        assert_eq!(Dimension::parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn batches_are_cut_into_powers_of_two_under_sqlites_parameter_limit() {
+    let cut = |mut n: usize| {
+        let mut sizes = Vec::new();
+        while n > 0 {
+            let len = chunk_len(n);
+            sizes.push(len);
+            n -= len;
+        }
+        sizes
+    };
+    assert_eq!(cut(1), [1]);
+    assert_eq!(cut(500), [256, 128, 64, 32, 16, 4]);
+    assert_eq!(cut(2049), [1024, 1024, 1]);
+    for rows in [1, 3, 1024] {
+        let text = sql::insert_usage_sqlite(rows).0;
+        assert_eq!(text.matches('?').count(), rows * sql::USAGE_BINDS, "{rows}");
+        // The column list, one per row, and the conflict target.
+        assert_eq!(text.matches('(').count(), rows + 2, "{rows}");
+    }
+    let columns = sql::INSERT_USAGE_POSTGRES.split(')').next().unwrap();
+    assert_eq!(columns.matches(',').count() + 1, sql::USAGE_BINDS);
+    assert!(sql::INSERT_USAGE_POSTGRES.contains(&format!("${}::", sql::USAGE_BINDS)));
+}
+
+#[test]
+fn reports_bind_every_value_they_are_given() {
+    let query = UsageQuery {
+        tenant: Some("x' OR 1=1 --".into()),
+        model: Some("m".into()),
+        since_ms: Some(5),
+        until_ms: Some(9),
+        group_by: vec![Dimension::Day, Dimension::Tenant],
+        ..UsageQuery::default()
+    };
+    let (text, params) = sql::usage_report(&query);
+    assert!(!text.0.contains("OR 1=1"), "{}", text.0);
+    assert_eq!(params.len(), 4);
+    assert!(
+        text.0.contains("tenant_id = $1 AND model = $2"),
+        "{}",
+        text.0
+    );
+    assert!(
+        text.0.contains("started_at >= $3 AND started_at < $4"),
+        "{}",
+        text.0
+    );
+    assert!(
+        text.0.contains("ORDER BY g0 NULLS LAST, g1 NULLS LAST"),
+        "{}",
+        text.0
+    );
+    let everything = UsageQuery::default();
+    let (totals, none) = sql::usage_report(&everything);
+    assert!(none.is_empty());
+    assert!(!totals.0.contains("WHERE") && !totals.0.contains("GROUP BY"));
 }

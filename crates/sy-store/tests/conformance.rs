@@ -3,13 +3,20 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+#[path = "conformance/usage.rs"]
+mod usage;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use sy_store::scratch::{ScratchPostgres, ScratchSqlite};
 use sy_store::{
     KeyFilter, KeyMaterial, KeyPatch, KeyRecord, Limits, NewKey, NewTenant, Store, StoreError,
-    TenantPatch, mint_key,
+    TenantPatch, UsageQuery, mint_key,
+};
+use usage::{
+    large_costs_sum_exactly_or_fail_loudly, unpriced_usage_is_counted_not_summed,
+    usage_batches_are_idempotent, usage_report_filters, usage_report_groups, usage_sums_are_exact,
 };
 
 /// A scratch database of either backend.
@@ -97,6 +104,12 @@ conformance!(
     migrations_are_idempotent,
     two_handles_share_state,
     residency_and_hints_round_trip,
+    usage_batches_are_idempotent,
+    usage_report_filters,
+    usage_report_groups,
+    unpriced_usage_is_counted_not_summed,
+    usage_sums_are_exact,
+    large_costs_sum_exactly_or_fail_loudly,
 );
 
 fn tenant(id: &str, rpm: Option<u64>, tpm: Option<u64>, max_concurrent: Option<u32>) -> NewTenant {
@@ -922,6 +935,8 @@ async fn store_futures_are_send() {
     send(store.update_key("key_x", &KeyPatch::default()));
     send(store.revoke_key("key_x"));
     send(store.changes_since(0));
+    send(store.record_usage(&[]));
+    send(store.usage_report(&UsageQuery::default()));
     send(ScratchPostgres::create());
     store.close().await;
 }
