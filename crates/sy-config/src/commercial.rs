@@ -7,15 +7,79 @@ use crate::model::{Agreement, PricePoint};
 use crate::raw::{RawAgreement, RawPrice};
 use crate::validate::Checker;
 
-/// The validated price points of one deployment, oldest first.
-pub(crate) fn prices_for(prices: &[PriceEntry], provider: &str, model: &str) -> Vec<PricePoint> {
-    let mut out: Vec<PricePoint> = prices
-        .iter()
-        .filter(|p| p.provider == provider && p.model == model)
-        .map(|p| p.point)
+/// The price points of one deployment, oldest first: the config's `[[prices]]` for its provider
+/// and model, or else the built-in price book's for the provider's kind and model.
+pub(crate) fn prices_for(
+    prices: &[PriceEntry],
+    defaults: &[PriceEntry],
+    provider: &str,
+    kind: &str,
+    model: &str,
+) -> Vec<PricePoint> {
+    let pick = |entries: &[PriceEntry], owner: &str| {
+        let mut out: Vec<PricePoint> = entries
+            .iter()
+            .filter(|p| p.provider == owner && p.model == model)
+            .map(|p| p.point)
+            .collect();
+        out.sort_by_key(|p| p.effective_from);
+        out
+    };
+    let configured = pick(prices, provider);
+    if configured.is_empty() {
+        pick(defaults, kind)
+    } else {
+        configured
+    }
+}
+
+/// The built-in price book (`prices/default.toml`), keyed by provider kind rather than name.
+const DEFAULT_PRICES: &str = include_str!("../prices/default.toml");
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultBook {
+    prices: Vec<DefaultPrice>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultPrice {
+    kind: String,
+    model: String,
+    input: String,
+    cache_read: Option<String>,
+    cache_write: Option<String>,
+    output: String,
+    reasoning: Option<String>,
+    effective_from: Option<String>,
+}
+
+/// The built-in price book's entries, `provider` holding the kind.
+pub(crate) fn default_prices(c: &mut Checker<'_>) -> Vec<PriceEntry> {
+    let book: DefaultBook = match toml::from_str(DEFAULT_PRICES) {
+        Ok(book) => book,
+        Err(e) => {
+            c.error("(built-in price book)", e.to_string());
+            return Vec::new();
+        }
+    };
+    let raw: Vec<RawPrice> = book
+        .prices
+        .into_iter()
+        .map(|p| RawPrice {
+            provider: p.kind,
+            model: p.model,
+            input: p.input,
+            cache_read: p.cache_read,
+            cache_write: p.cache_write,
+            output: p.output,
+            reasoning: p.reasoning,
+            effective_from: p.effective_from,
+        })
         .collect();
-    out.sort_by_key(|p| p.effective_from);
-    out
+    let kinds: HashSet<&str> = raw.iter().map(|p| p.provider.as_str()).collect();
+    prices_checked(c, &raw, &kinds, "(built-in price book) prices")
 }
 
 /// A `[[prices]]` entry once validated.
@@ -30,9 +94,18 @@ pub(crate) fn prices(
     raw: &[RawPrice],
     providers: &HashSet<&str>,
 ) -> Vec<PriceEntry> {
+    prices_checked(c, raw, providers, "prices")
+}
+
+fn prices_checked(
+    c: &mut Checker<'_>,
+    raw: &[RawPrice],
+    providers: &HashSet<&str>,
+    table: &str,
+) -> Vec<PriceEntry> {
     let mut out = Vec::new();
     for (i, price) in raw.iter().enumerate() {
-        let path = format!("prices[{i}]");
+        let path = format!("{table}[{i}]");
         if !providers.contains(price.provider.as_str()) {
             c.error(
                 format!("{path}.provider"),
@@ -43,9 +116,9 @@ pub(crate) fn prices(
             |key: &str, value: Option<&str>| c.decimal(format!("{path}.{key}"), value);
         let input = decimal("input", Some(&price.input));
         let output = decimal("output", Some(&price.output));
-        decimal("cache_read", price.cache_read.as_deref());
-        decimal("cache_write", price.cache_write.as_deref());
-        decimal("reasoning", price.reasoning.as_deref());
+        let cache_read = decimal("cache_read", price.cache_read.as_deref());
+        let cache_write = decimal("cache_write", price.cache_write.as_deref());
+        let reasoning = decimal("reasoning", price.reasoning.as_deref());
         let effective_from = match price.effective_from.as_deref() {
             None => Some(i64::MIN),
             text => c.instant(format!("{path}.effective_from"), text),
@@ -57,7 +130,10 @@ pub(crate) fn prices(
                 point: PricePoint {
                     effective_from,
                     input,
+                    cache_read: cache_read.unwrap_or(input),
+                    cache_write: cache_write.unwrap_or(input),
                     output,
+                    reasoning: reasoning.unwrap_or(output),
                 },
             });
         }

@@ -13,6 +13,7 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub auth: AuthMode,
+    pub ledger: Durability,
     /// The key that opens the admin API (`/admin/v1/...`); without one the admin API is off.
     pub admin_key: Option<Secret>,
     pub providers: Vec<Provider>,
@@ -87,6 +88,16 @@ pub enum RedisPolicy {
     FailOpen,
     /// Refuse requests that carry limits until Redis is back.
     FailClosed,
+}
+
+/// When a request's usage record reaches the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Queued and written in batches off the request path (at most ~a second behind); flushed on
+    /// shutdown. A crash loses what was queued and not yet written.
+    Batched,
+    /// Written before the response completes (the last byte of a stream waits for it).
+    Sync,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,8 +277,16 @@ impl MicroUsd {
 pub struct PricePoint {
     /// Seconds since the Unix epoch; `i64::MIN` for "always".
     pub effective_from: i64,
+    /// Per million uncached input tokens.
     pub input: MicroUsd,
+    /// Per million input tokens read from the provider's prompt cache (default: `input`).
+    pub cache_read: MicroUsd,
+    /// Per million input tokens written to the prompt cache (default: `input`).
+    pub cache_write: MicroUsd,
+    /// Per million output tokens, reasoning excluded.
     pub output: MicroUsd,
+    /// Per million reasoning tokens (default: `output`).
+    pub reasoning: MicroUsd,
 }
 
 /// One place a model is served: a provider and the upstream's own model id.

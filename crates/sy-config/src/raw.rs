@@ -17,6 +17,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub auth: RawAuth,
     #[serde(default)]
+    pub ledger: RawLedger,
+    #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: Vec<RawModel>,
@@ -57,6 +59,13 @@ pub struct RawStorage {
     pub redis_prefix: Option<String>,
     /// `"fail-open"` or `"fail-closed"`: what limits do while Redis cannot be reached.
     pub redis_policy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLedger {
+    /// `"batched"` (default) or `"sync"`.
+    pub durability: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -526,3 +526,67 @@ fn storage_settings_are_checked() {
     assert_eq!(default.storage.url.expose(), "sqlite://switchyard.db");
     assert!(default.storage.redis.is_none());
 }
+
+#[test]
+fn deployments_take_the_built_in_price_book_unless_the_config_prices_them() {
+    let env = MapEnv::new([("K", "sk")]);
+    let text = r#"
+[providers.oai]
+kind = "openai"
+api_key = "env:K"
+
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:8000/v1"
+
+[[models]]
+name = "gpt-4o"
+deployments = [{ provider = "oai", model = "gpt-4o" }]
+
+[[models]]
+name = "mini"
+deployments = [{ provider = "oai", model = "gpt-4o-mini" }]
+
+[[models]]
+name = "local"
+deployments = [{ provider = "local", model = "gpt-4o" }]
+
+[[prices]]
+provider = "oai"
+model = "gpt-4o-mini"
+input = "0.20"
+output = "0.70"
+reasoning = "1.00"
+"#;
+    let config = load(text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let price = |model: &str| {
+        config
+            .models
+            .iter()
+            .find(|m| m.name == model)
+            .map(|m| m.deployments[0].prices.clone())
+            .unwrap_or_default()
+    };
+    let builtin = price("gpt-4o");
+    assert_eq!(builtin.len(), 1, "the built-in book prices openai gpt-4o");
+    assert_eq!(builtin[0].input, MicroUsd(2_500_000));
+    assert_eq!(builtin[0].cache_read, MicroUsd(1_250_000));
+    assert_eq!(
+        builtin[0].cache_write,
+        MicroUsd(2_500_000),
+        "cache writes default to input"
+    );
+    assert_eq!(
+        builtin[0].reasoning,
+        MicroUsd(10_000_000),
+        "reasoning defaults to output"
+    );
+    let configured = price("mini");
+    assert_eq!(configured[0].input, MicroUsd(200_000), "the config wins");
+    assert_eq!(configured[0].cache_read, MicroUsd(200_000));
+    assert_eq!(configured[0].reasoning, MicroUsd(1_000_000));
+    assert!(
+        price("local").is_empty(),
+        "the book is keyed by kind: an openai-compatible server's gpt-4o has no known price"
+    );
+}

@@ -117,6 +117,17 @@ pub fn validate(
         .as_deref()
         .and_then(|key| c.secret("auth.admin_key", key));
     let storage = storage(&mut c, &raw.storage, file);
+    let ledger = match raw.ledger.durability.as_deref() {
+        None | Some("batched") => Durability::Batched,
+        Some("sync") => Durability::Sync,
+        Some(other) => {
+            c.error(
+                "ledger.durability",
+                format!("unknown durability `{other}`; expected \"batched\" or \"sync\""),
+            );
+            Durability::Batched
+        }
+    };
     let providers: Vec<Provider> = raw
         .providers
         .iter()
@@ -124,6 +135,12 @@ pub fn validate(
         .collect();
     let provider_names: HashSet<&str> = raw.providers.keys().map(String::as_str).collect();
     let prices = commercial::prices(&mut c, &raw.prices, &provider_names);
+    let default_prices = commercial::default_prices(&mut c);
+    let provider_kinds: std::collections::HashMap<&str, &str> = raw
+        .providers
+        .iter()
+        .map(|(name, p)| (name.as_str(), p.kind.as_str()))
+        .collect();
     // Every named provider, valid or not (its own errors are already reported), with its limits.
     let provider_timeouts: std::collections::HashMap<&str, Timeouts> = provider_names
         .iter()
@@ -135,7 +152,12 @@ pub fn validate(
             (*name, timeouts)
         })
         .collect();
-    let models = models(&mut c, &raw.models, &provider_timeouts, &prices);
+    let price_book = PriceBook {
+        configured: &prices,
+        defaults: &default_prices,
+        kinds: &provider_kinds,
+    };
+    let models = models(&mut c, &raw.models, &provider_timeouts, &price_book);
     if models.is_empty() && c.errors.is_empty() {
         c.error(
             "models",
@@ -153,6 +175,7 @@ pub fn validate(
             server,
             storage,
             auth,
+            ledger,
             admin_key,
             providers,
             models,
@@ -542,11 +565,18 @@ fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provid
     })
 }
 
+/// Where deployment prices come from: the config's entries, else the built-in book by kind.
+struct PriceBook<'a> {
+    configured: &'a [commercial::PriceEntry],
+    defaults: &'a [commercial::PriceEntry],
+    kinds: &'a std::collections::HashMap<&'a str, &'a str>,
+}
+
 fn models(
     c: &mut Checker<'_>,
     raw: &[RawModel],
     providers: &std::collections::HashMap<&str, Timeouts>,
-    prices: &[commercial::PriceEntry],
+    prices: &PriceBook<'_>,
 ) -> Vec<Model> {
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
@@ -644,7 +674,14 @@ fn models(
                     format!("deployment `{name}` appears twice in this model"),
                 );
             }
-            let prices = commercial::prices_for(prices, &d.provider, &d.model);
+            let kind = prices.kinds.get(d.provider.as_str()).copied().unwrap_or("");
+            let prices = commercial::prices_for(
+                prices.configured,
+                prices.defaults,
+                &d.provider,
+                kind,
+                &d.model,
+            );
             if routing == Routing::LowestCost && prices.is_empty() {
                 c.error(
                     dpath.clone(),
