@@ -49,11 +49,18 @@ pub struct Target {
 impl Target {
     /// Input plus output price per million tokens at `now_unix`, if known.
     pub fn price_at(&self, now_unix: i64) -> Option<i64> {
+        self.price_point_at(now_unix)
+            .map(|p| p.input.0.saturating_add(p.output.0))
+    }
+
+    /// The price in force at `now_unix`: the latest entry whose `effective_from` has passed
+    /// (half-open windows, `[from, next from)`).
+    pub fn price_point_at(&self, now_unix: i64) -> Option<PricePoint> {
         self.prices
             .iter()
             .rev()
             .find(|p| p.effective_from <= now_unix)
-            .map(|p| p.input.0.saturating_add(p.output.0))
+            .copied()
     }
 }
 

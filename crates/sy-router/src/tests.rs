@@ -512,3 +512,37 @@ output = "2"
         }
     }
 }
+
+#[test]
+fn the_price_in_force_changes_exactly_at_its_effective_instant() {
+    let prices = r#"
+[[prices]]
+provider = "a"
+model = "x"
+input = "2.50"
+output = "10.00"
+[[prices]]
+provider = "a"
+model = "x"
+input = "0.50"
+cache_read = "0.25"
+output = "1.00"
+effective_from = "2027-01-01T00:00:00Z"
+"#;
+    let t = table("priority", ABC, prices);
+    let a = &t.route("m").expect("route").targets[0];
+    let new_year = 1_798_761_600; // 2027-01-01T00:00:00Z
+    let before = a.price_point_at(new_year - 1).expect("price");
+    let at = a.price_point_at(new_year).expect("price");
+    assert_eq!((before.input.0, before.output.0), (2_500_000, 10_000_000));
+    assert_eq!(
+        (at.input.0, at.cache_read.0, at.output.0),
+        (500_000, 250_000, 1_000_000)
+    );
+    assert_eq!(
+        before.cache_read.0, 2_500_000,
+        "no cache price given: cache reads cost what input does"
+    );
+    let b = &t.route("m").expect("route").targets[1];
+    assert_eq!(b.price_point_at(new_year), None, "b has no price");
+}
