@@ -26,6 +26,41 @@ pub enum Command {
     Keys(KeysArgs),
     /// Create, list, show, update and disable tenants in the configured store.
     Tenants(TenantsArgs),
+    /// Usage and cost from the ledger, filtered and grouped.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// A key id (key_...).
+    #[arg(long)]
+    pub key: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// From this date or UTC time (inclusive): 2026-11-01 or 2026-11-01T00:00:00Z.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until this date or UTC time (exclusive).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Comma separated: tenant, key, model, provider, deployment, region, status, day.
+    #[arg(long)]
+    pub group_by: Option<String>,
+    #[arg(long, value_enum, default_value_t = UsageFormat::Table)]
+    pub format: UsageFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]

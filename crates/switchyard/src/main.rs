@@ -18,5 +18,6 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => table::check(args),
         cli::Command::Keys(args) => manage::keys(args),
         cli::Command::Tenants(args) => manage::tenants(args),
+        cli::Command::Usage(args) => manage::usage(args),
     }
 }

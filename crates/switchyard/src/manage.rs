@@ -7,10 +7,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::Value;
 use sy_config::Config;
-use sy_server::tenancy::{AdminError, CreateKey, CreateTenant, Tenancy, UpdateKey, UpdateTenant};
+use sy_server::tenancy::{
+    AdminError, CreateKey, CreateTenant, Tenancy, UpdateKey, UpdateTenant, UsageParams,
+};
 use sy_store::Store;
 
-use crate::cli::{Format, KeysArgs, KeysCommand, LimitChangeArgs, TenantsArgs, TenantsCommand};
+use crate::cli::{
+    Format, KeysArgs, KeysCommand, LimitChangeArgs, TenantsArgs, TenantsCommand, UsageArgs,
+    UsageFormat,
+};
 use crate::load::{load_or_report, runtime};
 
 /// Opens (and migrates) the store the config names.
@@ -151,6 +156,72 @@ async fn set_disabled(t: &Tenancy<'_>, id: &str, disabled: bool) -> Result<Value
     t.update_tenant(id, update).await
 }
 
+/// `switchyard usage`: the ledger's totals as a table, CSV or JSON.
+pub fn usage(args: UsageArgs) -> ExitCode {
+    let params = UsageParams {
+        tenant: args.tenant,
+        key: args.key,
+        model: args.model,
+        provider: args.provider,
+        since: args.since,
+        until: args.until,
+        group_by: args.group_by.clone(),
+    };
+    let groups: Vec<String> = args
+        .group_by
+        .unwrap_or_default()
+        .split(',')
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let format = args.format;
+    run(&args.config.config, async move |t: Tenancy<'_>| {
+        let report = t.usage(params).await?;
+        let mut columns: Vec<&str> = groups.iter().map(String::as_str).collect();
+        columns.extend(USAGE_COLUMNS);
+        Ok(match format {
+            UsageFormat::Json => Output::Json(report),
+            UsageFormat::Table => Output::Table(table_of(&report["rows"], &columns)),
+            UsageFormat::Csv => Output::Table(csv_of(&report["rows"], &columns)),
+        })
+    })
+}
+
+const USAGE_COLUMNS: [&str; 8] = [
+    "requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "unpriced_requests",
+];
+
+fn csv_of(rows: &Value, columns: &[&str]) -> String {
+    let cell = |text: String| {
+        if text.contains([',', '"', '\n']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    };
+    let mut out = columns.join(",");
+    out.push('\n');
+    for row in rows.as_array().into_iter().flatten() {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match &row[*c] {
+                Value::Null => String::new(),
+                _ => cell(field(row, c)),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
 enum Output {
     Json(Value),
     Table(String),
@@ -239,7 +310,11 @@ fn field(row: &Value, name: &str) -> String {
 }
 
 fn table(list: &Value, columns: &[&str]) -> String {
-    let rows: Vec<Vec<String>> = list["data"]
+    table_of(&list["data"], columns)
+}
+
+fn table_of(rows: &Value, columns: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = rows
         .as_array()
         .map(|rows| {
             rows.iter()

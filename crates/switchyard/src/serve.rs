@@ -107,10 +107,15 @@ async fn serve(
         "switchyard {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    let limiter = server.gateway().limiter().clone();
+    let gateway = server.gateway().clone();
     server.run(shutdown_signal()).await;
-    // Give back the concurrency leases of the last requests before the process goes.
-    limiter.flush().await;
+    // Nothing accounted is lost on the way out: the last usage records reach the store, and
+    // the last requests' concurrency leases are given back.
+    if let Some(ledger) = gateway.ledger() {
+        ledger.flush().await;
+        info!("usage ledger flushed");
+    }
+    gateway.limiter().flush().await;
     store.close().await;
     info!("stopped");
     Ok(())

@@ -403,3 +403,61 @@ fn sy_core_random() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos().into())
 }
+
+#[test]
+fn usage_survives_sigterm_and_reads_back_from_the_cli() {
+    let dir = Scratch::new("ledger-sigterm");
+    let text = config("url = \"sqlite://state.db\"").replace("mode = \"keys\"", "mode = \"open\"")
+        + "\n[[prices]]\nprovider = \"sim\"\nmodel = \"sim-m\"\ninput = \"1.00\"\noutput = \"2.00\"\n";
+    let path = dir.write("switchyard.toml", &text);
+    let mut gateway = Running::start(
+        switchyard(&dir.0).env("SY_ADMIN_KEY", ADMIN_KEY),
+        Some(&path),
+    );
+    let other = r#"{"model":"other","messages":[{"role":"user","content":"hi"}]}"#;
+    for i in 0..20 {
+        let body = if i % 4 == 0 { other } else { CHAT };
+        assert_eq!(
+            http(gateway.port, "POST", "/v1/chat/completions", body).0,
+            200
+        );
+    }
+    // Straight to SIGTERM: the records still queued must reach the store on the way out.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &gateway.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while gateway.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the gateway did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr = gateway.stderr();
+    assert!(stderr.contains("usage ledger flushed"), "{stderr}");
+
+    let json = cli(
+        &dir.0,
+        &path,
+        &["usage", "--group-by", "model", "--format", "json"],
+    );
+    let rows = json["rows"].as_array().unwrap();
+    let requests: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    assert_eq!(requests, 20, "nothing lost: {json}");
+    let m = rows.iter().find(|r| r["model"] == "m").unwrap();
+    assert_eq!(m["requests"], 15);
+    assert!(m["cost_usd"].is_string(), "{m}");
+    let other = rows.iter().find(|r| r["model"] == "other").unwrap();
+    assert_eq!(other["cost_usd"], Value::Null, "no price for sim-other");
+
+    let csv = cli(
+        &dir.0,
+        &path,
+        &["usage", "--group-by", "model", "--format", "csv"],
+    );
+    let csv = csv.as_str().unwrap();
+    assert!(csv.starts_with("model,requests,input_tokens,"), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("m,15,")), "{csv}");
+    let table = cli(&dir.0, &path, &["usage", "--model", "m"]);
+    assert!(table.as_str().unwrap().contains("REQUESTS"), "{table}");
+}

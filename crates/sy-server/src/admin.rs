@@ -222,3 +222,32 @@ pub async fn revoke_key(
 ) -> Response {
     manage(&g, &headers, false, async |t| t.revoke_key(&id).await).await
 }
+
+/// `GET /admin/v1/usage?tenant=&key=&model=&provider=&since=&until=&group_by=model,provider`.
+pub async fn usage(
+    State(g): State<Gateway>,
+    Query(mut query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let params = crate::tenancy::UsageParams {
+        tenant: query.remove("tenant"),
+        key: query.remove("key"),
+        model: query.remove("model"),
+        provider: query.remove("provider"),
+        since: query.remove("since"),
+        until: query.remove("until"),
+        group_by: query.remove("group_by"),
+    };
+    if let Some(unknown) = query.keys().next() {
+        let e = AdminError::invalid(format!("unknown query parameter `{unknown}`"));
+        return manage(&g, &headers, false, async |_| Err(e)).await;
+    }
+    manage(&g, &headers, false, async |t| {
+        // Records still queued in this node's ledger are part of the answer.
+        if let Some(ledger) = g.ledger() {
+            ledger.flush().await;
+        }
+        t.usage(params).await
+    })
+    .await
+}

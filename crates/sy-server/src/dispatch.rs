@@ -96,6 +96,9 @@ pub async fn dispatch(
         routed.attempts += 1;
         routed.provider = Some(target.provider.clone());
         routed.deployment = Some(target.deployment.clone());
+        routed.upstream_model = Some(target.upstream_model.clone());
+        routed.region = target.region.clone();
+        routed.price = target.price_point_at(plan_input_unix());
         let (body, added_stream_usage) =
             body_for(target, &provider).map_err(DispatchError::Gateway)?;
         let attempt_started = Instant::now();
@@ -178,9 +181,14 @@ pub fn monotonic_ms() -> u64 {
 pub fn plan_input() -> PlanInput {
     PlanInput {
         now_ms: monotonic_ms(),
-        now_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
+        now_unix: plan_input_unix(),
         random: sy_core::random_u64(),
     }
+}
+
+/// Seconds since the Unix epoch: licence windows and prices in force are judged by it.
+fn plan_input_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

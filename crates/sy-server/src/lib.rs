@@ -8,6 +8,7 @@ mod admin;
 mod admission;
 mod auth;
 mod dispatch;
+mod ledger;
 mod limits;
 mod listener;
 mod metrics;
@@ -18,5 +19,6 @@ mod request;
 mod state;
 pub mod tenancy;
 
+pub use ledger::Ledger;
 pub use listener::Server;
 pub use state::{ConfigSource, Gateway, ReloadReport};

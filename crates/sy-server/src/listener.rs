@@ -121,6 +121,7 @@ pub fn router(gateway: Gateway) -> Router {
                 .delete(admin::revoke_key),
         )
         .route("/admin/v1/keys/{id}/revoke", post(admin::revoke_key))
+        .route("/admin/v1/usage", get(admin::usage))
         .fallback(openai::not_found)
         .with_state(gateway)
 }

@@ -66,6 +66,10 @@ pub async fn readyz(State(gateway): State<Gateway>) -> Response {
             )
         }
     };
+    let ledger = gateway.ledger().map_or(
+        serde_json::Value::Null,
+        |l| serde_json::json!({ "writing": !l.failing() }),
+    );
     let ready = store_ok && limits_ok;
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
@@ -73,6 +77,7 @@ pub async fn readyz(State(gateway): State<Gateway>) -> Response {
         "providers": snapshot.providers.len(),
         "store": store,
         "limits": limits,
+        "ledger": ledger,
     });
     let status = if ready {
         StatusCode::OK

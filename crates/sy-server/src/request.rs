@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use http::HeaderValue;
 use http::header::{HeaderMap, HeaderName};
+use sy_config::PricePoint;
 use sy_core::RequestId;
 use sy_limits::{Grant, RateStatus};
+use sy_store::{Tokens, UsageRecord};
 use sy_wire::openai::Usage;
 use tracing::debug;
 
@@ -23,11 +25,15 @@ static X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts")
 static X_UPSTREAM_REQUEST_ID: HeaderName =
     HeaderName::from_static("x-switchyard-upstream-request-id");
 
-/// Which deployment answered, reported in the routing headers.
+/// Which deployment answered, reported in the routing headers and the usage record.
 #[derive(Debug, Clone, Default)]
 pub struct Routed {
     pub provider: Option<Arc<str>>,
     pub deployment: Option<Arc<str>>,
+    pub upstream_model: Option<Arc<str>>,
+    pub region: Option<Arc<str>>,
+    /// The deployment's price when the request was sent (`None`: unknown).
+    pub price: Option<PricePoint>,
     pub attempts: u32,
     pub upstream_request_id: Option<HeaderValue>,
 }
@@ -48,6 +54,17 @@ pub struct RequestContext {
     pub grant: Option<Grant>,
     /// Where the caller stands against its limits, for the rate-limit headers.
     pub rate: Option<RateStatus>,
+    /// When the request arrived, in Unix milliseconds (the usage record's time).
+    pub started_unix_ms: i64,
+    pub stream: bool,
+    /// Input tokens estimated from the request, for a record without reported usage.
+    pub input_estimate: u64,
+    /// Stream events delivered to the client: the output estimate of an abandoned stream.
+    pub delivered_events: u64,
+    /// From arrival to the first byte of the answer's body reaching the client (streams).
+    pub first_byte: Option<std::time::Duration>,
+    /// The usage record was already written (durability "sync").
+    recorded: bool,
     gateway: Gateway,
 }
 
@@ -66,6 +83,12 @@ impl RequestContext {
             caller: None,
             grant: None,
             rate: None,
+            started_unix_ms: sy_store::Store::now_ms(),
+            stream: false,
+            input_estimate: 0,
+            delivered_events: 0,
+            first_byte: None,
+            recorded: false,
             gateway: gateway.clone(),
         }
     }
@@ -99,6 +122,77 @@ impl RequestContext {
         }
     }
 
+    /// With `ledger.durability = "sync"`, writes the usage record now, so the response completes
+    /// only once it is durable; otherwise (and for a request with no record) does nothing and the
+    /// record is queued when the context drops.
+    pub async fn finish_sync(&mut self) {
+        let Some(ledger) = self.gateway.ledger() else {
+            return;
+        };
+        if ledger.durability() != sy_config::Durability::Sync {
+            return;
+        }
+        if let Some(record) = self.usage_record() {
+            ledger.write_now(record).await;
+            self.recorded = true;
+        }
+    }
+
+    /// The request's usage record, once it knows which model was asked for.
+    fn usage_record(&self) -> Option<UsageRecord> {
+        let model = self.model.as_deref()?;
+        let routed = &self.routed;
+        let aborted = self.outcome == Outcome::ClientAborted && routed.attempts > 0;
+        let (tokens, source) = match &self.usage {
+            Some(usage) => (crate::ledger::buckets(usage), "reported"),
+            // Abandoned or cut short: what was asked and what was delivered, never zero.
+            None if aborted || (self.stream && self.delivered_events > 0) => (
+                Tokens {
+                    input: self.input_estimate,
+                    output: self.delivered_events,
+                    ..Tokens::default()
+                },
+                "estimated",
+            ),
+            None => (Tokens::default(), "none"),
+        };
+        let cost_pico = match &routed.price {
+            Some(price) => crate::ledger::cost_pico(&tokens, price),
+            // Nothing was sent anywhere: nothing to price.
+            None if routed.attempts == 0 => Some(0),
+            None => None,
+        };
+        let status = match self.outcome {
+            Outcome::Completed => "completed",
+            Outcome::ClientAborted => "client_aborted",
+            Outcome::Failed if routed.attempts == 0 => "refused",
+            Outcome::Failed => "failed",
+        };
+        Some(UsageRecord {
+            request_id: self.id.as_str().to_owned(),
+            started_at: self.started_unix_ms,
+            tenant: self.caller.as_ref().map(|c| c.tenant.id.to_string()),
+            key_id: self.caller.as_ref().map(|c| c.key.id.to_string()),
+            model: model.to_owned(),
+            served_model: routed.upstream_model.as_deref().map(str::to_owned),
+            provider: routed.provider.as_deref().map(str::to_owned),
+            deployment: routed.deployment.as_deref().map(str::to_owned),
+            region: routed.region.as_deref().map(str::to_owned),
+            endpoint: self.endpoint.to_owned(),
+            status: status.to_owned(),
+            http_status: self.status,
+            attempts: routed.attempts,
+            latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            ttft_ms: self
+                .first_byte
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            stream: self.stream,
+            tokens,
+            usage_source: source.to_owned(),
+            cost_pico,
+        })
+    }
+
     /// Records the rate-limit admission so its windows are reported and its hold released.
     pub fn hold(&mut self, grant: Grant) {
         self.rate = Some(*grant.status());
@@ -109,6 +203,15 @@ impl RequestContext {
 impl Drop for RequestContext {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
+        if !self.recorded
+            && let Some(ledger) = self.gateway.ledger()
+            && let Some(record) = self.usage_record()
+        {
+            if record.cost_pico.is_none() {
+                ledger.warn_unpriced(&record);
+            }
+            ledger.submit(record);
+        }
         if let Some(grant) = &mut self.grant {
             match &self.usage {
                 Some(usage) => grant.settle(usage.prompt_tokens + usage.completion_tokens),

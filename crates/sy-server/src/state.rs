@@ -12,6 +12,7 @@ use sy_store::Store;
 
 use crate::admission::Admission;
 use crate::auth::Authenticator;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
 /// Everything a request needs from one config: swapped as a whole, never mutated.
@@ -60,6 +61,8 @@ struct Inner {
     /// Present in `keys` mode.
     auth: Option<Authenticator>,
     limiter: Limiter,
+    /// Present with a store: every request's usage record goes through it.
+    ledger: Option<Ledger>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -98,6 +101,9 @@ impl Gateway {
             }
         };
         let limiter = crate::limits::limiter(&config.storage)?;
+        let ledger = store
+            .as_ref()
+            .map(|store| Ledger::start(store.clone(), config.ledger));
         let snapshot = Snapshot::build(config, None)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -109,6 +115,7 @@ impl Gateway {
                 store,
                 auth,
                 limiter,
+                ledger,
             }),
         })
     }
@@ -161,6 +168,10 @@ impl Gateway {
 
     pub(crate) fn auth(&self) -> Option<&Authenticator> {
         self.inner.auth.as_ref()
+    }
+
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.inner.ledger.as_ref()
     }
 
     pub fn limiter(&self) -> &Limiter {

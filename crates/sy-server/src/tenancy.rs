@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sy_config::{format_rfc3339_utc, parse_rfc3339_utc};
 use sy_store::{
-    KeyFilter, KeyPatch, KeyRecord, Limits, NewKey, NewTenant, Store, StoreError, Tenant,
-    TenantPatch, mint_key,
+    Dimension, KeyFilter, KeyPatch, KeyRecord, Limits, NewKey, NewTenant, Store, StoreError,
+    Tenant, TenantPatch, UsageQuery, mint_key,
 };
 
 /// A failed operation, with an HTTP status and a code that never changes.
@@ -144,6 +144,60 @@ pub struct UpdateKey {
     #[serde(default, deserialize_with = "patch")]
     pub max_concurrent: Option<Option<u32>>,
     pub routing_hints: Option<bool>,
+}
+
+/// `GET /admin/v1/usage`, `switchyard usage`: filters, a time range and what to group by.
+#[derive(Debug, Default, Clone)]
+pub struct UsageParams {
+    pub tenant: Option<String>,
+    pub key: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// RFC 3339 UTC time or date, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339 UTC time or date, exclusive.
+    pub until: Option<String>,
+    /// Comma separated: tenant, key, model, provider, deployment, region, status, day.
+    pub group_by: Option<String>,
+}
+
+impl UsageParams {
+    fn query(self) -> Result<UsageQuery, AdminError> {
+        let instant = |name: &str, text: Option<String>| {
+            text.map(|t| {
+                parse_rfc3339_utc(&t).map(|s| s * 1000).ok_or_else(|| {
+                    AdminError::invalid(format!(
+                        "`{name}`: `{t}` is not a date (2026-11-01) or a UTC time (2026-11-01T00:00:00Z)"
+                    ))
+                })
+            })
+            .transpose()
+        };
+        let group_by = self
+            .group_by
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(|g| {
+                Dimension::parse(g).ok_or_else(|| {
+                    AdminError::invalid(format!(
+                        "`group_by`: unknown dimension `{g}`; expected tenant, key, model, provider, deployment, region, status or day"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(UsageQuery {
+            tenant: self.tenant,
+            key_id: self.key,
+            model: self.model,
+            provider: self.provider,
+            since_ms: instant("since", self.since)?,
+            until_ms: instant("until", self.until)?,
+            group_by,
+        })
+    }
 }
 
 fn check_limits(
@@ -350,6 +404,50 @@ impl Tenancy<'_> {
             routing_hints: req.routing_hints,
         };
         key_view(id, self.store.update_key(id, &patch).await)
+    }
+
+    /// Usage totals per group: token buckets and exact cost. `cost_usd` is null when any request
+    /// of the row has no known price (`priced_cost_usd` then holds what is known).
+    pub async fn usage(&self, params: UsageParams) -> Result<Value, AdminError> {
+        let query = params.query()?;
+        let rows = self
+            .store
+            .usage_report(&query)
+            .await
+            .map_err(|e| AdminError::from_store(e, "not_found"))?;
+        let rows: Vec<Value> = rows
+            .iter()
+            .map(|row| {
+                let mut view = serde_json::Map::new();
+                for (dimension, value) in &row.group {
+                    view.insert(dimension.name().to_owned(), json!(value));
+                }
+                let priced = crate::ledger::format_usd(row.cost_pico);
+                view.extend([
+                    ("requests".to_owned(), json!(row.requests)),
+                    ("input_tokens".to_owned(), json!(row.tokens.input)),
+                    ("cache_read_tokens".to_owned(), json!(row.tokens.cache_read)),
+                    (
+                        "cache_write_tokens".to_owned(),
+                        json!(row.tokens.cache_write),
+                    ),
+                    ("output_tokens".to_owned(), json!(row.tokens.output)),
+                    ("reasoning_tokens".to_owned(), json!(row.tokens.reasoning)),
+                    (
+                        "cost_usd".to_owned(),
+                        if row.unpriced_requests == 0 {
+                            json!(priced)
+                        } else {
+                            Value::Null
+                        },
+                    ),
+                    ("priced_cost_usd".to_owned(), json!(priced)),
+                    ("unpriced_requests".to_owned(), json!(row.unpriced_requests)),
+                ]);
+                Value::Object(view)
+            })
+            .collect();
+        Ok(json!({ "rows": rows }))
     }
 
     /// Revokes a key for good; every node refuses it within seconds.

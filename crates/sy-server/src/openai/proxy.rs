@@ -270,6 +270,8 @@ async fn proxy(
         Err(e) => return respond(ctx, &head_error(e)),
     };
     ctx.model = Some(head.model.as_ref().into());
+    ctx.stream = head.stream;
+    ctx.input_estimate = head.needs.input_tokens;
     if let Some(caller) = &ctx.caller {
         if !caller.may_use(&head.model) {
             let e = GatewayError::new(
@@ -416,6 +418,7 @@ async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> 
     ctx.write_headers(response.headers_mut());
     ctx.status = upstream.status.as_u16();
     ctx.outcome = Outcome::Completed;
+    ctx.finish_sync().await;
     response
 }
 
@@ -453,13 +456,20 @@ fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Respon
     };
     let body = futures_util::stream::unfold(flow, |mut flow| async move {
         match flow.relay.next().await {
-            Some(bytes) => Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow)),
+            Some(bytes) => {
+                let ctx = &mut flow.ctx;
+                ctx.delivered_events += 1;
+                ctx.first_byte.get_or_insert_with(|| ctx.started.elapsed());
+                Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow))
+            }
             None => {
                 flow.ctx.usage = flow.relay.usage.take();
                 flow.ctx.outcome = match flow.relay.end {
                     Some(StreamEnd::Completed) => Outcome::Completed,
                     _ => Outcome::Failed,
                 };
+                // The stream's last byte waits for a durable record under "sync" durability.
+                flow.ctx.finish_sync().await;
                 // Dropping the flow records the request and frees its admission slot.
                 drop(flow);
                 None
