@@ -63,26 +63,23 @@ impl Target {
 pub(crate) async fn open(target: Target) -> Result<Backend, StoreError> {
     match target {
         Target::SqliteFile(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
+            // Processes opening a new file at the same moment can meet SQLite's lock while one of
+            // them switches the file to WAL, which answers "database is locked" at once instead
+            // of waiting out the busy timeout: try again for a while.
+            let mut pause = Duration::from_millis(20);
+            let deadline = tokio::time::Instant::now() + WAIT;
+            loop {
+                match open_sqlite_file(&path).await {
+                    Err(StoreError::Unavailable(reason))
+                        if reason.contains("database is locked")
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(250));
+                    }
+                    result => return result,
+                }
             }
-            let options = SqliteConnectOptions::new()
-                .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(WAIT)
-                .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_POOL)
-                .acquire_timeout(WAIT)
-                .connect_with(options)
-                .await
-                .map_err(|e| unavailable(&format!("sqlite {}", path.display()), e))?;
-            migrate_sqlite(&pool).await?;
-            Ok(Backend::Sqlite(pool))
         }
         Target::SqliteMemory => {
             let options = SqliteConnectOptions::new()
@@ -115,6 +112,30 @@ pub(crate) async fn open(target: Target) -> Result<Backend, StoreError> {
             Ok(Backend::Postgres(pool))
         }
     }
+}
+
+/// Connects to a SQLite file (created if missing, in WAL mode) and migrates it.
+async fn open_sqlite_file(path: &Path) -> Result<Backend, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(WAIT)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(SQLITE_POOL)
+        .acquire_timeout(WAIT)
+        .connect_with(options)
+        .await
+        .map_err(|e| unavailable(&format!("sqlite {}", path.display()), e))?;
+    migrate_sqlite(&pool).await?;
+    Ok(Backend::Sqlite(pool))
 }
 
 fn unavailable(what: &str, err: sqlx::Error) -> StoreError {
