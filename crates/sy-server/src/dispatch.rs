@@ -12,7 +12,7 @@ use sy_router::{MAX_RETRY_AFTER, PlanInput, Target, backoff};
 use tracing::warn;
 
 use crate::relay;
-use crate::request::{RequestContext, Routed};
+use crate::request::RequestContext;
 use crate::state::Snapshot;
 
 /// Error bodies larger than this are cut when read for classification.
@@ -60,14 +60,15 @@ pub type BodyFor<'a> =
 /// retry budget last, the deployments again from the top after a backoff (or the upstream's
 /// `Retry-After`, when it is short enough to wait out).
 pub async fn dispatch(
-    ctx: &RequestContext,
+    ctx: &mut RequestContext,
     snapshot: &Snapshot,
     plan: &[&Target],
     max_attempts: u32,
     operation: Operation,
     body_for: &BodyFor<'_>,
-    routed: &mut Routed,
 ) -> Result<Dispatched, DispatchError> {
+    // Kept in the context throughout, so a request abandoned mid-attempt is recorded with what
+    // it was sent to.
     let budget = snapshot.table.retry_budget();
     budget.earn();
     let mut last: Option<DispatchError> = None;
@@ -93,12 +94,12 @@ pub async fn dispatch(
         let Some(provider) = snapshot.providers.get(target.provider_index).cloned() else {
             continue;
         };
-        routed.attempts += 1;
-        routed.provider = Some(target.provider.clone());
-        routed.deployment = Some(target.deployment.clone());
-        routed.upstream_model = Some(target.upstream_model.clone());
-        routed.region = target.region.clone();
-        routed.price = target.price_point_at(plan_input_unix());
+        ctx.routed.attempts += 1;
+        ctx.routed.provider = Some(target.provider.clone());
+        ctx.routed.deployment = Some(target.deployment.clone());
+        ctx.routed.upstream_model = Some(target.upstream_model.clone());
+        ctx.routed.region = target.region.clone();
+        ctx.routed.price = target.price_point_at(plan_input_unix());
         let (body, added_stream_usage) =
             body_for(target, &provider).map_err(DispatchError::Gateway)?;
         let attempt_started = Instant::now();
@@ -108,7 +109,7 @@ pub async fn dispatch(
         let failure = match sent {
             Ok(response) if response.status.is_success() => {
                 target.health.record_success(attempt_started.elapsed());
-                routed.upstream_request_id = upstream_request_id(&response.headers)
+                ctx.routed.upstream_request_id = upstream_request_id(&response.headers)
                     .and_then(|v| http::HeaderValue::from_str(v).ok());
                 return Ok(Dispatched {
                     response,
@@ -118,7 +119,7 @@ pub async fn dispatch(
                 });
             }
             Ok(response) => {
-                routed.upstream_request_id = upstream_request_id(&response.headers)
+                ctx.routed.upstream_request_id = upstream_request_id(&response.headers)
                     .and_then(|v| http::HeaderValue::from_str(v).ok());
                 let UpstreamResponse {
                     status,

@@ -234,3 +234,34 @@ async fn with_sync_durability_the_record_is_stored_before_the_answer_ends() {
     assert_eq!(streamed.status, 200);
     assert_eq!(total().await, 2);
 }
+
+#[tokio::test]
+async fn a_call_abandoned_while_the_upstream_works_is_estimated_not_free() {
+    let upstream = FakeUpstream::start(Script::Hang).await;
+    let gw = gateway(&upstream).await;
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        gw.post("/v1/chat/completions", CHAT),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the upstream hangs, so the client gives up"
+    );
+    let mut aborted = None;
+    for _ in 0..50 {
+        let rows = usage(&gw, "group_by=status,provider").await;
+        aborted = rows.into_iter().find(|r| r["status"] == "client_aborted");
+        if aborted.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let aborted = aborted.expect("the abandoned call is recorded");
+    assert_eq!(
+        aborted["provider"], "priced",
+        "with the deployment it was sent to"
+    );
+    assert!(aborted["input_tokens"].as_u64().unwrap() > 0, "{aborted}");
+    assert_ne!(aborted["cost_usd"], "0.00", "{aborted}");
+}

@@ -336,18 +336,15 @@ async fn proxy(
             .map(|body| (body, include_usage))
             .map_err(head_error)
     };
-    let mut routed = std::mem::take(&mut ctx.routed);
     let result = dispatch(
-        &ctx,
+        &mut ctx,
         &snapshot,
         &plan,
         max_attempts,
         operation,
         &body_for,
-        &mut routed,
     )
     .await;
-    ctx.routed = routed;
     let dispatched = match result {
         Ok(d) => d,
         Err(DispatchError::Upstream {
