@@ -28,6 +28,32 @@ pub fn check(args: ConfigArgs) -> ExitCode {
     }
 }
 
+/// The price in force, per million tokens, as the ledger will charge it.
+fn price_line(price: Option<sy_config::PricePoint>) -> String {
+    let usd = |m: sy_config::MicroUsd| {
+        let text = format!("{}.{:06}", m.0 / 1_000_000, m.0 % 1_000_000);
+        let trimmed = text.trim_end_matches('0');
+        // Keep cents: 2.5 reads as 2.50.
+        match trimmed.split_once('.') {
+            Some((_, frac)) if frac.len() < 2 => format!("{trimmed}{}", "0".repeat(2 - frac.len())),
+            _ => trimmed.to_owned(),
+        }
+    };
+    match price {
+        Some(p) => format!(
+            "price per M tokens: input ${}, cache read ${}, cache write ${}, output ${}, reasoning ${}",
+            usd(p.input),
+            usd(p.cache_read),
+            usd(p.cache_write),
+            usd(p.output),
+            usd(p.reasoning)
+        ),
+        None => {
+            "price: unknown (usage is recorded with a null cost; add a [[prices]] entry)".to_owned()
+        }
+    }
+}
+
 /// Where a provider sends requests, for the table.
 fn endpoint(kind: &ProviderKind) -> String {
     match kind {
@@ -136,6 +162,10 @@ pub fn render(config: &Config) -> String {
                 t.upstream_model
             ));
             out.push_str(&format!("       can: {}\n", describe(&t.capabilities)));
+            out.push_str(&format!(
+                "       {}\n",
+                price_line(t.price_point_at(now_unix))
+            ));
         }
     }
     if config.uses_simulator() {

@@ -54,6 +54,12 @@ fn check_prints_the_routing_table_without_secrets() {
         "{stdout}"
     );
     assert!(stdout.contains("2. failover openai/gpt-4o"), "{stdout}");
+    // OpenAI's gpt-4o is in the built-in price book; an Azure deployment name is not.
+    assert!(
+        stdout.contains("price per M tokens: input $2.50, cache read $1.25"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("price: unknown"), "{stdout}");
     assert!(!stdout.contains("sk-literal-secret-value") && !stdout.contains("sk-env-secret-value"));
 }
 
