@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use std::process::ExitCode;
 
-use sy_config::{Config, ConfigErrors, ProcessEnv};
+use sy_config::{Config, ConfigErrors, ProcessEnv, Storage};
+use sy_core::Secret;
 
 pub const DEFAULT_CONFIG: &str = "switchyard.toml";
 
@@ -21,6 +22,29 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
 /// [`load`], printing the problems to stderr when there are any (the caller exits with 1).
 pub fn load_or_report(path: Option<&Path>) -> Result<Config, ExitCode> {
     load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Only the store's settings from the same config [`load`] would read, printing problems to
+/// stderr: the commands that manage the store need nothing else (no provider keys, no admin key).
+pub fn load_storage_or_report(path: Option<&Path>) -> Result<Storage, ExitCode> {
+    let default = PathBuf::from(DEFAULT_CONFIG);
+    let file = match path {
+        Some(path) => Some(path),
+        None if default.exists() => Some(default.as_path()),
+        None => None,
+    };
+    let storage = match file {
+        Some(file) => sy_config::load_file_storage(file, &ProcessEnv),
+        None => Ok(Storage {
+            url: Secret::new(sy_config::DEFAULT_STORAGE_URL),
+            base_dir: None,
+            redis: None,
+        }),
+    };
+    storage.map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::FAILURE
     })

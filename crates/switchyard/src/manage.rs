@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::Value;
-use sy_config::Config;
+use sy_config::Storage;
 use sy_server::tenancy::{
     AdminError, CreateKey, CreateTenant, Tenancy, UpdateKey, UpdateTenant, UsageParams,
 };
@@ -16,16 +16,13 @@ use crate::cli::{
     Format, KeysArgs, KeysCommand, LimitChangeArgs, TenantsArgs, TenantsCommand, UsageArgs,
     UsageFormat,
 };
-use crate::load::{load_or_report, runtime};
+use crate::load::{load_storage_or_report, runtime};
 
 /// Opens (and migrates) the store the config names.
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(
-        config.storage.url.expose(),
-        config.storage.base_dir.as_deref(),
-    )
-    .await
-    .context("cannot open the store (storage.url)")
+pub async fn open_store(storage: &Storage) -> anyhow::Result<Store> {
+    Store::open(storage.url.expose(), storage.base_dir.as_deref())
+        .await
+        .context("cannot open the store (storage.url)")
 }
 
 pub fn keys(args: KeysArgs) -> ExitCode {
@@ -259,8 +256,8 @@ fn run<F>(config: &Option<std::path::PathBuf>, op: F) -> ExitCode
 where
     F: AsyncFnOnce(Tenancy<'_>) -> Result<Output, AdminError>,
 {
-    let config = match load_or_report(config.as_deref()) {
-        Ok(config) => config,
+    let storage = match load_storage_or_report(config.as_deref()) {
+        Ok(storage) => storage,
         Err(code) => return code,
     };
     let runtime = match runtime(false) {
@@ -268,7 +265,7 @@ where
         Err(code) => return code,
     };
     runtime.block_on(async move {
-        let store = match open_store(&config).await {
+        let store = match open_store(&storage).await {
             Ok(store) => store,
             Err(e) => {
                 eprintln!("error: {e:#}");

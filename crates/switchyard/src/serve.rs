@@ -88,7 +88,7 @@ async fn serve(
             "auth.mode = \"open\" serves anyone without a key, so it only listens on a loopback address, not {addr}; set auth.mode = \"keys\""
         );
     }
-    let store = crate::manage::open_store(&config).await?;
+    let store = crate::manage::open_store(&config.storage).await?;
     info!(backend = store.backend(), "store ready");
     if config.auth == sy_config::AuthMode::Open {
         info!("auth.mode = \"open\": no API keys are checked (loopback only)");

@@ -461,3 +461,30 @@ fn usage_survives_sigterm_and_reads_back_from_the_cli() {
     let table = cli(&dir.0, &path, &["usage", "--model", "m"]);
     assert!(table.as_str().unwrap().contains("REQUESTS"), "{table}");
 }
+
+#[test]
+fn store_commands_need_only_the_storage_settings() {
+    let dir = Scratch::new("tenancy-cli-storage-only");
+    // The admin key and provider keys come from variables this shell does not set.
+    let text = config("url = \"sqlite://state.db\"")
+        + "\n[providers.openai]\nkind = \"openai\"\napi_key = \"env:UNSET_OPENAI_KEY\"\n";
+    let path = dir.write("switchyard.toml", &text);
+    let out = run(switchyard(&dir.0)
+        .args(["tenants", "--config"])
+        .arg(&path)
+        .args(["create", "acme"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.0.join("state.db").exists());
+    // A storage problem is still reported, with its path.
+    let bad = dir.write("bad.toml", "[storage]\nurl = \"mysql://db\"\n");
+    let out = run(switchyard(&dir.0)
+        .args(["keys", "--config"])
+        .arg(&bad)
+        .arg("list"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("storage.url"));
+}

@@ -27,6 +27,7 @@ pub use model::{
     Source, Storage, Timeouts,
 };
 pub use time::{format_rfc3339_utc, parse_rfc3339_utc};
+pub use validate::DEFAULT_STORAGE_URL;
 
 use std::path::Path;
 
@@ -40,6 +41,20 @@ pub fn load_file(path: &Path, env: &dyn Env) -> Result<Config, ConfigErrors> {
         ))
     })?;
     load_str(&text, Some(path), env)
+}
+
+/// Reads only the file's `[storage]` table (the rest must still parse): what the commands that
+/// manage the store need, without provider credentials or the admin key in the environment.
+pub fn load_file_storage(path: &Path, env: &dyn Env) -> Result<Storage, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::one(ConfigError::new(
+            Some(path),
+            "",
+            format!("cannot read the file: {e}"),
+        ))
+    })?;
+    let raw = raw::parse(&text, Some(path))?;
+    validate::validate_storage(&raw, Some(path), env)
 }
 
 /// Parses and validates config text; `file` is used in error messages and to resolve relative paths.

@@ -18,7 +18,7 @@ const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 const DEFAULT_MAX_CONCURRENT: u64 = 10_000;
 const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 30_000;
 /// The contract's embedded default: a SQLite file beside the config (or in the working directory).
-const DEFAULT_STORAGE_URL: &str = "sqlite://switchyard.db";
+pub const DEFAULT_STORAGE_URL: &str = "sqlite://switchyard.db";
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Collects errors while validating, so one pass reports them all.
@@ -248,6 +248,26 @@ fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<A
             );
             None
         }
+    }
+}
+
+/// Only the `[storage]` table, for commands that manage the store (`switchyard keys`, `tenants`,
+/// `usage`): they need no provider credentials or admin key to be set.
+pub fn validate_storage(
+    raw: &RawConfig,
+    file: Option<&Path>,
+    env: &dyn Env,
+) -> Result<Storage, ConfigErrors> {
+    let mut c = Checker {
+        file,
+        env,
+        errors: Vec::new(),
+    };
+    let storage = storage(&mut c, &raw.storage, file);
+    if c.errors.is_empty() {
+        Ok(storage)
+    } else {
+        Err(ConfigErrors(c.errors))
     }
 }
 
