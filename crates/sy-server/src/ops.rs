@@ -49,20 +49,19 @@ pub async fn readyz(State(gateway): State<Gateway>) -> Response {
     let (limits, limits_ok) = match gateway.limiter().health() {
         Health::Local => (serde_json::json!({ "backend": "local" }), true),
         Health::Redis { reachable, policy } => {
-            let policy = match policy {
-                RedisPolicy::FailOpen => "fail-open",
-                RedisPolicy::FailClosed => "fail-closed",
-            };
-            let mode = if reachable {
-                "shared"
-            } else if policy == "fail-open" {
-                "per-node (redis unreachable)"
-            } else {
-                "refusing (redis unreachable)"
+            let (policy, enforcing, ok) = match (reachable, policy) {
+                (true, RedisPolicy::FailOpen) => ("fail-open", "shared", true),
+                (true, RedisPolicy::FailClosed) => ("fail-closed", "shared", true),
+                (false, RedisPolicy::FailOpen) => {
+                    ("fail-open", "per-node (redis unreachable)", true)
+                }
+                (false, RedisPolicy::FailClosed) => {
+                    ("fail-closed", "refusing (redis unreachable)", false)
+                }
             };
             (
-                serde_json::json!({ "backend": "redis", "reachable": reachable, "policy": policy, "enforcing": mode }),
-                reachable || policy == "fail-open",
+                serde_json::json!({ "backend": "redis", "reachable": reachable, "policy": policy, "enforcing": enforcing }),
+                ok,
             )
         }
     };
