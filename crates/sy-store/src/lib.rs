@@ -5,6 +5,7 @@
 //! The request path never waits on the store: the server caches key lookups in memory and follows
 //! [`Store::changes_since`] to drop cached entries that changed on any node.
 
+mod budget;
 mod encode;
 mod error;
 mod open;
@@ -17,6 +18,9 @@ mod usage;
 #[cfg(test)]
 mod tests;
 
+pub use budget::{
+    Budget, BudgetAsk, BudgetPeriod, BudgetScope, NANO_PER_USD, Reservation, Standing,
+};
 pub use error::StoreError;
 pub use secret::{KeyMaterial, hash_key, mint_key};
 pub use usage::{Dimension, Tokens, UsageQuery, UsageRecord, UsageRow};
@@ -42,6 +46,8 @@ pub struct Tenant {
     pub limits: Limits,
     /// Data residency: the only regions the tenant's requests may be served from (`None`: any).
     pub regions: Option<Vec<String>>,
+    /// What the tenant's keys may spend together, if limited.
+    pub budget: Option<Budget>,
     /// A disabled tenant's keys are all refused.
     pub disabled: bool,
     /// Unix milliseconds.
@@ -55,6 +61,7 @@ pub struct NewTenant {
     pub id: String,
     pub limits: Limits,
     pub regions: Option<Vec<String>>,
+    pub budget: Option<Budget>,
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears a limit.
@@ -65,6 +72,8 @@ pub struct TenantPatch {
     pub max_concurrent: Option<Option<u32>>,
     pub disabled: Option<bool>,
     pub regions: Option<Option<Vec<String>>>,
+    /// The whole budget: `Some(None)` removes it.
+    pub budget: Option<Option<Budget>>,
 }
 
 /// An API key as stored: never the secret itself, only its SHA-256 and a short prefix for display.
@@ -92,6 +101,8 @@ pub struct KeyRecord {
     pub secret_access_key: Option<String>,
     /// Whether calls with this key may steer routing (x-switchyard-deployment, x-switchyard-region).
     pub routing_hints: bool,
+    /// What calls with this key may spend, if limited.
+    pub budget: Option<Budget>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -110,6 +121,7 @@ pub struct NewKey {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub routing_hints: bool,
+    pub budget: Option<Budget>,
 }
 
 /// A partial update of a key: `None` leaves a field as it is; `Some(None)` clears it.
@@ -122,6 +134,8 @@ pub struct KeyPatch {
     pub tpm: Option<Option<u64>>,
     pub max_concurrent: Option<Option<u32>>,
     pub routing_hints: Option<bool>,
+    /// The whole budget: `Some(None)` removes it.
+    pub budget: Option<Option<Budget>>,
 }
 
 /// Which keys to list.
@@ -217,6 +231,7 @@ impl Store {
         let tpm = rows::stored_limit(new.limits.tpm, "tpm")?;
         let max_concurrent = new.limits.max_concurrent.map(i64::from);
         let regions = rows::stored_list(new.regions.as_ref(), "region")?;
+        let budget = budget::Stored::of(new.budget.as_ref())?;
         let row = with_pool!(self, pool => sqlx::query(sql::INSERT_TENANT)
             .bind(&new.id)
             .bind(rpm)
@@ -225,6 +240,10 @@ impl Store {
             .bind(false)
             .bind(Self::now_ms())
             .bind(&regions)
+            .bind(budget.limit_nano)
+            .bind(budget.period)
+            .bind(budget.tz)
+            .bind(budget.soft)
             .fetch_one(pool)
             .await
             .map_err(|e| match Violation::of(&e) {
@@ -290,6 +309,7 @@ impl Store {
             .as_ref()
             .map(|r| rows::stored_list(r.as_ref(), "region"))
             .transpose()?;
+        let budget = budget::Stored::of(patch.budget.as_ref().and_then(Option::as_ref))?;
         with_pool!(self, pool => sqlx::query(sql::UPDATE_TENANT)
             .bind(id)
             .bind(rpm.is_some())
@@ -303,6 +323,11 @@ impl Store {
             .bind(Self::now_ms())
             .bind(regions.is_some())
             .bind(regions.clone().flatten())
+            .bind(patch.budget.is_some())
+            .bind(budget.limit_nano)
+            .bind(budget.period)
+            .bind(budget.tz)
+            .bind(budget.soft)
             .fetch_optional(pool)
             .await?
             .map(|row| rows::tenant(&row))
@@ -319,6 +344,7 @@ impl Store {
         let tpm = rows::stored_limit(new.limits.tpm, "tpm")?;
         let max_concurrent = new.limits.max_concurrent.map(i64::from);
         let models = rows::stored_list(new.models.as_ref(), "model")?;
+        let budget = budget::Stored::of(new.budget.as_ref())?;
         with_pool!(self, pool => sqlx::query(sql::INSERT_KEY)
             .bind(&new.id)
             .bind(&new.tenant)
@@ -334,6 +360,10 @@ impl Store {
             .bind(&new.secret_access_key)
             .bind(Self::now_ms())
             .bind(new.routing_hints)
+            .bind(budget.limit_nano)
+            .bind(budget.period)
+            .bind(budget.tz)
+            .bind(budget.soft)
             .fetch_one(pool)
             .await
             .map_err(|e| key_write_error(e, new))
@@ -397,6 +427,7 @@ impl Store {
         let rpm = patch_limit(patch.rpm, "rpm")?;
         let tpm = patch_limit(patch.tpm, "tpm")?;
         let max_concurrent = patch.max_concurrent.map(|v| v.map(i64::from));
+        let budget = budget::Stored::of(patch.budget.as_ref().and_then(Option::as_ref))?;
         with_pool!(self, pool => sqlx::query(sql::UPDATE_KEY)
             .bind(id)
             .bind(patch.name.is_some())
@@ -414,6 +445,11 @@ impl Store {
             .bind(Self::now_ms())
             .bind(patch.routing_hints.is_some())
             .bind(patch.routing_hints.unwrap_or(false))
+            .bind(patch.budget.is_some())
+            .bind(budget.limit_nano)
+            .bind(budget.period)
+            .bind(budget.tz)
+            .bind(budget.soft)
             .fetch_optional(pool)
             .await?
             .map(|row| rows::key(&row))

@@ -184,6 +184,11 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
             "usage",
             include_str!("../migrations/sqlite/0003_usage.sql"),
         ),
+        (
+            4,
+            "budgets",
+            include_str!("../migrations/sqlite/0004_budgets.sql"),
+        ),
     ]);
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -210,6 +215,11 @@ async fn migrate_postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> {
             3,
             "usage",
             include_str!("../migrations/postgres/0003_usage.sql"),
+        ),
+        (
+            4,
+            "budgets",
+            include_str!("../migrations/postgres/0004_budgets.sql"),
         ),
     ]);
     let mut conn = pool.acquire().await?;

@@ -40,7 +40,7 @@ macro_rules! impl_columns {
 
 impl_columns!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
 
-fn corrupt(col: &str, err: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(col: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("stored column `{col}` is unreadable: {err}"))
 }
 
@@ -49,6 +49,7 @@ pub(crate) fn tenant(row: &impl Columns) -> Result<Tenant, StoreError> {
         id: row.text("id")?,
         regions: string_list(row, "regions")?,
         limits: limits(row)?,
+        budget: crate::budget::from_row(row)?,
         disabled: row.flag("disabled")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
@@ -80,6 +81,7 @@ pub(crate) fn key(row: &impl Columns) -> Result<KeyRecord, StoreError> {
         access_key_id: row.opt_text("access_key_id")?,
         secret_access_key: row.opt_text("secret_access_key")?,
         routing_hints: row.flag("routing_hints")?,
+        budget: crate::budget::from_row(row)?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })
@@ -143,7 +145,10 @@ fn limits(row: &impl Columns) -> Result<Limits, StoreError> {
     })
 }
 
-fn unsigned<T: TryFrom<i64>>(row: &impl Columns, col: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn unsigned<T: TryFrom<i64>>(
+    row: &impl Columns,
+    col: &str,
+) -> Result<Option<T>, StoreError> {
     row.opt_int(col)?
         .map(|v| T::try_from(v).map_err(|_| corrupt(col, format_args!("{v} is out of range"))))
         .transpose()

@@ -17,14 +17,16 @@ use crate::usage::{Dimension, UsageQuery};
 
 macro_rules! tenant_columns {
     () => {
-        "id, rpm, tpm, max_concurrent, disabled, created_at, updated_at, regions"
+        "id, rpm, tpm, max_concurrent, disabled, created_at, updated_at, regions, budget_nano, \
+         budget_period, budget_tz, budget_soft"
     };
 }
 
 macro_rules! key_columns {
     () => {
         "id, tenant_id, name, prefix, key_hash, models, rpm, tpm, max_concurrent, expires_at, \
-         revoked_at, access_key_id, secret_access_key, created_at, updated_at, routing_hints"
+         revoked_at, access_key_id, secret_access_key, created_at, updated_at, routing_hints, \
+         budget_nano, budget_period, budget_tz, budget_soft"
     };
 }
 
@@ -41,11 +43,28 @@ macro_rules! bump {
     };
 }
 
+/// Sets the four budget columns together when `$N` is true, from `$N+1` .. `$N+4`.
+macro_rules! budget_update {
+    ("$13") => {
+        "budget_nano = CASE WHEN $13 THEN $14 ELSE budget_nano END, \
+         budget_period = CASE WHEN $13 THEN $15 ELSE budget_period END, \
+         budget_tz = CASE WHEN $13 THEN $16 ELSE budget_tz END, \
+         budget_soft = CASE WHEN $13 THEN $17 ELSE budget_soft END, "
+    };
+    ("$17") => {
+        "budget_nano = CASE WHEN $17 THEN $18 ELSE budget_nano END, \
+         budget_period = CASE WHEN $17 THEN $19 ELSE budget_period END, \
+         budget_tz = CASE WHEN $17 THEN $20 ELSE budget_tz END, \
+         budget_soft = CASE WHEN $17 THEN $21 ELSE budget_soft END, "
+    };
+}
+
 pub(crate) const PING: &str = "SELECT 1";
 
 pub(crate) const INSERT_TENANT: &str = concat!(
-    "INSERT INTO tenants (id, rpm, tpm, max_concurrent, disabled, created_at, updated_at, regions) \
-     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING ",
+    "INSERT INTO tenants (",
+    tenant_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11) RETURNING ",
     tenant_columns!()
 );
 
@@ -67,6 +86,7 @@ pub(crate) const UPDATE_TENANT: &str = concat!(
      max_concurrent = CASE WHEN $6 THEN $7 ELSE max_concurrent END, \
      disabled = CASE WHEN $8 THEN $9 ELSE disabled END, \
      regions = CASE WHEN $11 THEN $12 ELSE regions END, ",
+    budget_update!("$13"),
     bump!("$10"),
     " WHERE id = $1 RETURNING ",
     tenant_columns!()
@@ -75,7 +95,8 @@ pub(crate) const UPDATE_TENANT: &str = concat!(
 pub(crate) const INSERT_KEY: &str = concat!(
     "INSERT INTO api_keys (",
     key_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13, $13, $14) RETURNING ",
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13, $13, $14, $15, $16, \
+     $17, $18) RETURNING ",
     key_columns!()
 );
 
@@ -112,6 +133,7 @@ pub(crate) const UPDATE_KEY: &str = concat!(
      tpm = CASE WHEN $10 THEN $11 ELSE tpm END, \
      max_concurrent = CASE WHEN $12 THEN $13 ELSE max_concurrent END, \
      routing_hints = CASE WHEN $15 THEN $16 ELSE routing_hints END, ",
+    budget_update!("$17"),
     bump!("$14"),
     " WHERE id = $1 RETURNING ",
     key_columns!()

@@ -9,6 +9,7 @@
 use crate::rows::Columns;
 use crate::sql::{self, Param, USAGE_CHUNK_MAX};
 // `Backend` is named by `with_pool!`.
+use crate::budget::{self, Settlement};
 use crate::{Backend, Store, StoreError, rows, with_pool};
 
 /// One request as the ledger keeps it.
@@ -45,6 +46,8 @@ pub struct UsageRecord {
     pub usage_source: String,
     /// Cost in pico-USD (1e-12 USD); `None` when the price is unknown, which is not the same as 0.
     pub cost_pico: Option<i64>,
+    /// The request holds money against budgets: writing the record settles the holds to its cost.
+    pub holds_budget: bool,
 }
 
 /// Token counts, split so each can be priced at its own rate.
@@ -145,9 +148,14 @@ impl Store {
         if stored.is_empty() {
             return Ok(0);
         }
+        let settling: Vec<(&str, i64)> = records
+            .iter()
+            .filter(|r| r.holds_budget)
+            .map(|r| (r.request_id.as_str(), budget::cost_nano(r.cost_pico)))
+            .collect();
         match &self.backend {
-            Backend::Sqlite(pool) => insert_sqlite(pool, &stored).await,
-            Backend::Postgres(pool) => insert_postgres(pool, &stored).await,
+            Backend::Sqlite(pool) => insert_sqlite(pool, &stored, &settling).await,
+            Backend::Postgres(pool) => insert_postgres(pool, &stored, &settling).await,
         }
     }
 
@@ -178,10 +186,12 @@ impl Store {
 
 /// One transaction of multi-row inserts with anonymous `?` placeholders: sqlx finds a named
 /// placeholder's position by asking SQLite for its name, a linear search, which would make
-/// binding quadratic in the rows of a statement.
+/// binding quadratic in the rows of a statement. Budget holds of the batch settle in the same
+/// transaction.
 async fn insert_sqlite(
     pool: &sqlx::SqlitePool,
     rows: &[StoredUsage<'_>],
+    settling: &[(&str, i64)],
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
@@ -218,13 +228,87 @@ async fn insert_sqlite(
         }
         inserted += insert.execute(&mut *tx).await?.rows_affected();
     }
+    let mut settlement = Settlement::default();
+    for &(request_id, cost_nano) in settling {
+        for row in sqlx::query(SETTLE_HOLDS_SQLITE)
+            .bind(request_id)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            settlement.add(&row, cost_nano)?;
+        }
+    }
+    settle_counters(&mut tx, &settlement).await?;
     tx.commit().await?;
     Ok(inserted)
 }
 
+/// A request's holds, taken away as they settle (a record delivered twice finds none left).
+const SETTLE_HOLDS_SQLITE: &str = "DELETE FROM budget_holds WHERE request_id = $1 \
+     RETURNING scope, owner_id, period_start, amount_nano, released";
+
+/// The batch's holds at once: `$1` request ids.
+const SETTLE_HOLDS_POSTGRES: &str = "DELETE FROM budget_holds WHERE request_id = ANY($1) \
+     RETURNING request_id, scope, owner_id, period_start, amount_nano, released";
+
+/// Applies a settlement to its counters, in the counters' lock order.
+async fn settle_counters<'c, DB>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    settlement: &Settlement,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for ((scope, owner, period_start), (spent, held)) in &settlement.counters {
+        sqlx::query::<DB>(budget::SETTLE_COUNTER)
+            .bind(scope.name())
+            .bind(owner.as_str())
+            .bind(*period_start)
+            .bind(*spent)
+            .bind(*held)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// One statement for the whole batch: each column travels as one array and `UNNEST` zips them
 /// back into rows, so a batch of any size is a single round trip with 23 parameters.
-async fn insert_postgres(pool: &sqlx::PgPool, rows: &[StoredUsage<'_>]) -> Result<u64, StoreError> {
+async fn insert_postgres(
+    pool: &sqlx::PgPool,
+    rows: &[StoredUsage<'_>],
+    settling: &[(&str, i64)],
+) -> Result<u64, StoreError> {
+    if settling.is_empty() {
+        return insert_usage_postgres(pool, rows).await;
+    }
+    // Budget holds settle in the same transaction as the records that settle them.
+    let mut tx = pool.begin().await?;
+    let inserted = insert_usage_postgres(&mut *tx, rows).await?;
+    let costs: std::collections::HashMap<&str, i64> = settling.iter().copied().collect();
+    let ids: Vec<&str> = settling.iter().map(|(id, _)| *id).collect();
+    let mut settlement = Settlement::default();
+    for row in sqlx::query(SETTLE_HOLDS_POSTGRES)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        let id = row.text("request_id")?;
+        settlement.add(&row, costs.get(id.as_str()).copied().unwrap_or(0))?;
+    }
+    settle_counters(&mut tx, &settlement).await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+async fn insert_usage_postgres<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    rows: &[StoredUsage<'_>],
+) -> Result<u64, StoreError> {
     let done = sqlx::query(sql::INSERT_USAGE_POSTGRES)
         .bind(column(rows, |r| r.request_id))
         .bind(column(rows, |r| r.started_at))
@@ -249,7 +333,7 @@ async fn insert_postgres(pool: &sqlx::PgPool, rows: &[StoredUsage<'_>]) -> Resul
         .bind(column(rows, |r| r.tokens[4]))
         .bind(column(rows, |r| r.usage_source))
         .bind(column(rows, |r| r.cost_pico))
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(done.rows_affected())
 }

@@ -3,12 +3,19 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+#[path = "conformance/budgets.rs"]
+mod budgets;
 #[path = "conformance/usage.rs"]
 mod usage;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use budgets::{
+    budget_holds_are_all_or_none, budget_periods_are_separate_counters,
+    budget_race_admits_exactly_what_fits, budgets_round_trip, expired_holds_are_released,
+    settling_replaces_the_hold_with_the_cost, soft_budgets_hold_past_the_limit,
+};
 use sy_store::scratch::{ScratchPostgres, ScratchSqlite};
 use sy_store::{
     KeyFilter, KeyMaterial, KeyPatch, KeyRecord, Limits, NewKey, NewTenant, Store, StoreError,
@@ -110,9 +117,21 @@ conformance!(
     unpriced_usage_is_counted_not_summed,
     usage_sums_are_exact,
     large_costs_sum_exactly_or_fail_loudly,
+    budgets_round_trip,
+    budget_race_admits_exactly_what_fits,
+    budget_holds_are_all_or_none,
+    settling_replaces_the_hold_with_the_cost,
+    soft_budgets_hold_past_the_limit,
+    expired_holds_are_released,
+    budget_periods_are_separate_counters,
 );
 
-fn tenant(id: &str, rpm: Option<u64>, tpm: Option<u64>, max_concurrent: Option<u32>) -> NewTenant {
+pub(crate) fn tenant(
+    id: &str,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+    max_concurrent: Option<u32>,
+) -> NewTenant {
     NewTenant {
         id: id.to_owned(),
         limits: Limits {
@@ -121,11 +140,12 @@ fn tenant(id: &str, rpm: Option<u64>, tpm: Option<u64>, max_concurrent: Option<u
             max_concurrent,
         },
         regions: None,
+        budget: None,
     }
 }
 
 /// A new key from freshly minted material, with no name, models, limits or expiry.
-fn new_key(tenant: &str, aws: bool) -> (KeyMaterial, NewKey) {
+pub(crate) fn new_key(tenant: &str, aws: bool) -> (KeyMaterial, NewKey) {
     let material = mint_key(aws);
     let (access_key_id, secret_access_key) = material.aws.clone().unzip();
     let key = NewKey {
@@ -140,6 +160,7 @@ fn new_key(tenant: &str, aws: bool) -> (KeyMaterial, NewKey) {
         access_key_id,
         secret_access_key,
         routing_hints: false,
+        budget: None,
     };
     (material, key)
 }
@@ -396,6 +417,7 @@ async fn key_lifecycle(db: &Db) {
         access_key_id: new.access_key_id.clone(),
         secret_access_key: new.secret_access_key.clone(),
         routing_hints: false,
+        budget: None,
         created_at: created.created_at,
         updated_at: created.created_at,
     };

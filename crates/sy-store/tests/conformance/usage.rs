@@ -11,7 +11,7 @@ use super::Db;
 const MIDNIGHT: i64 = 1_773_446_400_000;
 
 /// A completed, priced, streamed call by `acme`'s key `key_a` to `gpt-x` at `started_at`.
-fn record(id: &str, started_at: i64) -> UsageRecord {
+pub(crate) fn record(id: &str, started_at: i64) -> UsageRecord {
     UsageRecord {
         request_id: id.to_owned(),
         started_at,
@@ -38,6 +38,7 @@ fn record(id: &str, started_at: i64) -> UsageRecord {
         },
         usage_source: "reported".to_owned(),
         cost_pico: Some(1_000),
+        holds_budget: false,
     }
 }
 
