@@ -87,6 +87,8 @@ pub enum KeysCommand {
         expires_at: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Also issue an access key pair for SigV4 (Bedrock-style) clients.
         #[arg(long)]
         aws: bool,
@@ -118,6 +120,8 @@ pub enum KeysCommand {
         expires_at: Option<String>,
         #[command(flatten)]
         limits: LimitChangeArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Whether calls with this key may steer routing.
         #[arg(long)]
         routing_hints: Option<bool>,
@@ -141,6 +145,8 @@ pub enum TenantsCommand {
         id: String,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Data residency: the only deployment regions its requests may use (comma separated).
         #[arg(long, value_delimiter = ',')]
         regions: Option<Vec<String>>,
@@ -157,6 +163,8 @@ pub enum TenantsCommand {
         id: String,
         #[command(flatten)]
         limits: LimitChangeArgs,
+        #[command(flatten)]
+        budget: BudgetArgs,
         /// Comma separated, or `any`.
         #[arg(long)]
         regions: Option<String>,
@@ -181,6 +189,24 @@ pub struct LimitArgs {
     /// Requests in flight at once.
     #[arg(long)]
     pub max_concurrent: Option<u32>,
+}
+
+/// A budget in money over a period. On `update`, fields left out keep their value and
+/// `--budget-usd none` removes the budget.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// Budget in dollars, e.g. 25 or 12.50.
+    #[arg(long)]
+    pub budget_usd: Option<String>,
+    /// day, week (from Monday), month (default) or total.
+    #[arg(long)]
+    pub budget_period: Option<String>,
+    /// IANA time zone whose calendar bounds the period (default UTC), e.g. America/New_York.
+    #[arg(long)]
+    pub budget_tz: Option<String>,
+    /// hard (default: refuse requests the budget cannot cover) or soft (allow, warn).
+    #[arg(long)]
+    pub budget_enforcement: Option<String>,
 }
 
 /// Limits to change: a number sets one, `none` clears it.

@@ -35,6 +35,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                 models,
                 expires_at,
                 limits,
+                budget,
                 aws,
                 routing_hints,
             } => {
@@ -49,6 +50,10 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                         max_concurrent: limits.max_concurrent,
                         aws_access_key: aws,
                         routing_hints,
+                        budget_usd: budget.budget_usd.map(Value::String),
+                        budget_period: budget.budget_period,
+                        budget_tz: budget.budget_tz,
+                        budget_enforcement: budget.budget_enforcement,
                     })
                     .await?;
                 eprintln!("The key's secret is shown once, below; store it now.");
@@ -72,6 +77,7 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                 models,
                 expires_at,
                 limits,
+                budget,
                 routing_hints,
             } => {
                 let models = models.map(|m| {
@@ -87,6 +93,10 @@ pub fn keys(args: KeysArgs) -> ExitCode {
                     tpm,
                     max_concurrent,
                     routing_hints,
+                    budget_usd: budget_change(budget.budget_usd),
+                    budget_period: budget.budget_period,
+                    budget_tz: budget.budget_tz,
+                    budget_enforcement: budget.budget_enforcement,
                 };
                 Ok(Output::Json(t.update_key(&id, update).await?))
             }
@@ -102,6 +112,7 @@ pub fn tenants(args: TenantsArgs) -> ExitCode {
             TenantsCommand::Create {
                 id,
                 limits,
+                budget,
                 regions,
             } => Ok(Output::Json(
                 t.create_tenant(CreateTenant {
@@ -110,6 +121,10 @@ pub fn tenants(args: TenantsArgs) -> ExitCode {
                     tpm: limits.tpm,
                     max_concurrent: limits.max_concurrent,
                     regions,
+                    budget_usd: budget.budget_usd.map(Value::String),
+                    budget_period: budget.budget_period,
+                    budget_tz: budget.budget_tz,
+                    budget_enforcement: budget.budget_enforcement,
                 })
                 .await?,
             )),
@@ -124,6 +139,7 @@ pub fn tenants(args: TenantsArgs) -> ExitCode {
             TenantsCommand::Update {
                 id,
                 limits,
+                budget,
                 regions,
             } => {
                 let (rpm, tpm, max_concurrent) = limit_changes(&limits)?;
@@ -136,6 +152,10 @@ pub fn tenants(args: TenantsArgs) -> ExitCode {
                     max_concurrent,
                     disabled: None,
                     regions,
+                    budget_usd: budget_change(budget.budget_usd),
+                    budget_period: budget.budget_period,
+                    budget_tz: budget.budget_tz,
+                    budget_enforcement: budget.budget_enforcement,
                 };
                 Ok(Output::Json(t.update_tenant(&id, update).await?))
             }
@@ -229,6 +249,11 @@ type LimitChanges = (
     Option<Option<u64>>,
     Option<Option<u32>>,
 );
+
+/// `--budget-usd 25` sets the budget, `--budget-usd none` removes it.
+fn budget_change(usd: Option<String>) -> Option<Option<Value>> {
+    usd.map(|text| (text != "none").then_some(Value::String(text)))
+}
 
 /// `--rpm 60` sets a limit, `--rpm none` clears it.
 fn limit_changes(args: &LimitChangeArgs) -> Result<LimitChanges, AdminError> {

@@ -13,7 +13,7 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub auth: AuthMode,
-    pub ledger: Durability,
+    pub ledger: LedgerSettings,
     /// The key that opens the admin API (`/admin/v1/...`); without one the admin API is off.
     pub admin_key: Option<Secret>,
     pub providers: Vec<Provider>,
@@ -88,6 +88,15 @@ pub enum RedisPolicy {
     FailOpen,
     /// Refuse requests that carry limits until Redis is back.
     FailClosed,
+}
+
+/// The usage ledger's settings (`[ledger]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerSettings {
+    pub durability: Durability,
+    /// Answers carry `x-switchyard-cost-usd`, the request's exact cost (non-streamed answers only:
+    /// a stream's cost is known after its headers are sent).
+    pub cost_header: bool,
 }
 
 /// When a request's usage record reaches the store.

@@ -66,6 +66,8 @@ pub struct RawStorage {
 pub struct RawLedger {
     /// `"batched"` (default) or `"sync"`.
     pub durability: Option<String>,
+    /// Report each answer's cost in `x-switchyard-cost-usd` (default false).
+    pub cost_header: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

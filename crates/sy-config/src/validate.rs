@@ -117,7 +117,7 @@ pub fn validate(
         .as_deref()
         .and_then(|key| c.secret("auth.admin_key", key));
     let storage = storage(&mut c, &raw.storage, file);
-    let ledger = match raw.ledger.durability.as_deref() {
+    let durability = match raw.ledger.durability.as_deref() {
         None | Some("batched") => Durability::Batched,
         Some("sync") => Durability::Sync,
         Some(other) => {
@@ -127,6 +127,10 @@ pub fn validate(
             );
             Durability::Batched
         }
+    };
+    let ledger = LedgerSettings {
+        durability,
+        cost_header: raw.ledger.cost_header.unwrap_or(false),
     };
     let providers: Vec<Provider> = raw
         .providers

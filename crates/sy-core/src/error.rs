@@ -26,6 +26,9 @@ pub enum ErrorKind {
         resource: &'static str,
         retry_after: Duration,
     },
+    /// A key's or tenant's budget cannot cover the request (429, not worth retrying before the
+    /// period resets or an operator raises the budget).
+    BudgetExceeded,
     /// The gateway's own state (key store, shared limits) cannot be reached (503).
     StateUnavailable,
     /// No configured model by that name (404).
@@ -92,7 +95,7 @@ impl GatewayError {
             ErrorKind::InvalidRequest { .. } => 400,
             ErrorKind::Unauthenticated { .. } => 401,
             ErrorKind::PermissionDenied { .. } => 403,
-            ErrorKind::RateLimited { .. } => 429,
+            ErrorKind::RateLimited { .. } | ErrorKind::BudgetExceeded => 429,
             ErrorKind::StateUnavailable => 503,
             ErrorKind::ModelNotFound | ErrorKind::RouteNotFound => 404,
             ErrorKind::PayloadTooLarge => 413,
@@ -113,6 +116,7 @@ impl GatewayError {
             | ErrorKind::Unauthenticated { .. }
             | ErrorKind::PermissionDenied { .. }
             | ErrorKind::RateLimited { .. }
+            | ErrorKind::BudgetExceeded
             | ErrorKind::ModelNotFound
             | ErrorKind::RouteNotFound
             | ErrorKind::PayloadTooLarge

@@ -15,6 +15,8 @@ use moka::future::Cache;
 use sy_core::{ErrorKind, GatewayError, constant_time_eq};
 use sy_limits::{Rule, Scope};
 use sy_store::{KeyRecord, Store, StoreError, Tenant, hash_key};
+
+use crate::budget::CachedBudget;
 use tracing::{info, warn};
 
 /// How often the change feed is read.
@@ -56,6 +58,10 @@ impl Caller {
         self.tenant.regions.as_deref()
     }
 
+    pub fn has_budget(&self) -> bool {
+        self.key.budget.is_some() || self.tenant.budget.is_some()
+    }
+
     pub fn has_limits(&self) -> bool {
         has_limits(&self.key.rule) || has_limits(&self.tenant.rule)
     }
@@ -76,6 +82,7 @@ pub struct CachedKey {
     revoked: bool,
     routing_hints: bool,
     rule: Rule,
+    pub budget: Option<CachedBudget>,
 }
 
 impl CachedKey {
@@ -96,6 +103,7 @@ impl CachedKey {
             expires_at: record.expires_at,
             revoked: record.revoked_at.is_some(),
             routing_hints: record.routing_hints,
+            budget: record.budget.as_ref().map(CachedBudget::from_record),
         }
     }
 }
@@ -106,6 +114,7 @@ pub struct CachedTenant {
     disabled: bool,
     regions: Option<Box<[String]>>,
     rule: Rule,
+    pub budget: Option<CachedBudget>,
 }
 
 impl CachedTenant {
@@ -122,6 +131,7 @@ impl CachedTenant {
             id,
             disabled: tenant.disabled,
             regions: tenant.regions.map(Vec::into_boxed_slice),
+            budget: tenant.budget.as_ref().map(CachedBudget::from_record),
         }
     }
 }

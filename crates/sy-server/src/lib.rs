@@ -7,6 +7,7 @@
 mod admin;
 mod admission;
 mod auth;
+mod budget;
 mod dispatch;
 mod ledger;
 mod limits;

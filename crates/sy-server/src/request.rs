@@ -24,6 +24,8 @@ static X_DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployme
 static X_ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 static X_UPSTREAM_REQUEST_ID: HeaderName =
     HeaderName::from_static("x-switchyard-upstream-request-id");
+static X_COST: HeaderName = HeaderName::from_static("x-switchyard-cost-usd");
+static X_BUDGET_WARNING: HeaderName = HeaderName::from_static("x-switchyard-budget-warning");
 
 /// Which deployment answered, reported in the routing headers and the usage record.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +65,10 @@ pub struct RequestContext {
     pub delivered_events: u64,
     /// From arrival to the first byte of the answer's body reaching the client (streams).
     pub first_byte: Option<std::time::Duration>,
+    /// Money is held against the caller's budgets: the usage record settles it.
+    pub budget_held: bool,
+    /// Soft budgets this request went past (`key key_…`, `tenant acme`), reported in a header.
+    pub over_soft_budgets: Vec<String>,
     /// The usage record was already written (durability "sync").
     recorded: bool,
     gateway: Gateway,
@@ -88,6 +94,8 @@ impl RequestContext {
             input_estimate: 0,
             delivered_events: 0,
             first_byte: None,
+            budget_held: false,
+            over_soft_budgets: Vec::new(),
             recorded: false,
             gateway: gateway.clone(),
         }
@@ -120,6 +128,55 @@ impl RequestContext {
         if let Some(rate) = &self.rate {
             crate::limits::write_headers(rate, headers);
         }
+        if !self.over_soft_budgets.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&format!(
+                "soft budget exceeded: {}",
+                self.over_soft_budgets.join(", ")
+            ))
+        {
+            headers.insert(X_BUDGET_WARNING.clone(), v);
+        }
+    }
+
+    /// `x-switchyard-cost-usd`, the answer's exact cost, when the operator enables it and the
+    /// price is known.
+    pub fn write_cost_header(&self, headers: &mut HeaderMap) {
+        if !self.gateway.snapshot().config.ledger.cost_header {
+            return;
+        }
+        let (tokens, _) = self.tokens();
+        if let Some(pico) = self.cost_pico(&tokens)
+            && let Ok(v) = HeaderValue::from_str(&crate::ledger::format_usd(i128::from(pico)))
+        {
+            headers.insert(X_COST.clone(), v);
+        }
+    }
+
+    /// The request's usage in disjoint buckets and where the counts come from.
+    fn tokens(&self) -> (Tokens, &'static str) {
+        let aborted = self.outcome == Outcome::ClientAborted && self.routed.attempts > 0;
+        match &self.usage {
+            Some(usage) => (crate::ledger::buckets(usage), "reported"),
+            // Abandoned or cut short: what was asked and what was delivered, never zero.
+            None if aborted || (self.stream && self.delivered_events > 0) => (
+                Tokens {
+                    input: self.input_estimate,
+                    output: self.delivered_events,
+                    ..Tokens::default()
+                },
+                "estimated",
+            ),
+            None => (Tokens::default(), "none"),
+        }
+    }
+
+    fn cost_pico(&self, tokens: &Tokens) -> Option<i64> {
+        match &self.routed.price {
+            Some(price) => crate::ledger::cost_pico(tokens, price),
+            // Nothing was sent anywhere: nothing to price.
+            None if self.routed.attempts == 0 => Some(0),
+            None => None,
+        }
     }
 
     /// With `ledger.durability = "sync"`, writes the usage record now, so the response completes
@@ -142,26 +199,8 @@ impl RequestContext {
     fn usage_record(&self) -> Option<UsageRecord> {
         let model = self.model.as_deref()?;
         let routed = &self.routed;
-        let aborted = self.outcome == Outcome::ClientAborted && routed.attempts > 0;
-        let (tokens, source) = match &self.usage {
-            Some(usage) => (crate::ledger::buckets(usage), "reported"),
-            // Abandoned or cut short: what was asked and what was delivered, never zero.
-            None if aborted || (self.stream && self.delivered_events > 0) => (
-                Tokens {
-                    input: self.input_estimate,
-                    output: self.delivered_events,
-                    ..Tokens::default()
-                },
-                "estimated",
-            ),
-            None => (Tokens::default(), "none"),
-        };
-        let cost_pico = match &routed.price {
-            Some(price) => crate::ledger::cost_pico(&tokens, price),
-            // Nothing was sent anywhere: nothing to price.
-            None if routed.attempts == 0 => Some(0),
-            None => None,
-        };
+        let (tokens, source) = self.tokens();
+        let cost_pico = self.cost_pico(&tokens);
         let status = match self.outcome {
             Outcome::Completed => "completed",
             Outcome::ClientAborted => "client_aborted",
@@ -190,6 +229,7 @@ impl RequestContext {
             tokens,
             usage_source: source.to_owned(),
             cost_pico,
+            holds_budget: self.budget_held,
         })
     }
 

@@ -12,6 +12,7 @@ use sy_store::Store;
 
 use crate::admission::Admission;
 use crate::auth::Authenticator;
+use crate::budget::Budgets;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
@@ -63,6 +64,7 @@ struct Inner {
     limiter: Limiter,
     /// Present with a store: every request's usage record goes through it.
     ledger: Option<Ledger>,
+    budgets: Budgets,
 }
 
 impl std::fmt::Debug for Inner {
@@ -103,7 +105,10 @@ impl Gateway {
         let limiter = crate::limits::limiter(&config.storage)?;
         let ledger = store
             .as_ref()
-            .map(|store| Ledger::start(store.clone(), config.ledger));
+            .map(|store| Ledger::start(store.clone(), config.ledger.durability));
+        if let (AuthMode::Keys, Some(store)) = (config.auth, &store) {
+            Budgets::reap_expired_holds(store.clone());
+        }
         let snapshot = Snapshot::build(config, None)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -116,6 +121,7 @@ impl Gateway {
                 auth,
                 limiter,
                 ledger,
+                budgets: Budgets::default(),
             }),
         })
     }
@@ -172,6 +178,10 @@ impl Gateway {
 
     pub fn ledger(&self) -> Option<&Ledger> {
         self.inner.ledger.as_ref()
+    }
+
+    pub fn budgets(&self) -> &Budgets {
+        &self.inner.budgets
     }
 
     pub fn limiter(&self) -> &Limiter {

@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sy_config::{format_rfc3339_utc, parse_rfc3339_utc};
 use sy_store::{
-    Dimension, KeyFilter, KeyPatch, KeyRecord, Limits, NewKey, NewTenant, Store, StoreError,
-    Tenant, TenantPatch, UsageQuery, mint_key,
+    Budget, BudgetPeriod, BudgetScope, Dimension, KeyFilter, KeyPatch, KeyRecord, Limits, NewKey,
+    NewTenant, Store, StoreError, Tenant, TenantPatch, UsageQuery, mint_key,
 };
 
 /// A failed operation, with an HTTP status and a code that never changes.
@@ -57,13 +57,6 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let text = inner.to_string();
-        if text.contains("budget_") {
-            return AdminError::new(
-                400,
-                "unsupported_field",
-                "budgets are not available in this version of Switchyard; rate limits are (rpm, tpm, max_concurrent)",
-            );
-        }
         if path == "." {
             AdminError::invalid(format!("the body is not a valid request: {text}"))
         } else {
@@ -89,6 +82,14 @@ pub struct CreateTenant {
     pub max_concurrent: Option<u32>,
     /// Data residency: the only deployment regions the tenant's requests may use.
     pub regions: Option<Vec<String>>,
+    /// Budget in dollars, an exact decimal string (`"25.00"`).
+    pub budget_usd: Option<Value>,
+    /// `day`, `week`, `month` (default) or `total`.
+    pub budget_period: Option<String>,
+    /// IANA time zone of the budget's calendar (default `UTC`).
+    pub budget_tz: Option<String>,
+    /// `hard` (default: refuse) or `soft` (allow and warn).
+    pub budget_enforcement: Option<String>,
 }
 
 /// `PATCH /admin/v1/tenants/{id}`, `switchyard tenants update`.
@@ -104,6 +105,12 @@ pub struct UpdateTenant {
     pub disabled: Option<bool>,
     #[serde(default, deserialize_with = "patch")]
     pub regions: Option<Option<Vec<String>>>,
+    /// `null` removes the budget.
+    #[serde(default, deserialize_with = "patch")]
+    pub budget_usd: Option<Option<Value>>,
+    pub budget_period: Option<String>,
+    pub budget_tz: Option<String>,
+    pub budget_enforcement: Option<String>,
 }
 
 /// `POST /admin/v1/keys`, `switchyard keys create`.
@@ -125,6 +132,14 @@ pub struct CreateKey {
     /// Whether calls with the key may steer routing (x-switchyard-deployment, x-switchyard-region).
     #[serde(default)]
     pub routing_hints: bool,
+    /// Budget in dollars, an exact decimal string (`"25.00"`).
+    pub budget_usd: Option<Value>,
+    /// `day`, `week`, `month` (default) or `total`.
+    pub budget_period: Option<String>,
+    /// IANA time zone of the budget's calendar (default `UTC`).
+    pub budget_tz: Option<String>,
+    /// `hard` (default: refuse) or `soft` (allow and warn).
+    pub budget_enforcement: Option<String>,
 }
 
 /// `PATCH /admin/v1/keys/{id}`, `switchyard keys update`.
@@ -144,6 +159,12 @@ pub struct UpdateKey {
     #[serde(default, deserialize_with = "patch")]
     pub max_concurrent: Option<Option<u32>>,
     pub routing_hints: Option<bool>,
+    /// `null` removes the budget.
+    #[serde(default, deserialize_with = "patch")]
+    pub budget_usd: Option<Option<Value>>,
+    pub budget_period: Option<String>,
+    pub budget_tz: Option<String>,
+    pub budget_enforcement: Option<String>,
 }
 
 /// `GET /admin/v1/usage`, `switchyard usage`: filters, a time range and what to group by.
@@ -244,6 +265,89 @@ fn check_regions(regions: Option<&Vec<String>>) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// The budget fields of a request, checked.
+struct BudgetFields<'a> {
+    usd: Option<Option<&'a Value>>,
+    period: Option<&'a str>,
+    tz: Option<&'a str>,
+    enforcement: Option<&'a str>,
+}
+
+impl BudgetFields<'_> {
+    fn any(&self) -> bool {
+        self.usd.is_some()
+            || self.period.is_some()
+            || self.tz.is_some()
+            || self.enforcement.is_some()
+    }
+
+    /// The budget to store: `None` leaves it as it is, `Some(None)` removes it. `current` is the
+    /// stored budget, which fields left out keep.
+    fn resolve(&self, current: Option<&Budget>) -> Result<Option<Option<Budget>>, AdminError> {
+        if !self.any() {
+            return Ok(None);
+        }
+        let limit_nano = match self.usd {
+            Some(None) => {
+                if self.period.is_some() || self.tz.is_some() || self.enforcement.is_some() {
+                    return Err(AdminError::invalid(
+                        "`budget_usd` is null, which removes the budget; leave out budget_period, budget_tz and budget_enforcement",
+                    ));
+                }
+                return Ok(Some(None));
+            }
+            Some(Some(Value::String(text))) => crate::budget::parse_usd(text)
+                .map_err(|e| AdminError::invalid(format!("`budget_usd`: {e}")))?,
+            Some(Some(other)) => {
+                return Err(AdminError::invalid(format!(
+                    "`budget_usd`: give dollars as a decimal string, e.g. \"{other}\", so no precision is lost"
+                )));
+            }
+            None => match current {
+                Some(budget) => budget.limit_nano,
+                None => {
+                    return Err(AdminError::invalid(
+                        "budget_period, budget_tz and budget_enforcement need `budget_usd` (there is no budget yet)",
+                    ));
+                }
+            },
+        };
+        let period = match self.period {
+            Some(name) => BudgetPeriod::parse(name).ok_or_else(|| {
+                AdminError::invalid(format!(
+                    "`budget_period`: unknown period `{name}`; expected day, week, month or total"
+                ))
+            })?,
+            None => current.map_or(BudgetPeriod::Month, |b| b.period),
+        };
+        let tz = match self.tz {
+            Some(name) => {
+                let zone = crate::budget::period::zone(name)
+                    .map_err(|e| AdminError::invalid(format!("`budget_tz`: {e}")))?;
+                // Store the database's own spelling of the name.
+                zone.iana_name().unwrap_or(name).to_owned()
+            }
+            None => current.map_or_else(|| "UTC".to_owned(), |b| b.tz.clone()),
+        };
+        let soft = match self.enforcement {
+            Some("hard") => false,
+            Some("soft") => true,
+            Some(other) => {
+                return Err(AdminError::invalid(format!(
+                    "`budget_enforcement`: unknown enforcement `{other}`; expected hard or soft"
+                )));
+            }
+            None => current.is_some_and(|b| b.soft),
+        };
+        Ok(Some(Some(Budget {
+            limit_nano,
+            period,
+            tz,
+            soft,
+        })))
+    }
+}
+
 fn expiry(text: &str) -> Result<i64, AdminError> {
     parse_rfc3339_utc(text).map(|s| s * 1000).ok_or_else(|| {
         AdminError::invalid(format!(
@@ -266,6 +370,14 @@ impl Tenancy<'_> {
     pub async fn create_tenant(&self, req: CreateTenant) -> Result<Value, AdminError> {
         check_limits(req.rpm, req.tpm, req.max_concurrent)?;
         check_regions(req.regions.as_ref())?;
+        let budget = BudgetFields {
+            usd: req.budget_usd.as_ref().map(Some),
+            period: req.budget_period.as_deref(),
+            tz: req.budget_tz.as_deref(),
+            enforcement: req.budget_enforcement.as_deref(),
+        }
+        .resolve(None)?
+        .flatten();
         let new = NewTenant {
             id: req.id,
             limits: Limits {
@@ -274,6 +386,7 @@ impl Tenancy<'_> {
                 max_concurrent: req.max_concurrent,
             },
             regions: req.regions,
+            budget,
         };
         let tenant = self.store.create_tenant(&new).await.map_err(|e| match e {
             StoreError::Conflict(_) => AdminError::new(
@@ -295,8 +408,54 @@ impl Tenancy<'_> {
         Ok(json!({ "object": "list", "data": tenants.iter().map(tenant_json).collect::<Vec<_>>() }))
     }
 
+    /// A tenant, with where its budget stands in the current period.
     pub async fn tenant(&self, id: &str) -> Result<Value, AdminError> {
-        tenant_view(id, self.store.tenant(id).await)
+        let found = self.store.tenant(id).await;
+        let budget = found
+            .as_ref()
+            .ok()
+            .cloned()
+            .flatten()
+            .and_then(|t| t.budget);
+        let mut view = tenant_view(id, found)?;
+        self.add_standing(&mut view, BudgetScope::Tenant, id, budget.as_ref())
+            .await?;
+        Ok(view)
+    }
+
+    /// Adds `period_start`, `resets_at`, `spent_usd` and `held_usd` to a view's budget.
+    async fn add_standing(
+        &self,
+        view: &mut Value,
+        scope: BudgetScope,
+        owner: &str,
+        budget: Option<&Budget>,
+    ) -> Result<(), AdminError> {
+        let Some(budget) = budget else {
+            return Ok(());
+        };
+        let zone = crate::budget::CachedBudget::from_record(budget);
+        let (start, end) = crate::budget::period::bounds(budget.period, &zone.tz, Store::now_ms())
+            .map_err(|e| AdminError::new(500, "internal", e))?;
+        let (spent, held) = self
+            .store
+            .budget_standing(scope, owner, start)
+            .await
+            .map_err(|e| AdminError::from_store(e, "not_found"))?;
+        if let Some(Value::Object(map)) = view.get_mut("budget") {
+            let local = |ms| crate::budget::period::local_time(ms, &zone.tz);
+            map.insert("period_start".into(), json!(local(start)));
+            map.insert("resets_at".into(), json!(end.map(local)));
+            map.insert(
+                "spent_usd".into(),
+                json!(crate::budget::format_usd_nano(spent)),
+            );
+            map.insert(
+                "held_usd".into(),
+                json!(crate::budget::format_usd_nano(held)),
+            );
+        }
+        Ok(())
     }
 
     pub async fn update_tenant(&self, id: &str, req: UpdateTenant) -> Result<Value, AdminError> {
@@ -306,12 +465,28 @@ impl Tenancy<'_> {
             req.max_concurrent.flatten(),
         )?;
         check_regions(req.regions.as_ref().and_then(Option::as_ref))?;
+        let fields = BudgetFields {
+            usd: req.budget_usd.as_ref().map(Option::as_ref),
+            period: req.budget_period.as_deref(),
+            tz: req.budget_tz.as_deref(),
+            enforcement: req.budget_enforcement.as_deref(),
+        };
+        let budget = if fields.any() {
+            let current = match self.store.tenant(id).await {
+                Ok(Some(tenant)) => tenant.budget,
+                found => return tenant_view(id, found),
+            };
+            fields.resolve(current.as_ref())?
+        } else {
+            None
+        };
         let patch = TenantPatch {
             rpm: req.rpm,
             tpm: req.tpm,
             max_concurrent: req.max_concurrent,
             disabled: req.disabled,
             regions: req.regions,
+            budget,
         };
         tenant_view(id, self.store.update_tenant(id, &patch).await)
     }
@@ -322,6 +497,14 @@ impl Tenancy<'_> {
         check_limits(req.rpm, req.tpm, req.max_concurrent)?;
         check_models(req.models.as_ref())?;
         let expires_at = req.expires_at.as_deref().map(expiry).transpose()?;
+        let budget = BudgetFields {
+            usd: req.budget_usd.as_ref().map(Some),
+            period: req.budget_period.as_deref(),
+            tz: req.budget_tz.as_deref(),
+            enforcement: req.budget_enforcement.as_deref(),
+        }
+        .resolve(None)?
+        .flatten();
         self.store
             .ensure_tenant(&req.tenant)
             .await
@@ -344,6 +527,7 @@ impl Tenancy<'_> {
             access_key_id,
             secret_access_key,
             routing_hints: req.routing_hints,
+            budget,
         };
         let record = self
             .store
@@ -378,8 +562,19 @@ impl Tenancy<'_> {
         Ok(json!({ "object": "list", "data": keys.iter().map(key_json).collect::<Vec<_>>() }))
     }
 
+    /// A key, with where its budget stands in the current period.
     pub async fn key(&self, id: &str) -> Result<Value, AdminError> {
-        key_view(id, self.store.key(id).await)
+        let found = self.store.key(id).await;
+        let budget = found
+            .as_ref()
+            .ok()
+            .cloned()
+            .flatten()
+            .and_then(|k| k.budget);
+        let mut view = key_view(id, found)?;
+        self.add_standing(&mut view, BudgetScope::Key, id, budget.as_ref())
+            .await?;
+        Ok(view)
     }
 
     pub async fn update_key(&self, id: &str, req: UpdateKey) -> Result<Value, AdminError> {
@@ -394,6 +589,21 @@ impl Tenancy<'_> {
             Some(None) => Some(None),
             Some(Some(text)) => Some(Some(expiry(&text)?)),
         };
+        let fields = BudgetFields {
+            usd: req.budget_usd.as_ref().map(Option::as_ref),
+            period: req.budget_period.as_deref(),
+            tz: req.budget_tz.as_deref(),
+            enforcement: req.budget_enforcement.as_deref(),
+        };
+        let budget = if fields.any() {
+            let current = match self.store.key(id).await {
+                Ok(Some(key)) => key.budget,
+                found => return key_view(id, found),
+            };
+            fields.resolve(current.as_ref())?
+        } else {
+            None
+        };
         let patch = KeyPatch {
             name: req.name,
             models: req.models,
@@ -402,6 +612,7 @@ impl Tenancy<'_> {
             tpm: req.tpm,
             max_concurrent: req.max_concurrent,
             routing_hints: req.routing_hints,
+            budget,
         };
         key_view(id, self.store.update_key(id, &patch).await)
     }
@@ -500,7 +711,21 @@ pub fn tenant_json(tenant: &Tenant) -> Value {
         "updated_at": time(tenant.updated_at),
     });
     merge(&mut view, limits_json(&tenant.limits));
+    merge(
+        &mut view,
+        json!({ "budget": tenant.budget.as_ref().map(budget_json) }),
+    );
     view
+}
+
+/// A budget as the admin API shows it, in the request fields' terms.
+fn budget_json(budget: &Budget) -> Value {
+    json!({
+        "usd": crate::budget::format_usd_nano(budget.limit_nano),
+        "period": budget.period.name(),
+        "tz": budget.tz,
+        "enforcement": if budget.soft { "soft" } else { "hard" },
+    })
 }
 
 /// A key as the admin API shows it: never the secret, never the secret access key.
@@ -528,6 +753,10 @@ pub fn key_json(key: &KeyRecord) -> Value {
         "updated_at": time(key.updated_at),
     });
     merge(&mut view, limits_json(&key.limits));
+    merge(
+        &mut view,
+        json!({ "budget": key.budget.as_ref().map(budget_json) }),
+    );
     view
 }
 
@@ -561,10 +790,6 @@ mod tests {
             .err()
             .unwrap_or_else(|| panic!("accepted"));
         assert!(e.message.contains("colour"), "{}", e.message);
-        let e = parse::<CreateKey>(br#"{"tenant": "acme", "budget_usd": "5.00"}"#)
-            .err()
-            .unwrap_or_else(|| panic!("accepted"));
-        assert_eq!(e.code, "unsupported_field");
     }
 
     #[test]

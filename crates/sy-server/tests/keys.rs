@@ -411,20 +411,6 @@ async fn the_admin_api_manages_tenants_and_keys_with_stable_codes() {
         ),
         (404, json!("key_not_found"))
     );
-    let budget = admin(
-        &gw,
-        "POST",
-        "/admin/v1/keys",
-        Some(json!({"tenant": "acme", "budget_usd": "5.00"})),
-    )
-    .await;
-    assert_eq!(
-        (
-            budget.status.as_u16(),
-            budget.json()["error"]["code"].clone()
-        ),
-        (400, json!("unsupported_field"))
-    );
     let zero = admin(
         &gw,
         "POST",

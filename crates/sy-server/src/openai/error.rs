@@ -20,6 +20,8 @@ fn type_and_code(error: &GatewayError) -> (&str, Option<&str>) {
         ErrorKind::PermissionDenied { code } => ("permission_error", Some(*code)),
         // OpenAI's own 429s say which window ran out in `type`.
         ErrorKind::RateLimited { resource, .. } => (*resource, Some("rate_limit_exceeded")),
+        // OpenAI's own answer when an account's quota is spent.
+        ErrorKind::BudgetExceeded => ("insufficient_quota", Some("budget_exceeded")),
         ErrorKind::StateUnavailable => ("server_error", Some("state_unavailable")),
         ErrorKind::ModelNotFound => ("invalid_request_error", Some("model_not_found")),
         ErrorKind::RouteNotFound => ("invalid_request_error", Some("unknown_url")),
@@ -57,6 +59,10 @@ pub fn respond(mut ctx: RequestContext, error: &GatewayError) -> Response {
             "retry-after-ms",
             HeaderValue::from(after.as_millis() as u64),
         );
+    }
+    if error.kind == ErrorKind::BudgetExceeded {
+        // SDKs retry every 429 unless told not to; a spent budget stays spent.
+        headers.insert("x-should-retry", HeaderValue::from_static("false"));
     }
     if status.is_server_error() {
         warn!(request_id = %ctx.id, status = status.as_u16(), error = %error.message, "request failed");

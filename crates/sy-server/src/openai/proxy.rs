@@ -325,6 +325,9 @@ async fn proxy(
             Ok(plan) => plan,
             Err(e) => return respond(ctx, &plan_error(&head.model, e)),
         };
+    if let Err(e) = hold_budget(&gateway, &mut ctx, &plan, &head.needs).await {
+        return respond(ctx, &e);
+    }
 
     let body_for = |target: &Target, provider: &Provider| {
         let include_usage = head.stream && !head.client_wants_usage && provider.stream_usage;
@@ -371,6 +374,34 @@ async fn proxy(
     }
 }
 
+/// Holds the most the request can cost on its plan against the caller's budgets (keys mode).
+pub(crate) async fn hold_budget(
+    gateway: &Gateway,
+    ctx: &mut RequestContext,
+    plan: &[&Target],
+    needs: &Needs<'_>,
+) -> Result<(), GatewayError> {
+    let (Some(caller), Some(store)) = (&ctx.caller, gateway.store()) else {
+        return Ok(());
+    };
+    if !caller.has_budget() {
+        return Ok(());
+    }
+    let amount = crate::budget::upper_bound_nano(
+        plan,
+        needs.input_tokens,
+        needs.output_tokens,
+        ctx.started_unix_ms.div_euclid(1000),
+    );
+    let admitted = gateway
+        .budgets()
+        .admit(store, caller, ctx.id.as_str(), amount, ctx.started_unix_ms)
+        .await?;
+    ctx.budget_held = admitted.held;
+    ctx.over_soft_budgets = admitted.over_soft;
+    Ok(())
+}
+
 /// Relays a complete (non-streamed) answer, reading its usage.
 async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> Response {
     let Dispatched {
@@ -413,6 +444,7 @@ async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> 
     *response.status_mut() = upstream.status;
     copy_client_headers(&upstream.headers, response.headers_mut());
     ctx.write_headers(response.headers_mut());
+    ctx.write_cost_header(response.headers_mut());
     ctx.status = upstream.status.as_u16();
     ctx.outcome = Outcome::Completed;
     ctx.finish_sync().await;
