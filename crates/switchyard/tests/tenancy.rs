@@ -360,6 +360,108 @@ fn two_nodes_sharing_postgres_and_redis_enforce_one_limit_and_see_revocations() 
     });
 }
 
+/// Two nodes sharing PostgreSQL hold one budget: a key minted from the CLI with room for 20
+/// calls, 50 slow calls at once spread over both nodes, exactly 20 admitted; then every hold
+/// settles and the money the calls really cost is what the key has spent.
+#[test]
+fn two_nodes_sharing_postgres_never_overspend_one_budget() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime
+        .block_on(sy_store::scratch::ScratchPostgres::create())
+        .expect("scratch database");
+    let dir = Scratch::new("tenancy-two-node-budget");
+    let storage = format!("url = \"{}\"", db.url());
+    // Slow answers keep all fifty calls in flight together; the price makes each call's upper
+    // bound 8 × $2.50 + 100 × $10 per million = $0.00102.
+    let config = config(&storage).replace("ttft_ms = 0", "ttft_ms = 2000")
+        + "\n[[prices]]\nprovider = \"sim\"\nmodel = \"sim-m\"\ninput = \"2.50\"\noutput = \"10.00\"\n";
+    let path = dir.write("switchyard.toml", &config);
+    let key = cli(
+        &dir.0,
+        &path,
+        &[
+            "keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--budget-usd",
+            "0.02091",
+            "--budget-period",
+            "day",
+            "--budget-tz",
+            "America/New_York",
+        ],
+    );
+    assert_eq!(
+        key["budget"],
+        json!({"usd": "0.02091", "period": "day", "tz": "America/New_York", "enforcement": "hard"})
+    );
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let id = key["id"].as_str().unwrap().to_owned();
+    let a = Running::start(
+        switchyard(&dir.0).env("SY_ADMIN_KEY", ADMIN_KEY),
+        Some(&path),
+    );
+    let b = Running::start(
+        switchyard(&dir.0).env("SY_ADMIN_KEY", ADMIN_KEY),
+        Some(&path),
+    );
+    let body = r#"{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#;
+    let ports = [a.port, b.port];
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let (port, bearer) = (ports[i % 2], format!("Bearer {secret}"));
+            std::thread::spawn(move || {
+                let reply = http_with(
+                    port,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[("authorization", &bearer)],
+                    body,
+                );
+                (reply.status, reply.body)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<&String> = answers
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!((ok, refused.len()), (20, 30), "{answers:?}");
+    assert!(refused[0].contains("budget_exceeded"), "{}", refused[0]);
+
+    // Every hold settles (the ledger writes within about a second) to the calls' real cost.
+    let settled = eventually(Duration::from_secs(10), || {
+        let shown = admin(a.port, "GET", &format!("/admin/v1/keys/{id}"), &Value::Null).json();
+        shown["budget"]["held_usd"] == "0.00"
+    });
+    assert!(settled, "holds were not settled");
+    let shown = admin(b.port, "GET", &format!("/admin/v1/keys/{id}"), &Value::Null).json();
+    let spent = shown["budget"]["spent_usd"].as_str().unwrap().to_owned();
+    let usage = cli(&dir.0, &path, &["usage", "--key", &id, "--format", "json"]);
+    assert_eq!(usage["rows"][0]["requests"], 50, "{usage}");
+    assert_eq!(
+        usage["rows"][0]["cost_usd"], spent,
+        "the budget spent exactly what the ledger priced: {usage}"
+    );
+    assert!(
+        shown["budget"]["resets_at"]
+            .as_str()
+            .unwrap()
+            .ends_with(":00-05:00"),
+        "{shown}"
+    );
+
+    drop(a);
+    drop(b);
+    runtime.block_on(async {
+        db.drop_database().await.expect("drop the scratch database");
+    });
+}
+
 #[test]
 fn with_redis_unreachable_fail_open_serves_per_node_and_fail_closed_refuses() {
     for (policy, ready_status, call_status) in [("fail-open", 200, 200), ("fail-closed", 503, 503)]
