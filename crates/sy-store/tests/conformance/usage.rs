@@ -482,8 +482,11 @@ pub(crate) async fn unpriced_usage_is_counted_not_summed(db: &Db) {
 }
 
 pub(crate) async fn usage_sums_are_exact(db: &Db) {
-    const N: u64 = 100_000;
-    const BATCH: usize = 5_000;
+    // A million tiny requests at 1,234 pico-USD each: in binary floating point such a sum drifts;
+    // here it must come to exactly $0.001234.
+    const N: u64 = 1_000_000;
+    const BATCH: usize = 20_000;
+    const EACH: i64 = 1_234;
     let store = db.open().await;
     let started = Instant::now();
     for b in 0..(N as usize / BATCH) {
@@ -491,7 +494,7 @@ pub(crate) async fn usage_sums_are_exact(db: &Db) {
             .map(|i| {
                 // Spread over two days and two tenants, so groups are exact too.
                 let n = b * BATCH + i;
-                let mut r = record(&format!("x-{n:06}"), MIDNIGHT - 1 + (n % 2) as i64);
+                let mut r = record(&format!("x-{n:07}"), MIDNIGHT - 1 + (n % 2) as i64);
                 r.tenant = Some(if n % 4 < 2 { "acme" } else { "globex" }.to_owned());
                 r.tokens = Tokens {
                     input: 1,
@@ -500,7 +503,7 @@ pub(crate) async fn usage_sums_are_exact(db: &Db) {
                     output: 1,
                     reasoning: 1,
                 };
-                r.cost_pico = Some(1);
+                r.cost_pico = Some(EACH);
                 r
             })
             .collect();
@@ -525,7 +528,7 @@ pub(crate) async fn usage_sums_are_exact(db: &Db) {
             group: vec![],
             requests: N,
             tokens: ones(N),
-            cost_pico: i128::from(N),
+            cost_pico: i128::from(N) * i128::from(EACH),
             unpriced_requests: 0,
         }
     );
@@ -538,7 +541,7 @@ pub(crate) async fn usage_sums_are_exact(db: &Db) {
     for row in rows {
         assert_eq!(row.requests, N / 4, "{row:?}");
         assert_eq!(row.tokens, ones(N / 4));
-        assert_eq!(row.cost_pico, i128::from(N / 4));
+        assert_eq!(row.cost_pico, i128::from(N / 4) * i128::from(EACH));
     }
     store.close().await;
 }
