@@ -330,6 +330,11 @@ def keys_gateway(tmp_path_factory: pytest.TempPathFactory):
                 "[[models]]",
                 'name = "sim-other"',
                 'deployments = [{ provider = "sim", model = "sim-model" }]',
+                "[[prices]]",
+                'provider = "sim"',
+                'model = "sim-model"',
+                'input = "1.00"',
+                'output = "2.00"',
                 "",
             ]
         )

@@ -1,6 +1,7 @@
 """Keys mode through the official openai SDK: a key minted by the admin API works, a wrong or
 revoked key raises AuthenticationError, a model the key may not use raises PermissionDeniedError,
-and a key over its limit raises RateLimitError carrying the gateway's rate-limit headers."""
+a key over its limit raises RateLimitError carrying the gateway's rate-limit headers, and a key whose
+budget is spent raises RateLimitError that the SDK does not retry."""
 
 from __future__ import annotations
 
@@ -64,3 +65,21 @@ def test_over_the_limit_raises_rate_limit_error_with_headers(keys_gateway: KeysG
         assert int(err.response.headers["retry-after"]) >= 1
         assert err.response.headers["x-ratelimit-remaining-requests"] == "0"
         assert err.request_id  # x-request-id, as the SDK reads it
+
+
+def test_a_spent_budget_raises_rate_limit_error_that_is_not_retried(keys_gateway: KeysGateway):
+    # With no max_tokens the hold assumes 4,096 output tokens at $2 per million: far over $0.00001.
+    key = keys_gateway.admin(
+        "POST", "/admin/v1/keys", {"tenant": "sdk-budget", "budget_usd": "0.00001"}
+    )
+    retrying = openai.OpenAI(base_url=keys_gateway.base_url, api_key=key["key"], max_retries=3)
+    with retrying as client:
+        with pytest.raises(openai.RateLimitError) as spent:
+            client.chat.completions.create(model="sim", messages=MESSAGES)
+    err = spent.value
+    assert err.code == "budget_exceeded"
+    assert err.type == "insufficient_quota"
+    assert err.response.headers["x-should-retry"] == "false"
+    # The usage report flushes the ledger first: one refused call, no retries.
+    usage = keys_gateway.admin("GET", f"/admin/v1/usage?key={key['id']}&group_by=status")
+    assert [(r["status"], r["requests"]) for r in usage["rows"]] == [("refused", 1)]
