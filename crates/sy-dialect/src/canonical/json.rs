@@ -1,0 +1,47 @@
+//! JSON carried through verbatim: tool arguments and schemas keep their key order and number
+//! spelling, because property order steers structured output and arguments are the model's own text.
+
+use serde_json::value::RawValue;
+
+/// A JSON document kept as text. Always valid JSON.
+#[derive(Debug, Clone)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// Parses `text`; `None` when it is not one valid JSON value.
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str::<Box<RawValue>>(text).ok().map(Self)
+    }
+
+    /// `{}`: the arguments of a call that sent none.
+    #[expect(clippy::expect_used, reason = "`{}` is a valid JSON literal")]
+    pub fn empty_object() -> Self {
+        Self(RawValue::from_string("{}".to_owned()).expect("`{}` is valid JSON"))
+    }
+
+    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub(crate) fn as_raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// Whether the document is a JSON object (arguments and schemas must be one in most dialects).
+    pub fn is_object(&self) -> bool {
+        self.as_str().trim_start().starts_with('{')
+    }
+}
+
+impl PartialEq for RawJson {
+    /// Equal when the JSON values are equal, whatever the spacing.
+    fn eq(&self, other: &Self) -> bool {
+        let left: Result<serde_json::Value, _> = serde_json::from_str(self.as_str());
+        let right: Result<serde_json::Value, _> = serde_json::from_str(other.as_str());
+        matches!((left, right), (Ok(l), Ok(r)) if l == r)
+    }
+}

@@ -1,0 +1,17 @@
+//! The canonical model: requests, answers and stream events as Switchyard understands them,
+//! independent of any dialect. No serde here: codecs convert explicitly.
+
+mod json;
+mod request;
+mod response;
+mod stream;
+
+pub use json::RawJson;
+pub(crate) use request::Setting;
+pub use request::{
+    Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part, PartKind,
+    Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart, ToolCall, ToolChoice,
+    ToolDefinition, ToolResult,
+};
+pub use response::{FinishReason, OutputBlock, Response, Usage};
+pub use stream::{StreamError, StreamErrorKind, StreamEvent};
