@@ -23,6 +23,7 @@ mod error;
 mod ids;
 mod limits;
 mod media;
+pub mod openai_chat;
 mod options;
 mod turns;
 
