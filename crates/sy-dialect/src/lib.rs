@@ -18,6 +18,7 @@
 //! `detail`, `top_k` where unsupported, ...) are dropped and named in the decoder's or encoder's
 //! `dropped` list, so the edge can report them in a warning header.
 
+pub mod anthropic;
 pub mod canonical;
 mod error;
 mod ids;

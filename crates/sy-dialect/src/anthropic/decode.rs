@@ -1,0 +1,513 @@
+//! Anthropic Messages request body → canonical request.
+//!
+//! Policy: `cache_control` marks, `service_tier`, `inference_geo`, thinking `display` and tool
+//! `input_examples`/`defer_loading`/`eager_input_streaming` are dropped and listed; server tools,
+//! MCP servers, containers, search results, citations config on documents and file/URL document
+//! sources are refused (target `canonical`); unknown fields are invalid. `metadata.user_id` becomes
+//! the end-user id.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Number, Value};
+
+use crate::canonical::{
+    Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part, PartKind, RawJson,
+    Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart, ToolCall, ToolChoice,
+    ToolDefinition, ToolResult,
+};
+use crate::limits::within;
+use crate::openai_chat::TARGET_CANONICAL;
+use crate::{Decoded, DialectError};
+
+#[derive(Deserialize)]
+struct Body {
+    max_tokens: Option<u32>,
+    messages: Vec<Box<RawValue>>,
+    system: Option<SystemContent>,
+    #[serde(default)]
+    tools: Vec<Box<RawValue>>,
+    tool_choice: Option<WireToolChoice>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    top_k: Option<u32>,
+    #[serde(default)]
+    stop_sequences: Vec<String>,
+    thinking: Option<WireThinking>,
+    output_config: Option<OutputConfig>,
+    metadata: Option<Metadata>,
+    stream: Option<bool>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SystemContent {
+    Text(String),
+    Blocks(Vec<SystemBlock>),
+}
+
+#[derive(Deserialize)]
+struct SystemBlock {
+    text: String,
+    cache_control: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireToolChoice {
+    Auto {
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Any {
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Tool {
+        name: String,
+        disable_parallel_tool_use: Option<bool>,
+    },
+    None {},
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireThinking {
+    Enabled {
+        budget_tokens: u32,
+        display: Option<String>,
+    },
+    Adaptive {
+        display: Option<String>,
+    },
+    Disabled {},
+}
+
+#[derive(Deserialize)]
+struct OutputConfig {
+    format: Option<WireFormat>,
+    effort: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireFormat {
+    JsonSchema { schema: Box<RawValue> },
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    user_id: Option<String>,
+}
+
+const ADVISORY: &[&str] = &["service_tier", "cache_control", "inference_geo"];
+const UNTRANSLATABLE: &[&str] = &["container", "mcp_servers", "context_management"];
+
+pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
+    let body: Body = serde_json::from_slice(body).map_err(|e| DialectError::from_json(&e))?;
+    let mut dropped = Vec::new();
+    for (name, value) in &body.rest {
+        if name == "model" || value.is_null() {
+            continue;
+        }
+        if ADVISORY.contains(&name.as_str()) {
+            dropped.push(name.clone());
+        } else if UNTRANSLATABLE.contains(&name.as_str()) {
+            return Err(refused(name, "no other dialect has this"));
+        } else {
+            return Err(DialectError::invalid(name.as_str(), "unknown field"));
+        }
+    }
+    let mut request = Request::new(Origin::Anthropic);
+    request.max_output_tokens = Some(
+        body.max_tokens
+            .ok_or_else(|| DialectError::invalid("max_tokens", "required"))?,
+    );
+    match body.system {
+        Some(SystemContent::Text(text)) => request.system.push(SystemPart {
+            text,
+            origin: "system".to_owned(),
+        }),
+        Some(SystemContent::Blocks(blocks)) => {
+            for (i, block) in blocks.into_iter().enumerate() {
+                let origin = format!("system[{i}]");
+                if block.cache_control.is_some() {
+                    dropped.push(format!("{origin}.cache_control"));
+                }
+                request.system.push(SystemPart {
+                    text: block.text,
+                    origin,
+                });
+            }
+        }
+        None => {}
+    }
+    for (i, raw) in body.messages.iter().enumerate() {
+        request.messages.push(decode_message(raw, i, &mut dropped)?);
+    }
+    for (i, raw) in body.tools.iter().enumerate() {
+        request.tools.push(decode_tool(raw, i, &mut dropped)?);
+    }
+    if let Some(choice) = body.tool_choice {
+        let (choice, disable_parallel) = match choice {
+            WireToolChoice::Auto {
+                disable_parallel_tool_use,
+            } => (ToolChoice::Auto, disable_parallel_tool_use),
+            WireToolChoice::Any {
+                disable_parallel_tool_use,
+            } => (ToolChoice::Required, disable_parallel_tool_use),
+            WireToolChoice::Tool {
+                name,
+                disable_parallel_tool_use,
+            } => (ToolChoice::Named(name), disable_parallel_tool_use),
+            WireToolChoice::None {} => (ToolChoice::None, None),
+        };
+        request.tool_choice = Some(choice);
+        request.parallel_tool_calls = disable_parallel.map(|disable| !disable);
+    }
+    if let Some(t) = &body.temperature
+        && !within(t, 0.0, 1.0)
+    {
+        return Err(DialectError::invalid(
+            "temperature",
+            "must be between 0 and 1",
+        ));
+    }
+    if let Some(p) = &body.top_p
+        && !within(p, 0.0, 1.0)
+    {
+        return Err(DialectError::invalid("top_p", "must be between 0 and 1"));
+    }
+    request.temperature = body.temperature;
+    request.top_p = body.top_p;
+    request.top_k = body.top_k;
+    request.stop = body.stop_sequences;
+    let effort = match body
+        .output_config
+        .as_ref()
+        .and_then(|c| c.effort.as_deref())
+    {
+        Some(text) => Some(Effort::parse(text).ok_or_else(|| {
+            DialectError::invalid("output_config.effort", format!("unknown effort `{text}`"))
+        })?),
+        None => None,
+    };
+    request.reasoning = match body.thinking {
+        Some(WireThinking::Enabled {
+            budget_tokens,
+            display,
+        }) => {
+            if display.is_some() {
+                dropped.push("thinking.display".to_owned());
+            }
+            if effort.is_some() {
+                dropped.push("output_config.effort".to_owned());
+            }
+            Some(Reasoning::Budget(budget_tokens))
+        }
+        Some(WireThinking::Adaptive { display }) => {
+            if display.is_some() {
+                dropped.push("thinking.display".to_owned());
+            }
+            Some(Reasoning::Adaptive(effort))
+        }
+        Some(WireThinking::Disabled {}) => Some(Reasoning::Disabled),
+        None => effort.map(Reasoning::Effort),
+    };
+    if let Some(WireFormat::JsonSchema { schema }) = body.output_config.and_then(|c| c.format) {
+        request.response_format = Some(ResponseFormat::JsonSchema {
+            name: None,
+            description: None,
+            schema: RawJson::from_raw(schema),
+            strict: None,
+        });
+    }
+    request.user = body.metadata.and_then(|m| m.user_id);
+    request.stream = body.stream.unwrap_or(false);
+    // Anthropic streams always carry usage.
+    request.stream_usage = request.stream;
+    Ok(Decoded { request, dropped })
+}
+
+fn refused(field: &str, reason: &str) -> DialectError {
+    DialectError::untranslatable(field, TARGET_CANONICAL, reason)
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    role: String,
+    content: Content,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Blocks(Vec<Box<RawValue>>),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block {
+    Text {
+        text: String,
+        cache_control: Option<Value>,
+        citations: Option<Value>,
+    },
+    Image {
+        source: Source,
+        cache_control: Option<Value>,
+    },
+    Document {
+        source: Source,
+        title: Option<String>,
+        context: Option<String>,
+        citations: Option<Value>,
+        cache_control: Option<Value>,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Box<RawValue>,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: Option<Content>,
+        is_error: Option<bool>,
+        cache_control: Option<Value>,
+    },
+    Thinking {
+        thinking: String,
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Source {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+    Text { data: String },
+    File {},
+    Content {},
+}
+
+fn decode_message(
+    raw: &RawValue,
+    i: usize,
+    dropped: &mut Vec<String>,
+) -> Result<Message, DialectError> {
+    let path = format!("messages[{i}]");
+    let message: WireMessage = serde_json::from_str(raw.get())
+        .map_err(|e| DialectError::invalid(path.as_str(), e.to_string()))?;
+    let role = match message.role.as_str() {
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        _ => {
+            return Err(DialectError::invalid(
+                format!("{path}.role"),
+                "expected user or assistant",
+            ));
+        }
+    };
+    let content = decode_content(message.content, &path, dropped)?;
+    Ok(Message {
+        role,
+        content,
+        origin: path,
+    })
+}
+
+fn decode_content(
+    content: Content,
+    path: &str,
+    dropped: &mut Vec<String>,
+) -> Result<Vec<Part>, DialectError> {
+    match content {
+        Content::Text(text) => Ok(vec![Part::new(
+            PartKind::Text(text),
+            format!("{path}.content"),
+        )]),
+        Content::Blocks(blocks) => blocks
+            .iter()
+            .enumerate()
+            .map(|(j, raw)| decode_block(raw, &format!("{path}.content[{j}]"), dropped))
+            .collect(),
+    }
+}
+
+fn decode_block(
+    raw: &RawValue,
+    origin: &str,
+    dropped: &mut Vec<String>,
+) -> Result<Part, DialectError> {
+    let block: Block = serde_json::from_str(raw.get()).map_err(|e| {
+        // Server-tool and other blocks exist only in Anthropic; say so rather than "unknown variant".
+        match block_type(raw) {
+            Some(kind) if !KNOWN_BLOCKS.contains(&kind.as_str()) => {
+                refused(origin, &format!("`{kind}` blocks exist only in Anthropic"))
+            }
+            _ => DialectError::invalid(origin, e.to_string()),
+        }
+    })?;
+    let mut note = |present: bool, field: &str| {
+        if present {
+            dropped.push(format!("{origin}.{field}"));
+        }
+    };
+    let kind = match block {
+        Block::Text {
+            text,
+            cache_control,
+            citations,
+        } => {
+            note(cache_control.is_some(), "cache_control");
+            note(citations.is_some(), "citations");
+            PartKind::Text(text)
+        }
+        Block::Image {
+            source,
+            cache_control,
+        } => {
+            note(cache_control.is_some(), "cache_control");
+            let source = match source {
+                Source::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
+                Source::Url { url } => ImageSource::Url(url),
+                _ => {
+                    return Err(refused(
+                        &format!("{origin}.source"),
+                        "only base64 and URL images are translated",
+                    ));
+                }
+            };
+            PartKind::Image(Image { source })
+        }
+        Block::Document {
+            source,
+            title,
+            context,
+            citations,
+            cache_control,
+        } => {
+            note(cache_control.is_some(), "cache_control");
+            if context.is_some() || citations.is_some() {
+                return Err(refused(
+                    origin,
+                    "document context and citations exist only in Anthropic",
+                ));
+            }
+            let source = match source {
+                Source::Base64 { media_type, data } if media_type == "application/pdf" => {
+                    DocumentSource::Pdf { data }
+                }
+                Source::Text { data } => DocumentSource::Text(data),
+                _ => {
+                    return Err(refused(
+                        &format!("{origin}.source"),
+                        "only base64 PDF and text documents are translated",
+                    ));
+                }
+            };
+            PartKind::Document(Document {
+                source,
+                name: title,
+            })
+        }
+        Block::ToolUse { id, name, input } => PartKind::ToolCall(ToolCall {
+            id,
+            name,
+            arguments: RawJson::from_raw(input),
+        }),
+        Block::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+            cache_control,
+        } => {
+            note(cache_control.is_some(), "cache_control");
+            let content = match content {
+                Some(content) => decode_content(content, origin, dropped)?,
+                None => Vec::new(),
+            };
+            PartKind::ToolResult(ToolResult {
+                call_id: tool_use_id,
+                content,
+                is_error: is_error.unwrap_or(false),
+            })
+        }
+        Block::Thinking {
+            thinking,
+            signature,
+        } => PartKind::Reasoning(ReasoningBlock {
+            text: thinking,
+            // An empty signature stands for "none" (the gateway shows reasoning from other
+            // providers that way).
+            signature: signature.filter(|s| !s.is_empty()),
+        }),
+        Block::RedactedThinking { data } => PartKind::RedactedReasoning(data),
+    };
+    Ok(Part::new(kind, origin))
+}
+
+const KNOWN_BLOCKS: &[&str] = &[
+    "text",
+    "image",
+    "document",
+    "tool_use",
+    "tool_result",
+    "thinking",
+    "redacted_thinking",
+];
+
+fn block_type(raw: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Tagged {
+        r#type: String,
+    }
+    serde_json::from_str::<Tagged>(raw.get())
+        .ok()
+        .map(|t| t.r#type)
+}
+
+#[derive(Deserialize)]
+struct WireTool {
+    r#type: Option<String>,
+    name: String,
+    description: Option<String>,
+    input_schema: Option<Box<RawValue>>,
+    strict: Option<bool>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, Value>,
+}
+
+fn decode_tool(
+    raw: &RawValue,
+    i: usize,
+    dropped: &mut Vec<String>,
+) -> Result<ToolDefinition, DialectError> {
+    let origin = format!("tools[{i}]");
+    let tool: WireTool = serde_json::from_str(raw.get())
+        .map_err(|e| DialectError::invalid(origin.as_str(), e.to_string()))?;
+    if let Some(kind) = tool.r#type.as_deref()
+        && kind != "custom"
+    {
+        return Err(refused(
+            &origin,
+            &format!("server tool `{kind}` exists only in Anthropic"),
+        ));
+    }
+    for name in tool.rest.keys() {
+        dropped.push(format!("{origin}.{name}"));
+    }
+    Ok(ToolDefinition {
+        name: tool.name,
+        description: tool.description,
+        parameters: tool.input_schema.map(RawJson::from_raw),
+        strict: tool.strict,
+        origin,
+    })
+}

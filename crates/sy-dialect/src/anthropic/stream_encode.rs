@@ -1,0 +1,227 @@
+//! Canonical stream events → Anthropic SSE events (`event:` name + JSON data), one event at a time.
+//!
+//! Order the SDK enforces: `message_start` first, block indices dense from 0, every delta inside a
+//! started block, `message_delta` then `message_stop` last. Blocks cannot interleave, so a new
+//! kind of content closes the open block. The stop reason is held until the upstream ends, because
+//! some upstreams (Converse) send usage after the stop and `message_delta` carries both.
+
+use serde_json::{Value, json};
+
+use super::response::{WireUsage, stop_reason_name};
+use crate::ResponseMeta;
+use crate::canonical::{FinishReason, StreamError, StreamErrorKind, StreamEvent, Usage};
+use crate::ids::{ANTHROPIC_ID, rewrite_id};
+
+/// One SSE event for the caller: write `event: {event}` and `data: {data}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub event: &'static str,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenBlock {
+    Text,
+    Thinking,
+    Tool(u32),
+}
+
+#[derive(Debug)]
+pub struct AnthropicStreamEncoder {
+    meta: ResponseMeta,
+    started: bool,
+    failed: bool,
+    next_block: u64,
+    open: Option<(u64, OpenBlock)>,
+    finish: Option<(FinishReason, Option<String>)>,
+    usage: Usage,
+}
+
+impl AnthropicStreamEncoder {
+    pub fn new(meta: ResponseMeta) -> Self {
+        Self {
+            meta,
+            started: false,
+            failed: false,
+            next_block: 0,
+            open: None,
+            finish: None,
+            usage: Usage::default(),
+        }
+    }
+
+    pub fn push(&mut self, event: StreamEvent) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        if self.failed {
+            return out;
+        }
+        if let StreamEvent::Error(error) = event {
+            self.failed = true;
+            out.push(error_event(&error));
+            return out;
+        }
+        if let StreamEvent::Usage(usage) = event {
+            self.usage = usage;
+            return out;
+        }
+        if self.finish.is_some() {
+            return out;
+        }
+        self.start(&mut out);
+        match event {
+            StreamEvent::TextDelta(text) => {
+                self.ensure_open(
+                    OpenBlock::Text,
+                    json!({ "type": "text", "text": "" }),
+                    &mut out,
+                );
+                out.push(self.delta(json!({ "type": "text_delta", "text": text })));
+            }
+            StreamEvent::ReasoningDelta(text) => {
+                self.ensure_open(OpenBlock::Thinking, thinking_start(), &mut out);
+                out.push(self.delta(json!({ "type": "thinking_delta", "thinking": text })));
+            }
+            StreamEvent::ReasoningSignature(signature) => {
+                self.ensure_open(OpenBlock::Thinking, thinking_start(), &mut out);
+                out.push(self.delta(json!({ "type": "signature_delta", "signature": signature })));
+            }
+            StreamEvent::ToolCallStart { index, id, name } => {
+                self.close(&mut out);
+                let block = json!({ "type": "tool_use", "id": rewrite_id(&id, ANTHROPIC_ID), "name": name, "input": {} });
+                self.open_block(OpenBlock::Tool(index), block, &mut out);
+            }
+            StreamEvent::ToolCallArgsDelta { index, fragment } => {
+                if self.open.map(|(_, b)| b) == Some(OpenBlock::Tool(index)) {
+                    out.push(
+                        self.delta(json!({ "type": "input_json_delta", "partial_json": fragment })),
+                    );
+                } else {
+                    let error = StreamError::new(
+                        StreamErrorKind::Protocol,
+                        format!(
+                            "arguments for tool call {index} arrived after another block began"
+                        ),
+                    );
+                    return self.push(StreamEvent::Error(error));
+                }
+            }
+            StreamEvent::Finish {
+                reason,
+                stop_sequence,
+            } => {
+                self.close(&mut out);
+                self.finish = Some((reason, stop_sequence));
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The upstream stream ended: `message_delta` and `message_stop`, or an error if the answer
+    /// never finished.
+    pub fn end(&mut self) -> Vec<SseEvent> {
+        if self.failed {
+            return Vec::new();
+        }
+        let Some((reason, stop_sequence)) = self.finish.take() else {
+            let error = StreamError::new(
+                StreamErrorKind::Truncated,
+                "the upstream stream ended before the answer finished",
+            );
+            return self.push(StreamEvent::Error(error));
+        };
+        self.failed = true; // nothing may follow message_stop
+        let usage = WireUsage::from_canonical(&self.usage);
+        vec![
+            SseEvent {
+                event: "message_delta",
+                data: json!({
+                    "type": "message_delta",
+                    "delta": { "stop_reason": stop_reason_name(reason), "stop_sequence": stop_sequence },
+                    "usage": usage,
+                }),
+            },
+            SseEvent {
+                event: "message_stop",
+                data: json!({ "type": "message_stop" }),
+            },
+        ]
+    }
+
+    fn start(&mut self, out: &mut Vec<SseEvent>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        out.push(SseEvent {
+            event: "message_start",
+            data: json!({
+                "type": "message_start",
+                "message": {
+                    "id": self.meta.id, "type": "message", "role": "assistant", "model": self.meta.model,
+                    "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": { "input_tokens": 0, "output_tokens": 0 },
+                },
+            }),
+        });
+        out.push(SseEvent {
+            event: "ping",
+            data: json!({ "type": "ping" }),
+        });
+    }
+
+    fn ensure_open(&mut self, kind: OpenBlock, block: Value, out: &mut Vec<SseEvent>) {
+        if self.open.map(|(_, b)| b) != Some(kind) {
+            self.close(out);
+            self.open_block(kind, block, out);
+        }
+    }
+
+    fn open_block(&mut self, kind: OpenBlock, block: Value, out: &mut Vec<SseEvent>) {
+        let index = self.next_block;
+        self.next_block += 1;
+        self.open = Some((index, kind));
+        out.push(SseEvent {
+            event: "content_block_start",
+            data: json!({ "type": "content_block_start", "index": index, "content_block": block }),
+        });
+    }
+
+    fn close(&mut self, out: &mut Vec<SseEvent>) {
+        if let Some((index, _)) = self.open.take() {
+            out.push(SseEvent {
+                event: "content_block_stop",
+                data: json!({ "type": "content_block_stop", "index": index }),
+            });
+        }
+    }
+
+    fn delta(&self, delta: Value) -> SseEvent {
+        let index = self.open.map_or(0, |(i, _)| i);
+        SseEvent {
+            event: "content_block_delta",
+            data: json!({ "type": "content_block_delta", "index": index, "delta": delta }),
+        }
+    }
+}
+
+fn thinking_start() -> Value {
+    json!({ "type": "thinking", "thinking": "", "signature": "" })
+}
+
+fn error_event(error: &StreamError) -> SseEvent {
+    let kind = match error.kind {
+        StreamErrorKind::InvalidRequest => "invalid_request_error",
+        StreamErrorKind::RateLimited => "rate_limit_error",
+        StreamErrorKind::Overloaded => "overloaded_error",
+        StreamErrorKind::Timeout => "timeout_error",
+        StreamErrorKind::Server
+        | StreamErrorKind::ModelError
+        | StreamErrorKind::Protocol
+        | StreamErrorKind::Truncated => "api_error",
+    };
+    SseEvent {
+        event: "error",
+        data: json!({ "type": "error", "error": { "type": kind, "message": error.message } }),
+    }
+}
