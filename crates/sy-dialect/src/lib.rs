@@ -20,6 +20,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+pub mod converse;
 mod error;
 mod ids;
 mod limits;
