@@ -22,6 +22,7 @@ pub mod anthropic;
 pub mod canonical;
 pub mod converse;
 mod error;
+pub mod gemini;
 mod ids;
 mod limits;
 mod media;

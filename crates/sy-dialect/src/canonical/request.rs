@@ -21,7 +21,6 @@ pub(crate) enum Setting {
     Temperature,
     TopP,
     TopK,
-    MaxTokens,
     Stop,
     Candidates,
     ToolChoice,
@@ -35,12 +34,10 @@ impl Origin {
     pub(crate) fn path(self, setting: Setting) -> &'static str {
         use Setting as S;
         match (self, setting) {
-            (Self::OpenAiChat, S::MaxTokens) => "max_completion_tokens",
             (Self::OpenAiChat, S::Stop) => "stop",
             (Self::OpenAiChat, S::Candidates) => "n",
             (Self::OpenAiChat, S::ResponseFormat) => "response_format",
             (Self::OpenAiChat, S::Reasoning) => "reasoning_effort",
-            (Self::Anthropic, S::MaxTokens) => "max_tokens",
             (Self::Anthropic, S::Stop) => "stop_sequences",
             (Self::Anthropic, S::ParallelToolCalls) => "tool_choice.disable_parallel_tool_use",
             (Self::Anthropic, S::ResponseFormat) => "output_config.format",
@@ -48,7 +45,6 @@ impl Origin {
             (Self::Converse, S::Temperature) => "inferenceConfig.temperature",
             (Self::Converse, S::TopP) => "inferenceConfig.topP",
             (Self::Converse, S::TopK) => "additionalModelRequestFields.top_k",
-            (Self::Converse, S::MaxTokens) => "inferenceConfig.maxTokens",
             (Self::Converse, S::Stop) => "inferenceConfig.stopSequences",
             (Self::Converse, S::ToolChoice) => "toolConfig.toolChoice",
             (Self::Converse, S::ResponseFormat) => "outputConfig.textFormat",
@@ -56,7 +52,6 @@ impl Origin {
             (_, S::Temperature) => "temperature",
             (_, S::TopP) => "top_p",
             (_, S::TopK) => "top_k",
-            (_, S::MaxTokens) => "max_output_tokens",
             (_, S::Stop) => "stop",
             (_, S::Candidates) => "n",
             (_, S::ToolChoice) => "tool_choice",

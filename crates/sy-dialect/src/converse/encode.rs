@@ -328,7 +328,8 @@ pub(super) fn encode_request(
         }
     }
     let mut tool_choice = match &request.tool_choice {
-        None | Some(ToolChoice::Auto) => None,
+        None => None,
+        Some(ToolChoice::Auto) => Some(WireToolChoice::Auto {}),
         Some(ToolChoice::Required) => Some(WireToolChoice::Any {}),
         Some(ToolChoice::Named(name)) => Some(WireToolChoice::Tool { name }),
         Some(ToolChoice::None) if history_has_tools => {
@@ -350,7 +351,11 @@ pub(super) fn encode_request(
 
     let reasoning = encode_reasoning(request, claude)?;
     let thinking_on = reasoning.is_some();
-    if thinking_on && tool_choice.is_some() {
+    let forced = matches!(
+        request.tool_choice,
+        Some(ToolChoice::Required | ToolChoice::Named(_))
+    );
+    if thinking_on && forced {
         return Err(untranslatable(
             origin.path(Setting::ToolChoice),
             "Claude does not allow forcing a tool while thinking is on",
@@ -401,7 +406,7 @@ pub(super) fn encode_request(
                         "the answer tool would be forced, which Claude forbids while thinking",
                     ));
                 }
-                if tool_choice.is_some() || matches!(request.tool_choice, Some(ToolChoice::None)) {
+                if !matches!(request.tool_choice, None | Some(ToolChoice::Auto)) {
                     return Err(untranslatable(
                         field,
                         "the answer tool must be forced, but the request already chooses tools",
