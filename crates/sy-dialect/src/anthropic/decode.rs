@@ -91,9 +91,9 @@ struct OutputConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireFormat {
-    JsonSchema { schema: Box<RawValue> },
+struct WireFormat {
+    r#type: String,
+    schema: Box<RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -215,7 +215,13 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
         Some(WireThinking::Disabled {}) => Some(Reasoning::Disabled),
         None => effort.map(Reasoning::Effort),
     };
-    if let Some(WireFormat::JsonSchema { schema }) = body.output_config.and_then(|c| c.format) {
+    if let Some(WireFormat { r#type, schema }) = body.output_config.and_then(|c| c.format) {
+        if r#type != "json_schema" {
+            return Err(DialectError::invalid(
+                "output_config.format.type",
+                "expected json_schema",
+            ));
+        }
         request.response_format = Some(ResponseFormat::JsonSchema {
             name: None,
             description: None,
@@ -240,12 +246,9 @@ struct WireMessage {
     content: Content,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Blocks(Vec<Box<RawValue>>),
-}
+/// A string or a list of blocks. Kept raw: tool inputs inside must keep their key order, and raw
+/// JSON cannot pass through serde's untagged-enum buffering.
+type Content = Box<RawValue>;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -266,14 +269,10 @@ enum Block {
         citations: Option<Value>,
         cache_control: Option<Value>,
     },
-    ToolUse {
-        id: String,
-        name: String,
-        input: Box<RawValue>,
-    },
     ToolResult {
         tool_use_id: String,
-        content: Option<Content>,
+        /// Tool results hold only text, images and documents, so a `Value` loses nothing.
+        content: Option<Value>,
         is_error: Option<bool>,
         cache_control: Option<Value>,
     },
@@ -284,6 +283,14 @@ enum Block {
     RedactedThinking {
         data: String,
     },
+}
+
+/// Read apart from [`Block`]: raw JSON cannot pass through serde's tagged-enum buffering.
+#[derive(Deserialize)]
+struct ToolUseBlock {
+    id: String,
+    name: String,
+    input: Box<RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -314,7 +321,7 @@ fn decode_message(
             ));
         }
     };
-    let content = decode_content(message.content, &path, dropped)?;
+    let content = decode_content(&message.content, &path, dropped)?;
     Ok(Message {
         role,
         content,
@@ -323,21 +330,25 @@ fn decode_message(
 }
 
 fn decode_content(
-    content: Content,
+    content: &RawValue,
     path: &str,
     dropped: &mut Vec<String>,
 ) -> Result<Vec<Part>, DialectError> {
-    match content {
-        Content::Text(text) => Ok(vec![Part::new(
+    let invalid =
+        |e: serde_json::Error| DialectError::invalid(format!("{path}.content"), e.to_string());
+    if content.get().trim_start().starts_with('"') {
+        let text: String = serde_json::from_str(content.get()).map_err(invalid)?;
+        return Ok(vec![Part::new(
             PartKind::Text(text),
             format!("{path}.content"),
-        )]),
-        Content::Blocks(blocks) => blocks
-            .iter()
-            .enumerate()
-            .map(|(j, raw)| decode_block(raw, &format!("{path}.content[{j}]"), dropped))
-            .collect(),
+        )]);
     }
+    let blocks: Vec<Box<RawValue>> = serde_json::from_str(content.get()).map_err(invalid)?;
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(j, raw)| decode_block(raw, &format!("{path}.content[{j}]"), dropped))
+        .collect()
 }
 
 fn decode_block(
@@ -345,6 +356,16 @@ fn decode_block(
     origin: &str,
     dropped: &mut Vec<String>,
 ) -> Result<Part, DialectError> {
+    if block_type(raw).as_deref() == Some("tool_use") {
+        let call: ToolUseBlock = serde_json::from_str(raw.get())
+            .map_err(|e| DialectError::invalid(origin, e.to_string()))?;
+        let kind = PartKind::ToolCall(ToolCall {
+            id: call.id,
+            name: call.name,
+            arguments: RawJson::from_raw(call.input),
+        });
+        return Ok(Part::new(kind, origin));
+    }
     let block: Block = serde_json::from_str(raw.get()).map_err(|e| {
         // Server-tool and other blocks exist only in Anthropic; say so rather than "unknown variant".
         match block_type(raw) {
@@ -417,11 +438,6 @@ fn decode_block(
                 name: title,
             })
         }
-        Block::ToolUse { id, name, input } => PartKind::ToolCall(ToolCall {
-            id,
-            name,
-            arguments: RawJson::from_raw(input),
-        }),
         Block::ToolResult {
             tool_use_id,
             content,
@@ -430,7 +446,11 @@ fn decode_block(
         } => {
             note(cache_control.is_some(), "cache_control");
             let content = match content {
-                Some(content) => decode_content(content, origin, dropped)?,
+                Some(content) => {
+                    let raw = serde_json::value::to_raw_value(&content)
+                        .map_err(|e| DialectError::invalid(origin, e.to_string()))?;
+                    decode_content(&raw, origin, dropped)?
+                }
                 None => Vec::new(),
             };
             PartKind::ToolResult(ToolResult {
@@ -480,9 +500,9 @@ struct WireTool {
     description: Option<String>,
     input_schema: Option<Box<RawValue>>,
     strict: Option<bool>,
-    #[serde(flatten)]
-    rest: BTreeMap<String, Value>,
 }
+
+const TOOL_FIELDS: &[&str] = &["type", "name", "description", "input_schema", "strict"];
 
 fn decode_tool(
     raw: &RawValue,
@@ -500,7 +520,10 @@ fn decode_tool(
             &format!("server tool `{kind}` exists only in Anthropic"),
         ));
     }
-    for name in tool.rest.keys() {
+    // Everything else (cache_control, input_examples, defer_loading, ...) is advisory.
+    let fields: BTreeMap<String, serde::de::IgnoredAny> = serde_json::from_str(raw.get())
+        .map_err(|e| DialectError::invalid(origin.as_str(), e.to_string()))?;
+    for name in fields.keys().filter(|k| !TOOL_FIELDS.contains(&k.as_str())) {
         dropped.push(format!("{origin}.{name}"));
     }
     Ok(ToolDefinition {

@@ -17,10 +17,23 @@ use crate::{DialectError, ResponseMeta, Translation};
 struct WireResponse {
     id: Option<String>,
     model: Option<String>,
-    content: Vec<WireBlock>,
+    content: Vec<Box<RawValue>>,
     stop_reason: Option<String>,
     stop_sequence: Option<String>,
     usage: Option<WireUsage>,
+}
+
+/// Read apart from [`WireBlock`]: raw JSON cannot pass through serde's tagged-enum buffering.
+#[derive(Deserialize)]
+struct ToolUse {
+    id: String,
+    name: String,
+    input: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Tagged {
+    r#type: String,
 }
 
 #[derive(Deserialize)]
@@ -28,11 +41,6 @@ struct WireResponse {
 enum WireBlock {
     Text {
         text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        input: Box<RawValue>,
     },
     Thinking {
         thinking: String,
@@ -138,21 +146,27 @@ pub(super) fn decode_response(
     let json_tool = translation.json_tool.as_deref();
     let mut content = Vec::with_capacity(wire.content.len());
     let (mut answered_by_tool, mut real_calls) = (false, false);
-    for block in wire.content {
+    let unreadable = |e: serde_json::Error| DialectError::upstream(e.to_string());
+    for raw in wire.content {
+        let tagged: Tagged = serde_json::from_str(raw.get()).map_err(unreadable)?;
+        if tagged.r#type == "tool_use" {
+            let call: ToolUse = serde_json::from_str(raw.get()).map_err(unreadable)?;
+            if Some(call.name.as_str()) == json_tool {
+                answered_by_tool = true;
+                content.push(OutputBlock::Text(call.input.get().to_owned()));
+            } else {
+                real_calls = true;
+                content.push(OutputBlock::ToolCall(ToolCall {
+                    id: call.id,
+                    name: call.name,
+                    arguments: RawJson::from_raw(call.input),
+                }));
+            }
+            continue;
+        }
+        let block: WireBlock = serde_json::from_str(raw.get()).map_err(unreadable)?;
         content.push(match block {
             WireBlock::Text { text } => OutputBlock::Text(text),
-            WireBlock::ToolUse { name, input, .. } if Some(name.as_str()) == json_tool => {
-                answered_by_tool = true;
-                OutputBlock::Text(input.get().to_owned())
-            }
-            WireBlock::ToolUse { id, name, input } => {
-                real_calls = true;
-                OutputBlock::ToolCall(ToolCall {
-                    id,
-                    name,
-                    arguments: RawJson::from_raw(input),
-                })
-            }
             WireBlock::Thinking {
                 thinking,
                 signature,

@@ -4,6 +4,8 @@
 //! Converse's `inputTokens` excludes cache reads and writes (already the canonical buckets) and
 //! `outputTokens` includes any reasoning, which Converse does not count apart.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -31,18 +33,9 @@ struct Output {
 
 #[derive(Deserialize)]
 struct WireMessage {
-    content: Vec<WireBlock>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) enum WireBlock {
-    Text(String),
-    ToolUse(WireToolUse),
-    ReasoningContent(WireReasoning),
-    /// Union members from newer models (citations, images, ...) are tolerated and skipped.
-    #[serde(other)]
-    Other,
+    /// Union members, each an object with one member; unknown members (citations, images from
+    /// newer models) are tolerated and skipped.
+    content: Vec<BTreeMap<String, Box<RawValue>>>,
 }
 
 #[derive(Deserialize)]
@@ -146,29 +139,39 @@ pub(super) fn decode_response(
     let json_tool = translation.json_tool.as_deref();
     let (mut answered_by_tool, mut real_calls) = (false, false);
     let mut content = Vec::new();
+    let unreadable = |e: serde_json::Error| DialectError::upstream(e.to_string());
     for block in wire.output.message.content {
-        content.push(match block {
-            WireBlock::Text(text) => OutputBlock::Text(text),
-            WireBlock::ToolUse(call) if Some(call.name.as_str()) == json_tool => {
-                answered_by_tool = true;
-                OutputBlock::Text(call.input.get().to_owned())
-            }
-            WireBlock::ToolUse(call) => {
-                real_calls = true;
-                OutputBlock::ToolCall(ToolCall {
-                    id: call.tool_use_id,
-                    name: call.name,
-                    arguments: RawJson::from_raw(call.input),
-                })
-            }
-            WireBlock::ReasoningContent(WireReasoning::ReasoningText { text, signature }) => {
-                OutputBlock::Reasoning(ReasoningBlock { text, signature })
-            }
-            WireBlock::ReasoningContent(WireReasoning::RedactedContent(data)) => {
-                OutputBlock::RedactedReasoning(data)
-            }
-            WireBlock::Other => continue,
-        });
+        for (member, value) in block {
+            content.push(match member.as_str() {
+                "text" => OutputBlock::Text(serde_json::from_str(value.get()).map_err(unreadable)?),
+                "toolUse" => {
+                    let call: WireToolUse =
+                        serde_json::from_str(value.get()).map_err(unreadable)?;
+                    if Some(call.name.as_str()) == json_tool {
+                        answered_by_tool = true;
+                        OutputBlock::Text(call.input.get().to_owned())
+                    } else {
+                        real_calls = true;
+                        OutputBlock::ToolCall(ToolCall {
+                            id: call.tool_use_id,
+                            name: call.name,
+                            arguments: RawJson::from_raw(call.input),
+                        })
+                    }
+                }
+                "reasoningContent" => {
+                    match serde_json::from_str(value.get()).map_err(unreadable)? {
+                        WireReasoning::ReasoningText { text, signature } => {
+                            OutputBlock::Reasoning(ReasoningBlock { text, signature })
+                        }
+                        WireReasoning::RedactedContent(data) => {
+                            OutputBlock::RedactedReasoning(data)
+                        }
+                    }
+                }
+                _ => continue,
+            });
+        }
     }
     let reason = unforce(
         finish_reason(&wire.stop_reason)?,

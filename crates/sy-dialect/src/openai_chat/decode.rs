@@ -490,11 +490,15 @@ fn document(file: WireFile, origin: &str) -> Result<Document, DialectError> {
     }
 }
 
+/// Read the `type` first: raw JSON (the schema) cannot pass through serde's tagged-enum buffering.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireTool {
-    Function { function: WireFunctionDef },
-    Custom {},
+struct Tagged {
+    r#type: String,
+}
+
+#[derive(Deserialize)]
+struct FunctionTool {
+    function: WireFunctionDef,
 }
 
 #[derive(Deserialize)]
@@ -507,19 +511,26 @@ struct WireFunctionDef {
 
 fn decode_tool(raw: &RawValue, i: usize) -> Result<ToolDefinition, DialectError> {
     let origin = format!("tools[{i}]");
-    let tool: WireTool = serde_json::from_str(raw.get())
-        .map_err(|e| DialectError::invalid(origin.as_str(), e.to_string()))?;
-    match tool {
-        WireTool::Function { function } => Ok(ToolDefinition {
-            name: function.name,
-            description: function.description,
-            parameters: function.parameters.map(RawJson::from_raw),
-            strict: function.strict,
-            origin,
-        }),
-        WireTool::Custom {} => Err(refused(
+    let invalid = |e: serde_json::Error| DialectError::invalid(origin.as_str(), e.to_string());
+    let tagged: Tagged = serde_json::from_str(raw.get()).map_err(invalid)?;
+    match tagged.r#type.as_str() {
+        "function" => {
+            let FunctionTool { function } = serde_json::from_str(raw.get()).map_err(invalid)?;
+            Ok(ToolDefinition {
+                name: function.name,
+                description: function.description,
+                parameters: function.parameters.map(RawJson::from_raw),
+                strict: function.strict,
+                origin,
+            })
+        }
+        "custom" => Err(refused(
             &origin,
             "free-form custom tools exist only in OpenAI",
+        )),
+        other => Err(DialectError::invalid(
+            format!("{origin}.type"),
+            format!("unknown tool type `{other}`"),
         )),
     }
 }
@@ -559,11 +570,8 @@ fn decode_tool_choice(value: &Value) -> Result<ToolChoice, DialectError> {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireResponseFormat {
-    Text,
-    JsonObject,
-    JsonSchema { json_schema: WireJsonSchema },
+struct JsonSchemaFormat {
+    json_schema: WireJsonSchema,
 }
 
 #[derive(Deserialize)]
@@ -575,20 +583,30 @@ struct WireJsonSchema {
 }
 
 fn decode_response_format(raw: &RawValue) -> Result<Option<ResponseFormat>, DialectError> {
-    let format: WireResponseFormat = serde_json::from_str(raw.get())
-        .map_err(|e| DialectError::invalid("response_format", e.to_string()))?;
-    Ok(match format {
-        WireResponseFormat::Text => None,
-        WireResponseFormat::JsonObject => Some(ResponseFormat::JsonObject),
-        WireResponseFormat::JsonSchema { json_schema } => Some(match json_schema.schema {
-            Some(schema) => ResponseFormat::JsonSchema {
-                name: json_schema.name,
-                description: json_schema.description,
-                schema: RawJson::from_raw(schema),
-                strict: json_schema.strict,
-            },
-            None => ResponseFormat::JsonObject,
-        }),
+    let invalid = |e: serde_json::Error| DialectError::invalid("response_format", e.to_string());
+    let tagged: Tagged = serde_json::from_str(raw.get()).map_err(invalid)?;
+    Ok(match tagged.r#type.as_str() {
+        "text" => None,
+        "json_object" => Some(ResponseFormat::JsonObject),
+        "json_schema" => {
+            let JsonSchemaFormat { json_schema } =
+                serde_json::from_str(raw.get()).map_err(invalid)?;
+            Some(match json_schema.schema {
+                Some(schema) => ResponseFormat::JsonSchema {
+                    name: json_schema.name,
+                    description: json_schema.description,
+                    schema: RawJson::from_raw(schema),
+                    strict: json_schema.strict,
+                },
+                None => ResponseFormat::JsonObject,
+            })
+        }
+        other => {
+            return Err(DialectError::invalid(
+                "response_format.type",
+                format!("unknown format `{other}`"),
+            ));
+        }
     })
 }
 
