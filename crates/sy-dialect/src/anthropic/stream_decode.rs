@@ -45,7 +45,7 @@ enum Event {
     },
     ContentBlockDelta {
         index: u64,
-        delta: Delta,
+        delta: Fragment,
     },
     ContentBlockStop {},
     MessageDelta {
@@ -85,7 +85,7 @@ enum StartBlock {
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Delta {
+enum Fragment {
     TextDelta {
         text: String,
     },
@@ -223,7 +223,7 @@ impl AnthropicStreamDecoder {
         events
     }
 
-    fn delta(&mut self, index: u64, delta: Delta) -> Vec<StreamEvent> {
+    fn delta(&mut self, index: u64, delta: Fragment) -> Vec<StreamEvent> {
         let Some(role) = self.blocks.get(&index).copied() else {
             return self.fail(
                 StreamErrorKind::Protocol,
@@ -231,27 +231,27 @@ impl AnthropicStreamDecoder {
             );
         };
         match (delta, role) {
-            (Delta::TextDelta { text }, _) => non_empty(text, StreamEvent::TextDelta),
-            (Delta::ThinkingDelta { thinking }, _) => {
+            (Fragment::TextDelta { text }, _) => non_empty(text, StreamEvent::TextDelta),
+            (Fragment::ThinkingDelta { thinking }, _) => {
                 non_empty(thinking, StreamEvent::ReasoningDelta)
             }
-            (Delta::SignatureDelta { signature }, _) => {
+            (Fragment::SignatureDelta { signature }, _) => {
                 vec![StreamEvent::ReasoningSignature(signature)]
             }
-            (Delta::InputJsonDelta { partial_json }, BlockRole::Answer) => {
+            (Fragment::InputJsonDelta { partial_json }, BlockRole::Answer) => {
                 non_empty(partial_json, StreamEvent::TextDelta)
             }
-            (Delta::InputJsonDelta { partial_json }, BlockRole::Tool(tool)) => {
+            (Fragment::InputJsonDelta { partial_json }, BlockRole::Tool(tool)) => {
                 non_empty(partial_json, |fragment| StreamEvent::ToolCallArgsDelta {
                     index: tool,
                     fragment,
                 })
             }
-            (Delta::InputJsonDelta { .. }, BlockRole::Other) => self.fail(
+            (Fragment::InputJsonDelta { .. }, BlockRole::Other) => self.fail(
                 StreamErrorKind::Protocol,
                 format!("argument delta for block {index}, which is not a tool call"),
             ),
-            (Delta::Other, _) => Vec::new(),
+            (Fragment::Other, _) => Vec::new(),
         }
     }
 

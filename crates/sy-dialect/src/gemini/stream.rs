@@ -68,7 +68,10 @@ impl GeminiStreamDecoder {
                 let position = usize::try_from(index).unwrap_or(usize::MAX);
                 let call = match tool_call(call, &answer_id, position) {
                     Ok(call) => call,
-                    Err(e) => return self.fail(StreamErrorKind::Protocol, e),
+                    Err(e) => {
+                        out.extend(self.fail(StreamErrorKind::Protocol, e));
+                        return out;
+                    }
                 };
                 self.tool_calls += 1;
                 out.push(StreamEvent::ToolCallStart {

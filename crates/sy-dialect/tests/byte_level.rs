@@ -1,0 +1,68 @@
+//! Checks that need the exact bytes of an encoded body (key order), or the request hook for URL
+//! images, which the JSON-value fixtures cannot express.
+
+use sy_dialect::canonical::ImageSource;
+use sy_dialect::{EncodeOptions, anthropic, converse, openai_chat};
+
+fn text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+#[test]
+fn tool_arguments_keep_the_models_key_order() {
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"go"},
+        {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",
+         "function":{"name":"f","arguments":"{\"zeta\":1,\"alpha\":2}"}}]},
+        {"role":"tool","tool_call_id":"c1","content":"ok"}]}"#;
+    let decoded = openai_chat::decode_request(body).map_err(|e| e.to_string());
+    let request = decoded.map(|d| d.request);
+    let encoded = request.and_then(|r| {
+        anthropic::encode_request(&r, &EncodeOptions::new("claude")).map_err(|e| e.to_string())
+    });
+    let body = encoded.map(|e| text(&e.body)).unwrap_or_default();
+    assert!(body.contains(r#""input":{"zeta":1,"alpha":2}"#), "{body}");
+}
+
+#[test]
+fn tool_schemas_keep_property_order() {
+    let body = br#"{"max_tokens":10,"messages":[{"role":"user","content":"hi"}],
+        "tools":[{"name":"f","input_schema":{"type":"object","properties":{"zeta":{},"alpha":{}}}}]}"#;
+    let request = anthropic::decode_request(body).map(|d| d.request);
+    let encoded = request.and_then(|r| openai_chat::encode_request(&r, &EncodeOptions::new("gpt")));
+    let body = encoded.map(|e| text(&e.body)).unwrap_or_default();
+    assert!(
+        body.contains(r#""properties":{"zeta":{},"alpha":{}}"#),
+        "{body}"
+    );
+}
+
+#[test]
+fn fetched_url_images_can_replace_urls_before_encoding() {
+    let body = br#"{"model":"m","messages":[{"role":"user","content":[
+        {"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]}"#;
+    let Ok(decoded) = openai_chat::decode_request(body) else {
+        panic!("decodes");
+    };
+    let mut request = decoded.request;
+    let options = EncodeOptions {
+        allow_url_fetch: true,
+        ..EncodeOptions::new("anthropic.claude-x")
+    };
+    assert!(converse::encode_request(&request, &options).is_err());
+    let mut urls = request.url_images_mut();
+    assert_eq!(urls.len(), 1);
+    let (origin, source) = &mut urls[0];
+    assert_eq!(*origin, "messages[0].content[0]");
+    **source = ImageSource::Base64 {
+        media_type: "image/png".to_owned(),
+        data: "iVBOR".to_owned(),
+    };
+    drop(urls);
+    let encoded = converse::encode_request(&request, &options).map(|e| text(&e.body));
+    assert_eq!(
+        encoded.ok().as_deref(),
+        Some(
+            r#"{"messages":[{"role":"user","content":[{"image":{"format":"png","source":{"bytes":"iVBOR"}}}]}]}"#
+        )
+    );
+}
