@@ -66,6 +66,19 @@ fn endpoint(kind: &ProviderKind) -> String {
                 format!("{endpoint}/openai/deployments/* (api-version {api_version})")
             }
         },
+        ProviderKind::Bedrock {
+            endpoint,
+            region,
+            auth,
+        } => {
+            let auth = match auth {
+                sy_config::BedrockAuth::SigV4 { .. } => "SigV4",
+                sy_config::BedrockAuth::ApiKey { .. } => "API key",
+            };
+            format!("{endpoint} ({region}, {auth})")
+        }
+        ProviderKind::Anthropic { base_url, .. } => format!("{base_url}/v1"),
+        ProviderKind::Gemini { base_url, .. } => format!("{base_url}/v1beta"),
         ProviderKind::Simulator(_) => "built-in simulator".to_owned(),
     }
 }

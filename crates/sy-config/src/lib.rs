@@ -12,19 +12,22 @@ mod error;
 mod model;
 mod raw;
 mod time;
+mod upstreams;
 mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_tests;
 
 pub use catalogue::lookup as catalogue_capabilities;
 pub use discover::{CATALOGUE_MODELS, discover};
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
-    Agreement, AuthMode, AzureApi, Capabilities, Config, Deployment, Durability, LedgerSettings,
-    MicroUsd, Model, PricePoint, Provider, ProviderKind, Redis, RedisPolicy, Routing, Server,
-    SimulatorSettings, Source, Storage, Timeouts,
+    Agreement, AuthMode, AzureApi, BedrockAuth, Capabilities, Config, CredentialOrigin, Deployment,
+    Durability, LedgerSettings, MicroUsd, Model, PricePoint, Provider, ProviderKind, Redis,
+    RedisPolicy, Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
 };
 pub use time::{format_rfc3339_utc, parse_rfc3339_utc};
 pub use validate::DEFAULT_STORAGE_URL;

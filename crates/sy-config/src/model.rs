@@ -166,6 +166,28 @@ pub enum ProviderKind {
         api_key: Option<Secret>,
         stream_usage: bool,
     },
+    /// Amazon Bedrock Runtime (`bedrock-runtime.{region}.amazonaws.com`).
+    Bedrock {
+        /// The region requests are signed for (and, by default, sent to).
+        region: String,
+        /// `https://bedrock-runtime.{region}.amazonaws.com`, or the configured `base_url`.
+        endpoint: String,
+        auth: BedrockAuth,
+    },
+    /// Anthropic's Messages API.
+    Anthropic {
+        /// Default `https://api.anthropic.com`; the gateway appends `/v1/messages`.
+        base_url: String,
+        api_key: Secret,
+        /// Sent as the `anthropic-version` header.
+        version: String,
+    },
+    /// Google's Gemini API (AI Studio).
+    Gemini {
+        /// Default `https://generativelanguage.googleapis.com`; the gateway appends `/v1beta/models/...`.
+        base_url: String,
+        api_key: Secret,
+    },
     Simulator(SimulatorSettings),
 }
 
@@ -175,9 +197,39 @@ impl ProviderKind {
             Self::OpenAi { .. } => "openai",
             Self::Azure { .. } => "azure",
             Self::OpenAiCompatible { .. } => "openai-compatible",
+            Self::Bedrock { .. } => "bedrock",
+            Self::Anthropic { .. } => "anthropic",
+            Self::Gemini { .. } => "gemini",
             Self::Simulator(_) => "simulator",
         }
     }
+}
+
+/// How the gateway authenticates to Bedrock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BedrockAuth {
+    /// AWS Signature Version 4 with an access key pair (and a session token for temporary
+    /// credentials).
+    SigV4 {
+        /// Not a secret (AWS prints it in logs and errors), but it names the account's key.
+        access_key_id: String,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+        /// Where the credentials came from, for `switchyard check`: `config` or `environment`.
+        origin: CredentialOrigin,
+    },
+    /// A Bedrock API key, sent as `Authorization: Bearer`; no signing.
+    ApiKey {
+        key: Secret,
+        origin: CredentialOrigin,
+    },
+}
+
+/// Whether credentials were named in the config file or taken from the standard AWS variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialOrigin {
+    Config,
+    Environment,
 }
 
 /// Which Azure OpenAI URL shape to call.

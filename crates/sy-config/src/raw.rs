@@ -90,6 +90,8 @@ pub struct RawProvider {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+    /// Anthropic: the `anthropic-version` header sent upstream.
+    pub anthropic_version: Option<String>,
     pub timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
     pub first_byte_timeout_ms: Option<u64>,

@@ -61,8 +61,13 @@ impl Checker<'_> {
         parsed
     }
 
+    /// An environment variable, for settings that default to a standard variable.
+    pub(crate) fn env_var(&self, name: &str) -> Option<String> {
+        self.env.var(name)
+    }
+
     /// Resolves `env:NAME` (or a literal) into a secret.
-    fn secret(&mut self, path: &str, value: &str) -> Option<Secret> {
+    pub(crate) fn secret(&mut self, path: &str, value: &str) -> Option<Secret> {
         match value.strip_prefix("env:") {
             Some(name) => match self.env.var(name) {
                 Some(v) => Some(Secret::new(v)),
@@ -79,7 +84,7 @@ impl Checker<'_> {
         }
     }
 
-    fn url(&mut self, path: &str, value: &str) -> Option<String> {
+    pub(crate) fn url(&mut self, path: &str, value: &str) -> Option<String> {
         match value.parse::<http::Uri>() {
             Ok(uri)
                 if matches!(uri.scheme_str(), Some("http" | "https"))
@@ -399,6 +404,7 @@ fn reject_foreign_keys(c: &mut Checker<'_>, path: &str, kind: &str, raw: &RawPro
         ("api_version", raw.api_version.is_some()),
         ("api", raw.api.is_some()),
     ];
+    let anthropic_keys = [("anthropic_version", raw.anthropic_version.is_some())];
     let mut foreign: Vec<&str> = Vec::new();
     if kind != "simulator" {
         foreign.extend(simulator_keys.iter().filter(|k| k.1).map(|k| k.0));
@@ -409,8 +415,15 @@ fn reject_foreign_keys(c: &mut Checker<'_>, path: &str, kind: &str, raw: &RawPro
     if kind != "azure" {
         foreign.extend(azure_keys.iter().filter(|k| k.1).map(|k| k.0));
     }
+    if kind != "anthropic" {
+        foreign.extend(anthropic_keys.iter().filter(|k| k.1).map(|k| k.0));
+    }
     if kind == "simulator" && raw.api_key.is_some() {
         foreign.push("api_key");
+    }
+    // Only OpenAI-style upstreams need asking for streamed usage; the others always report it.
+    if matches!(kind, "bedrock" | "anthropic" | "gemini") && raw.stream_usage.is_some() {
+        foreign.push("stream_usage");
     }
     for key in foreign {
         c.error(
@@ -562,16 +575,9 @@ fn provider(c: &mut Checker<'_>, name: &str, raw: &RawProvider) -> Option<Provid
                 embedding_dimensions: dims,
             })
         }
-        "bedrock" | "anthropic" | "gemini" => {
-            c.error(
-                format!("{path}.kind"),
-                format!(
-                    "`{}` upstreams are not available in this version of Switchyard yet",
-                    raw.kind
-                ),
-            );
-            return None;
-        }
+        "bedrock" => crate::upstreams::bedrock(c, &path, raw)?,
+        "anthropic" => crate::upstreams::anthropic(c, &path, raw)?,
+        "gemini" => crate::upstreams::gemini(c, &path, raw)?,
         other => {
             c.error(
                 format!("{path}.kind"),

@@ -64,7 +64,7 @@ impl Provider {
                     ProviderKind::OpenAi { stream_usage, .. }
                     | ProviderKind::Azure { stream_usage, .. }
                     | ProviderKind::OpenAiCompatible { stream_usage, .. } => *stream_usage,
-                    ProviderKind::Simulator(_) => true,
+                    _ => false,
                 };
                 (Adapter::OpenAi(upstream), stream_usage)
             }

@@ -81,8 +81,14 @@ impl OpenAiUpstream {
                 let key = sensitive(api_key.expose())?;
                 (url, Some((HeaderName::from_static("api-key"), key)))
             }
-            ProviderKind::Simulator(_) => {
-                return Err("the simulator is not an HTTP upstream".into());
+            ProviderKind::Simulator(_)
+            | ProviderKind::Bedrock { .. }
+            | ProviderKind::Anthropic { .. }
+            | ProviderKind::Gemini { .. } => {
+                return Err(format!(
+                    "a `{}` provider does not speak the OpenAI dialect",
+                    kind.name()
+                ));
             }
         };
         let mut upstream = Self {
