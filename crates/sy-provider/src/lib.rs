@@ -4,24 +4,66 @@
 //! Boundary: providers know nothing of routing or of the caller's dialect; they take an upstream-ready
 //! body and return the upstream's status, headers and body stream.
 
+pub mod anthropic;
+pub mod bedrock;
 mod body;
 mod client;
+mod error;
+pub mod gemini;
 mod openai;
 mod simulator;
+#[cfg(test)]
+mod tests;
+mod transport;
 
 pub use body::{BodyError, UpstreamBody};
-pub use openai::{classify_status, retry_after};
+pub use error::{ErrorClass, UpstreamError, retry_after};
+pub use openai::classify_status;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use sy_config::{Provider as ProviderConfig, ProviderKind, Timeouts};
 use sy_core::{ErrorKind, GatewayError};
 
-/// What the caller wants the upstream to do.
+/// What the caller wants the upstream to do. The body is already in the upstream's dialect, so
+/// each family serves its own operations and refuses the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    /// OpenAI `POST /chat/completions`; the body's `stream` decides the answer's shape.
     ChatCompletions,
+    /// OpenAI `POST /embeddings`.
     Embeddings,
+    /// Anthropic `POST /v1/messages`; the body's `stream` decides the answer's shape.
+    Messages,
+    /// Bedrock `POST /model/{id}/converse`, or `/converse-stream` (an event stream).
+    Converse { stream: bool },
+    /// Bedrock `POST /model/{id}/invoke` with a model-native body, or
+    /// `/invoke-with-response-stream` (an event stream of `chunk` events).
+    Invoke { stream: bool },
+    /// Gemini `POST /v1beta/models/{model}:generateContent`, or
+    /// `:streamGenerateContent?alt=sse` (server-sent events).
+    GenerateContent { stream: bool },
+    /// Token counting: Anthropic `/v1/messages/count_tokens`, Bedrock `/model/{id}/count-tokens`,
+    /// Gemini `:countTokens`.
+    CountTokens,
+}
+
+impl Operation {
+    /// A stable name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Embeddings => "embeddings",
+            Self::Messages => "messages",
+            Self::Converse { stream: false } => "converse",
+            Self::Converse { stream: true } => "converse_stream",
+            Self::Invoke { stream: false } => "invoke",
+            Self::Invoke { stream: true } => "invoke_stream",
+            Self::GenerateContent { stream: false } => "generate_content",
+            Self::GenerateContent { stream: true } => "stream_generate_content",
+            Self::CountTokens => "count_tokens",
+        }
+    }
 }
 
 /// An upstream's answer: status and headers now, body as it arrives.
@@ -42,32 +84,53 @@ pub struct Provider {
 }
 
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one adapter per configured provider, built once; boxing buys nothing"
-)]
 enum Adapter {
     OpenAi(openai::OpenAiUpstream),
+    Bedrock(bedrock::BedrockUpstream),
+    Anthropic(anthropic::AnthropicUpstream),
+    Gemini(gemini::GeminiUpstream),
     Simulator(simulator::Simulator),
 }
 
 impl Provider {
     pub fn new(config: &ProviderConfig) -> Result<Self, String> {
+        let timeouts = &config.timeouts;
         let (adapter, stream_usage) = match &config.kind {
             ProviderKind::Simulator(settings) => (
                 Adapter::Simulator(simulator::Simulator::new(settings.clone())),
                 true,
             ),
-            kind => {
-                let upstream = openai::OpenAiUpstream::new(kind, &config.timeouts)?;
-                let stream_usage = match kind {
-                    ProviderKind::OpenAi { stream_usage, .. }
-                    | ProviderKind::Azure { stream_usage, .. }
-                    | ProviderKind::OpenAiCompatible { stream_usage, .. } => *stream_usage,
-                    _ => false,
-                };
-                (Adapter::OpenAi(upstream), stream_usage)
-            }
+            kind @ (ProviderKind::OpenAi { stream_usage, .. }
+            | ProviderKind::Azure { stream_usage, .. }
+            | ProviderKind::OpenAiCompatible { stream_usage, .. }) => (
+                Adapter::OpenAi(openai::OpenAiUpstream::new(kind, timeouts)?),
+                *stream_usage,
+            ),
+            // These always report usage in their streams; there is nothing to ask for.
+            ProviderKind::Bedrock {
+                region,
+                endpoint,
+                auth,
+            } => (
+                Adapter::Bedrock(bedrock::BedrockUpstream::new(
+                    endpoint, region, auth, timeouts,
+                )?),
+                false,
+            ),
+            ProviderKind::Anthropic {
+                base_url,
+                api_key,
+                version,
+            } => (
+                Adapter::Anthropic(anthropic::AnthropicUpstream::new(
+                    base_url, api_key, version, timeouts,
+                )?),
+                false,
+            ),
+            ProviderKind::Gemini { base_url, api_key } => (
+                Adapter::Gemini(gemini::GeminiUpstream::new(base_url, api_key, timeouts)?),
+                false,
+            ),
         };
         Ok(Self {
             name: config.name.clone(),
@@ -80,8 +143,9 @@ impl Provider {
         matches!(self.adapter, Adapter::Simulator(_))
     }
 
-    /// Sends an OpenAI-dialect body for `upstream_model` and waits for the response head, bounded by
-    /// the first-byte timeout of `timeouts` (the deployment's, which default to the provider's). Non-2xx statuses are returned, not classified here.
+    /// Sends a body in this provider's dialect for `upstream_model` and waits for the response head,
+    /// bounded by the first-byte timeout of `timeouts` (the deployment's, which default to the
+    /// provider's). Non-2xx statuses are returned, not classified here: see [`classify`](Self::classify).
     pub async fn send(
         &self,
         operation: Operation,
@@ -96,7 +160,20 @@ impl Provider {
                         .send(&self.name, operation, upstream_model, body)
                         .await
                 }
-                Adapter::Simulator(sim) => sim.send(operation, upstream_model, body).await,
+                Adapter::Bedrock(upstream) => {
+                    upstream
+                        .send(&self.name, operation, upstream_model, body)
+                        .await
+                }
+                Adapter::Anthropic(upstream) => upstream.send(&self.name, operation, body).await,
+                Adapter::Gemini(upstream) => {
+                    upstream
+                        .send(&self.name, operation, upstream_model, body)
+                        .await
+                }
+                Adapter::Simulator(sim) => {
+                    sim.send(&self.name, operation, upstream_model, body).await
+                }
             }
         };
         tokio::time::timeout(timeouts.first_byte, send)
@@ -114,9 +191,39 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// Parses a non-2xx answer by this provider's conventions, for rendering in the caller's dialect.
+    pub fn upstream_error(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> UpstreamError {
+        match &self.adapter {
+            Adapter::OpenAi(_) | Adapter::Simulator(_) => {
+                openai::parse_error(&self.name, status, headers, body)
+            }
+            Adapter::Bedrock(_) => bedrock::parse_error(&self.name, status, headers, body),
+            Adapter::Anthropic(_) => anthropic::parse_error(&self.name, status, headers, body),
+            Adapter::Gemini(_) => gemini::parse_error(&self.name, status, headers, body),
+        }
+    }
+
+    /// Classifies a non-2xx answer by this provider's conventions.
+    pub fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> GatewayError {
+        self.upstream_error(status, headers, body)
+            .to_gateway_error()
+    }
+}
+
 /// Response headers `x-request-id`-style that identify the upstream's own request, for logs.
 pub fn upstream_request_id(headers: &HeaderMap) -> Option<&str> {
-    ["x-request-id", "apim-request-id", "request-id"]
-        .iter()
-        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+    [
+        "x-request-id",
+        "apim-request-id",
+        "request-id",
+        "x-amzn-requestid",
+    ]
+    .iter()
+    .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
 }

@@ -5,21 +5,18 @@ mod error;
 #[cfg(test)]
 mod tests;
 
-pub use error::{classify_status, retry_after};
+pub use error::{classify_status, parse_error};
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
 use sy_config::{AzureApi, ProviderKind, Timeouts};
-use sy_core::{ErrorKind, GatewayError};
+use sy_core::GatewayError;
 
-use crate::body::{UpstreamBody, describe_hyper_error};
 use crate::client::{self, HttpClient};
+use crate::transport::{USER_AGENT_VALUE, encode_path_segment, exchange, not_served, sensitive};
 use crate::{Operation, UpstreamResponse};
-
-static USER_AGENT_VALUE: HeaderValue =
-    HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
 
 /// Where requests go and how they authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +110,7 @@ impl OpenAiUpstream {
         match (&self.fixed, operation) {
             (Some((chat, _)), Operation::ChatCompletions) => Ok(chat.clone()),
             (Some((_, embeddings)), Operation::Embeddings) => Ok(embeddings.clone()),
-            (None, _) => self.build_uri(operation, upstream_model),
+            _ => self.build_uri(operation, upstream_model),
         }
     }
 
@@ -121,6 +118,12 @@ impl OpenAiUpstream {
         let path = match operation {
             Operation::ChatCompletions => "chat/completions",
             Operation::Embeddings => "embeddings",
+            other => {
+                return Err(GatewayError::internal(format!(
+                    "no OpenAI endpoint for `{}`",
+                    other.name()
+                )));
+            }
         };
         let text = match &self.url {
             UrlStyle::Root(base) => format!("{base}/{path}"),
@@ -146,6 +149,12 @@ impl OpenAiUpstream {
         upstream_model: &str,
         body: Bytes,
     ) -> Result<UpstreamResponse, GatewayError> {
+        if !matches!(
+            operation,
+            Operation::ChatCompletions | Operation::Embeddings
+        ) {
+            return Err(not_served(provider, "OpenAI-style", operation));
+        }
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(self.uri(operation, upstream_model)?)
@@ -159,45 +168,6 @@ impl OpenAiUpstream {
         if let Some((name, value)) = &self.auth {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        let response = self.client.request(request).await.map_err(|e| {
-            let what = if e.is_connect() {
-                "cannot connect to"
-            } else {
-                "lost the connection to"
-            };
-            GatewayError::new(
-                ErrorKind::UpstreamFailed,
-                format!(
-                    "{what} upstream provider `{provider}`: {}",
-                    describe_hyper_error(&e)
-                ),
-            )
-        })?;
-        let (parts, body) = response.into_parts();
-        Ok(UpstreamResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body: UpstreamBody::Http(body),
-        })
+        exchange(&self.client, provider, request).await
     }
-}
-
-fn sensitive(value: &str) -> Result<HeaderValue, String> {
-    let mut v = HeaderValue::from_str(value)
-        .map_err(|_| "the API key contains characters not allowed in an HTTP header".to_owned())?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

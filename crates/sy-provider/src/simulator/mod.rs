@@ -17,6 +17,7 @@ use sy_core::GatewayError;
 use sy_wire::openai::ErrorBody;
 
 use crate::body::UpstreamBody;
+use crate::transport::not_served;
 use crate::{Operation, UpstreamResponse};
 
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl Simulator {
 
     pub async fn send(
         &self,
+        provider: &str,
         operation: Operation,
         upstream_model: &str,
         body: Bytes,
@@ -42,6 +44,7 @@ impl Simulator {
         let answer = match operation {
             Operation::ChatCompletions => chat::answer(&self.settings, upstream_model, &body).await,
             Operation::Embeddings => embeddings::answer(&self.settings, upstream_model, &body),
+            other => return Err(not_served(provider, "simulator", other)),
         };
         Ok(answer.unwrap_or_else(|message| {
             json_response(

@@ -126,7 +126,12 @@ async fn fails_on_demand() {
         ..fast()
     });
     let response = sim
-        .send(Operation::ChatCompletions, "m", Bytes::from_static(CHAT))
+        .send(
+            "sim",
+            Operation::ChatCompletions,
+            "m",
+            Bytes::from_static(CHAT),
+        )
         .await
         .expect("response");
     assert_eq!(response.status, 429);
@@ -141,7 +146,12 @@ async fn cuts_streams_after_n_chunks() {
     });
     let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"one two three four"}]}"#;
     let response = sim
-        .send(Operation::ChatCompletions, "m", Bytes::from_static(body))
+        .send(
+            "sim",
+            Operation::ChatCompletions,
+            "m",
+            Bytes::from_static(body),
+        )
         .await
         .expect("response");
     let (chunks, error) = body_of(response).await;
@@ -158,7 +168,12 @@ async fn streams_at_the_configured_pace() {
     });
     let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let mut response = sim
-        .send(Operation::ChatCompletions, "m", Bytes::from_static(body))
+        .send(
+            "sim",
+            Operation::ChatCompletions,
+            "m",
+            Bytes::from_static(body),
+        )
         .await
         .expect("response");
     let start = tokio::time::Instant::now();
@@ -173,7 +188,7 @@ async fn embeddings_are_deterministic_unit_vectors() {
     let sim = Simulator::new(fast());
     let body = br#"{"model":"e","input":["a","b","a"],"dimensions":8,"encoding_format":"base64"}"#;
     let response = sim
-        .send(Operation::Embeddings, "e", Bytes::from_static(body))
+        .send("sim", Operation::Embeddings, "e", Bytes::from_static(body))
         .await
         .expect("response");
     let (chunks, _) = body_of(response).await;

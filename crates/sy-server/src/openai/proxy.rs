@@ -237,10 +237,7 @@ async fn proxy(
     operation: Operation,
     parse: impl for<'a> Fn(&'a str) -> Result<Head<'a>, HeadError>,
 ) -> Response {
-    let endpoint = match operation {
-        Operation::ChatCompletions => "chat_completions",
-        Operation::Embeddings => "embeddings",
-    };
+    let endpoint = operation.name();
     let mut ctx = RequestContext::start(&gateway, endpoint);
     let slot = match gateway.admission().admit() {
         Ok(slot) => slot,

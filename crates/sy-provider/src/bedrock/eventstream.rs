@@ -1,0 +1,265 @@
+//! AWS event-stream framing (`application/vnd.amazon.eventstream`): reading Bedrock's streamed
+//! answers frame by frame, and writing frames for clients that speak the Bedrock dialect.
+//!
+//! Frame boundaries are unrelated to HTTP chunk boundaries, so bytes are buffered until a frame is
+//! whole. Both CRCs are checked; a corrupt frame, or a body that ends inside one, is an error:
+//! a stream cut short must never look like a clean end.
+
+use std::fmt;
+
+use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder, write_message_to};
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use bytes::{Bytes, BytesMut};
+
+use crate::body::UpstreamBody;
+
+/// The prelude: total length, headers length, prelude CRC.
+const PRELUDE_LEN: usize = 12;
+/// Prelude plus the message CRC: the smallest frame there is.
+const MIN_FRAME_LEN: u32 = 16;
+/// botocore's limits (24 MiB of payload, 128 KiB of headers) plus the framing. A longer length
+/// is a corrupt prelude, and buffering for it would hold memory for nothing.
+const MAX_FRAME_LEN: u32 = 24 * 1024 * 1024 + 128 * 1024 + MIN_FRAME_LEN;
+
+/// `:message-type`: what a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    /// An event of the stream's union, named by `:event-type`.
+    Event,
+    /// A modeled exception, named by `:exception-type`, with a JSON `{"message"}` payload.
+    Exception,
+    /// A generic error, named by `:error-code`; its `:error-message` becomes the payload.
+    Error,
+}
+
+/// One decoded frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub message_type: MessageType,
+    /// The `:event-type`, `:exception-type` or `:error-code`.
+    pub name: String,
+    /// The payload (JSON for Bedrock's events and exceptions); for an error, its message.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// Whether this frame ends the stream with a failure (an exception or an error).
+    pub fn is_failure(&self) -> bool {
+        self.message_type != MessageType::Event
+    }
+}
+
+/// Why an event stream cannot be read (or a frame written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStreamError(pub String);
+
+impl fmt::Display for EventStreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EventStreamError {}
+
+/// Decodes frames from bytes fed in pieces of any size.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    decoder: MessageFrameDecoder,
+    buffer: BytesMut,
+    /// The inner decoder has taken the current frame's prelude out of `buffer`.
+    inside_frame: bool,
+    /// A corrupt frame was seen; nothing after it can be trusted.
+    failed: Option<EventStreamError>,
+}
+
+impl FrameDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds bytes as they arrived from the network.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame, or `None` until more bytes arrive.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, EventStreamError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let decoded = self
+            .decode()
+            .and_then(|message| message.map(frame).transpose());
+        decoded.inspect_err(|e| self.failed = Some(e.clone()))
+    }
+
+    /// Checks that the stream ended on a frame boundary; call it when the body ends.
+    pub fn finish(&self) -> Result<(), EventStreamError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.inside_frame || !self.buffer.is_empty() {
+            let held = self.buffer.len() + if self.inside_frame { PRELUDE_LEN } else { 0 };
+            return Err(EventStreamError(format!(
+                "the event stream ended inside a frame ({held} bytes of it received)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn decode(&mut self) -> Result<Option<Message>, EventStreamError> {
+        if !self.inside_frame {
+            if self.buffer.len() < PRELUDE_LEN {
+                return Ok(None);
+            }
+            let total = u32::from_be_bytes([
+                self.buffer[0],
+                self.buffer[1],
+                self.buffer[2],
+                self.buffer[3],
+            ]);
+            if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&total) {
+                return Err(EventStreamError(format!(
+                    "an event-stream frame declares {total} bytes, outside {MIN_FRAME_LEN}..={MAX_FRAME_LEN}"
+                )));
+            }
+        }
+        match self.decoder.decode_frame(&mut self.buffer) {
+            Ok(DecodedFrame::Complete(message)) => {
+                self.inside_frame = false;
+                Ok(Some(message))
+            }
+            Ok(DecodedFrame::Incomplete) => {
+                // The prelude is taken as soon as it is whole, before the rest of the frame.
+                self.inside_frame = true;
+                Ok(None)
+            }
+            Err(e) => Err(EventStreamError(format!("corrupt event-stream frame: {e}"))),
+        }
+    }
+}
+
+/// Reads frames from an upstream body.
+#[derive(Debug)]
+pub struct EventStreamReader {
+    body: UpstreamBody,
+    decoder: FrameDecoder,
+    done: bool,
+}
+
+impl EventStreamReader {
+    pub fn new(body: UpstreamBody) -> Self {
+        Self {
+            body,
+            decoder: FrameDecoder::new(),
+            done: false,
+        }
+    }
+
+    /// The next frame; `None` after the body ended cleanly on a frame boundary. A body that
+    /// fails, or ends inside a frame, yields one error and then `None`.
+    pub async fn next(&mut self) -> Option<Result<Frame, EventStreamError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => return Some(Ok(frame)),
+                Ok(None) => {}
+                Err(e) => return self.fail(e),
+            }
+            match self.body.chunk().await {
+                Some(Ok(bytes)) => self.decoder.push(&bytes),
+                Some(Err(e)) => {
+                    return self.fail(EventStreamError(format!("the event stream broke: {e}")));
+                }
+                None => {
+                    self.done = true;
+                    return self.decoder.finish().err().map(Err);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: EventStreamError) -> Option<Result<Frame, EventStreamError>> {
+        self.done = true;
+        Some(Err(e))
+    }
+}
+
+fn frame(message: Message) -> Result<Frame, EventStreamError> {
+    let header = |name: &str| -> Option<&str> {
+        message
+            .headers()
+            .iter()
+            .find(|h| h.name().as_str() == name)
+            .and_then(|h| h.value().as_string().ok())
+            .map(|s| s.as_str())
+    };
+    let required = |name: &str| {
+        header(name).map(str::to_owned).ok_or_else(|| {
+            EventStreamError(format!("an event-stream frame has no `{name}` header"))
+        })
+    };
+    let message_type = match header(":message-type") {
+        Some("event") => MessageType::Event,
+        Some("exception") => MessageType::Exception,
+        Some("error") => MessageType::Error,
+        Some(other) => {
+            return Err(EventStreamError(format!(
+                "an event-stream frame has the unknown :message-type `{other}`"
+            )));
+        }
+        None => {
+            return Err(EventStreamError(
+                "an event-stream frame has no `:message-type` header".into(),
+            ));
+        }
+    };
+    Ok(match message_type {
+        MessageType::Event => Frame {
+            message_type,
+            name: required(":event-type")?,
+            payload: message.payload().clone(),
+        },
+        MessageType::Exception => Frame {
+            message_type,
+            name: required(":exception-type")?,
+            payload: message.payload().clone(),
+        },
+        MessageType::Error => Frame {
+            message_type,
+            name: required(":error-code")?,
+            payload: Bytes::from(header(":error-message").unwrap_or_default().to_owned()),
+        },
+    })
+}
+
+/// An event frame: `:event-type`, `:content-type: application/json`, `:message-type: event`.
+pub fn event_frame(event_type: &str, payload: &[u8]) -> Result<Bytes, EventStreamError> {
+    encode(":event-type", event_type, "event", payload)
+}
+
+/// A modeled-exception frame (`throttlingException`, `validationException`, ...), the way Bedrock
+/// reports a failure after the stream has started; the payload is JSON `{"message": ...}`.
+pub fn exception_frame(exception_type: &str, payload: &[u8]) -> Result<Bytes, EventStreamError> {
+    encode(":exception-type", exception_type, "exception", payload)
+}
+
+/// Headers in the order Bedrock sends them: the type, the content type, the message type.
+fn encode(
+    type_header: &'static str,
+    type_name: &str,
+    message_type: &'static str,
+    payload: &[u8],
+) -> Result<Bytes, EventStreamError> {
+    let string = |value: &str| HeaderValue::String(value.to_owned().into());
+    let message = Message::new(Bytes::copy_from_slice(payload))
+        .add_header(Header::new(type_header, string(type_name)))
+        .add_header(Header::new(":content-type", string("application/json")))
+        .add_header(Header::new(":message-type", string(message_type)));
+    let mut out = Vec::with_capacity(payload.len() + 128);
+    write_message_to(&message, &mut out)
+        .map_err(|e| EventStreamError(format!("cannot write an event-stream frame: {e}")))?;
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,165 @@
+//! Amazon Bedrock Runtime: `POST {endpoint}/model/{model id}/{operation}`, signed with SigV4
+//! (service `bedrock`) or carrying a Bedrock API key; its errors; its event-stream framing.
+
+mod error;
+pub mod eventstream;
+mod sign;
+#[cfg(test)]
+mod tests;
+
+pub use error::{exception_status, parse_error, parse_stream_error};
+pub use sign::SigV4Signer;
+
+use std::fmt;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+use sy_config::{BedrockAuth, Timeouts};
+use sy_core::GatewayError;
+
+use crate::client::{self, HttpClient};
+use crate::transport::{USER_AGENT_VALUE, encode_path_segment, exchange, not_served, sensitive};
+use crate::{Operation, UpstreamResponse};
+
+/// The model's content type for InvokeModelWithResponseStream (InvokeModel takes `Accept`).
+static BEDROCK_ACCEPT: HeaderName = HeaderName::from_static("x-amzn-bedrock-accept");
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+pub struct BedrockUpstream {
+    /// `https://bedrock-runtime.{region}.amazonaws.com`, or a configured base URL (which may end
+    /// in a path prefix, kept before `/model/...`).
+    endpoint: String,
+    auth: Auth,
+    client: HttpClient,
+}
+
+enum Auth {
+    SigV4(SigV4Signer),
+    /// `Authorization: Bearer <Bedrock API key>`, no signing.
+    Bearer(HeaderValue),
+}
+
+impl fmt::Debug for BedrockUpstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = match &self.auth {
+            Auth::SigV4(signer) => format!("{signer:?}"),
+            Auth::Bearer(_) => "Bearer(<redacted>)".to_owned(),
+        };
+        f.debug_struct("BedrockUpstream")
+            .field("endpoint", &self.endpoint)
+            .field("auth", &auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BedrockUpstream {
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        auth: &BedrockAuth,
+        timeouts: &Timeouts,
+    ) -> Result<Self, String> {
+        let auth = match auth {
+            BedrockAuth::SigV4 {
+                access_key_id,
+                secret_access_key,
+                session_token,
+                ..
+            } => Auth::SigV4(SigV4Signer::new(
+                access_key_id,
+                secret_access_key,
+                session_token.as_ref(),
+                region,
+            )),
+            BedrockAuth::ApiKey { key, .. } => {
+                Auth::Bearer(sensitive(&format!("Bearer {}", key.expose()))?)
+            }
+        };
+        Ok(Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            auth,
+            client: client::build(timeouts.connect)?,
+        })
+    }
+
+    /// The request URL. The model id is one path segment with every character outside
+    /// `A-Za-z0-9-._~` percent-encoded (`:` → `%3A`, an ARN's `/` → `%2F`): an unencoded `/`
+    /// would split the segment, and Bedrock would not find the model.
+    pub fn uri(&self, operation: Operation, upstream_model: &str) -> Result<Uri, GatewayError> {
+        let action = match operation {
+            Operation::Converse { stream: false } => "converse",
+            Operation::Converse { stream: true } => "converse-stream",
+            Operation::Invoke { stream: false } => "invoke",
+            Operation::Invoke { stream: true } => "invoke-with-response-stream",
+            Operation::CountTokens => "count-tokens",
+            other => {
+                return Err(GatewayError::internal(format!(
+                    "no Bedrock endpoint for `{}`",
+                    other.name()
+                )));
+            }
+        };
+        if upstream_model.is_empty() {
+            return Err(GatewayError::internal("a Bedrock model id is empty"));
+        }
+        let text = format!(
+            "{}/model/{}/{action}",
+            self.endpoint,
+            encode_path_segment(upstream_model)
+        );
+        text.parse().map_err(|e| {
+            GatewayError::internal(format!("cannot build the upstream URL {text:?}: {e}"))
+        })
+    }
+
+    pub async fn send(
+        &self,
+        provider: &str,
+        operation: Operation,
+        upstream_model: &str,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        if !matches!(
+            operation,
+            Operation::Converse { .. } | Operation::Invoke { .. } | Operation::CountTokens
+        ) {
+            return Err(not_served(provider, "bedrock", operation));
+        }
+        let request = self.request(operation, upstream_model, body, SystemTime::now())?;
+        exchange(&self.client, provider, request).await
+    }
+
+    /// The request as it goes on the wire, signed at `now` over exactly these bytes. Built
+    /// afresh for every attempt, so a retry never reuses a stale signature.
+    pub(crate) fn request(
+        &self,
+        operation: Operation,
+        upstream_model: &str,
+        body: Bytes,
+        now: SystemTime,
+    ) -> Result<Request<Full<Bytes>>, GatewayError> {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri(operation, upstream_model)?)
+            .header(CONTENT_TYPE, JSON.clone())
+            .header(USER_AGENT, USER_AGENT_VALUE.clone());
+        builder = match operation {
+            Operation::Invoke { stream: false } => builder.header(ACCEPT, JSON.clone()),
+            Operation::Invoke { stream: true } => builder.header(&BEDROCK_ACCEPT, JSON.clone()),
+            _ => builder,
+        };
+        let mut request = builder.body(Full::new(body.clone())).map_err(|e| {
+            GatewayError::internal(format!("cannot build the upstream request: {e}"))
+        })?;
+        match &self.auth {
+            Auth::SigV4(signer) => signer.sign(&mut request, &body, now)?,
+            Auth::Bearer(value) => {
+                request.headers_mut().insert(AUTHORIZATION, value.clone());
+            }
+        }
+        Ok(request)
+    }
+}
