@@ -1,0 +1,269 @@
+//! [`FakeGemini`]: Google's Gemini API on 127.0.0.1. Checks `x-goog-api-key` (or `?key=`),
+//! records every request, and answers `:generateContent` with JSON, `:streamGenerateContent`
+//! with server-sent events when asked for `alt=sse` (CRLF-framed, as Google sends them) or one
+//! streamed JSON array when not, and `:countTokens`.
+
+use bytes::Bytes;
+use http::Response;
+use serde_json::{Value, json};
+
+use crate::body::{KitBody, Step};
+use crate::fake::{FakeServer, Steps, json as json_response, nth, respond};
+use crate::server::Recorded;
+
+/// The key a [`FakeGemini`] started with [`FakeGemini::start`] accepts.
+pub const TEST_API_KEY: &str = "AIzaSy-test-key";
+
+/// What a [`FakeGemini`] answers; the method in the path decides the shape.
+#[derive(Debug, Clone)]
+pub enum GeminiScript {
+    /// The model says `pieces` joined (one chunk per piece when streamed, usage repeated and
+    /// cumulative, `finishReason: STOP` on the last). `:countTokens` gets
+    /// `{"totalTokens": prompt_tokens}`.
+    Reply {
+        pieces: Vec<String>,
+        prompt_tokens: u64,
+        candidates_tokens: u64,
+    },
+    /// A Google RPC error: `{"error":{"code","message","status"}}`, with a `RetryInfo` detail
+    /// when `retry_delay` (e.g. `"7s"`) is given.
+    Error {
+        status: u16,
+        rpc_status: String,
+        message: String,
+        retry_delay: Option<String>,
+    },
+    /// The n-th request gets the n-th script; the last one repeats.
+    Sequence(Vec<GeminiScript>),
+}
+
+impl GeminiScript {
+    /// A reply of `pieces`; 9 prompt tokens, one candidate token per piece.
+    pub fn reply(pieces: &[&str]) -> Self {
+        Self::Reply {
+            pieces: pieces.iter().map(|p| (*p).to_owned()).collect(),
+            prompt_tokens: 9,
+            candidates_tokens: pieces.len() as u64,
+        }
+    }
+
+    pub fn error(status: u16, rpc_status: &str, message: &str) -> Self {
+        Self::Error {
+            status,
+            rpc_status: rpc_status.to_owned(),
+            message: message.to_owned(),
+            retry_delay: None,
+        }
+    }
+
+    /// 429 `RESOURCE_EXHAUSTED` asking to retry after `retry_delay` (e.g. `"7s"`).
+    pub fn exhausted(retry_delay: &str) -> Self {
+        Self::Error {
+            status: 429,
+            rpc_status: "RESOURCE_EXHAUSTED".into(),
+            message: "Resource has been exhausted (e.g. check quota).".into(),
+            retry_delay: Some(retry_delay.to_owned()),
+        }
+    }
+}
+
+impl Steps for GeminiScript {
+    fn for_turn(&self, turn: usize) -> Self {
+        match self {
+            Self::Sequence(steps) => nth(steps, turn)
+                .map(|s| s.for_turn(0))
+                .unwrap_or_else(|| Self::reply(&[""])),
+            other => other.clone(),
+        }
+    }
+}
+
+/// A fake Gemini API.
+#[derive(Debug)]
+pub struct FakeGemini {
+    server: FakeServer<GeminiScript>,
+}
+
+impl FakeGemini {
+    /// Serves `script` to callers with [`TEST_API_KEY`].
+    pub async fn start(script: GeminiScript) -> Self {
+        Self::start_with_key(TEST_API_KEY, script).await
+    }
+
+    pub async fn start_with_key(api_key: &str, script: GeminiScript) -> Self {
+        let key = api_key.to_owned();
+        let server = FakeServer::start(
+            script,
+            Box::new(move |request: &Recorded, script, _| answer(request, &script, &key)),
+        )
+        .await;
+        Self { server }
+    }
+
+    /// `http://127.0.0.1:PORT`, the API root to configure as `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+
+    pub fn set_script(&self, script: GeminiScript) {
+        self.server.set_script(script);
+    }
+}
+
+fn error(status: u16, rpc_status: &str, message: &str, details: Vec<Value>) -> Response<KitBody> {
+    let mut error = json!({ "code": status, "message": message, "status": rpc_status });
+    if !details.is_empty() {
+        error["details"] = Value::Array(details);
+    }
+    json_response(status, Vec::new(), &json!({ "error": error }))
+}
+
+fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitBody> {
+    let (path, query) = request
+        .path_and_query
+        .split_once('?')
+        .unwrap_or((&request.path_and_query, ""));
+    let query_key = query.split('&').find_map(|pair| pair.strip_prefix("key="));
+    match request.header("x-goog-api-key").as_deref().or(query_key) {
+        None => {
+            return error(
+                403,
+                "PERMISSION_DENIED",
+                "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+                Vec::new(),
+            );
+        }
+        // Google answers a wrong key with 400, naming the reason in an ErrorInfo detail.
+        Some(given) if given != key => {
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                "API key not valid. Please pass a valid API key.",
+                vec![
+                    json!({ "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                             "domain": "googleapis.com", "metadata": { "service": "generativelanguage.googleapis.com" } }),
+                ],
+            );
+        }
+        Some(_) => {}
+    }
+    let Some((model, method)) = path
+        .strip_prefix("/v1beta/models/")
+        .and_then(|rest| rest.rsplit_once(':'))
+    else {
+        return error(
+            404,
+            "NOT_FOUND",
+            "Requested entity was not found.",
+            Vec::new(),
+        );
+    };
+    if serde_json::from_slice::<Value>(&request.body).is_err() {
+        return error(
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid JSON payload received.",
+            Vec::new(),
+        );
+    }
+    let (pieces, prompt, candidates) = match script {
+        GeminiScript::Reply {
+            pieces,
+            prompt_tokens,
+            candidates_tokens,
+        } => (pieces, *prompt_tokens, *candidates_tokens),
+        GeminiScript::Error {
+            status,
+            rpc_status,
+            message,
+            retry_delay,
+        } => {
+            let details = retry_delay
+                .iter()
+                .map(|delay| json!({ "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay }))
+                .collect();
+            return error(*status, rpc_status, message, details);
+        }
+        GeminiScript::Sequence(_) => {
+            return error(500, "INTERNAL", "sy-testkit: nested sequence", Vec::new());
+        }
+    };
+    match method {
+        "generateContent" => json_response(
+            200,
+            Vec::new(),
+            &chunk(model, &pieces.concat(), true, prompt, candidates),
+        ),
+        "countTokens" => json_response(200, Vec::new(), &json!({ "totalTokens": prompt })),
+        "streamGenerateContent" => {
+            let chunks: Vec<Value> = pieces
+                .iter()
+                .enumerate()
+                .map(|(i, piece)| {
+                    let last = i + 1 == pieces.len();
+                    // Usage is repeated on every chunk and cumulative.
+                    chunk(
+                        model,
+                        piece,
+                        last,
+                        prompt,
+                        if last { candidates } else { i as u64 + 1 },
+                    )
+                })
+                .collect();
+            if query.split('&').any(|pair| pair == "alt=sse") {
+                let steps = chunks
+                    .iter()
+                    .map(|c| Step::Data(Bytes::from(format!("data: {c}\r\n\r\n"))))
+                    .collect::<Vec<_>>();
+                respond(
+                    200,
+                    &[("content-type", "text/event-stream".to_owned())],
+                    KitBody::steps(steps),
+                )
+            } else {
+                // Without alt=sse Google streams one JSON array, element by element.
+                let count = chunks.len();
+                let steps = chunks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let open = if i == 0 { "[" } else { "" };
+                        let close = if i + 1 == count { "]" } else { ",\r\n" };
+                        Step::Data(Bytes::from(format!("{open}{c}{close}")))
+                    })
+                    .collect::<Vec<_>>();
+                respond(
+                    200,
+                    &[("content-type", "application/json; charset=UTF-8".to_owned())],
+                    KitBody::steps(steps),
+                )
+            }
+        }
+        other => error(
+            404,
+            "NOT_FOUND",
+            &format!("Method `{other}` not found."),
+            Vec::new(),
+        ),
+    }
+}
+
+fn chunk(model: &str, text: &str, last: bool, prompt: u64, candidates: u64) -> Value {
+    let mut candidate =
+        json!({ "content": { "parts": [{ "text": text }], "role": "model" }, "index": 0 });
+    if last {
+        candidate["finishReason"] = json!("STOP");
+    }
+    json!({
+        "candidates": [candidate],
+        "usageMetadata": { "promptTokenCount": prompt, "candidatesTokenCount": candidates,
+                           "totalTokenCount": prompt + candidates },
+        "modelVersion": model,
+        "responseId": "fake-response-1"
+    })
+}
