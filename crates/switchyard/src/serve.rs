@@ -114,6 +114,13 @@ async fn serve(
     if let Some(ledger) = gateway.ledger() {
         ledger.flush().await;
         info!("usage ledger flushed");
+        if let Some(store) = gateway.store() {
+            // Every request has ended and been settled: what this node still leases goes back.
+            gateway
+                .budgets()
+                .return_idle(store, std::time::Duration::ZERO)
+                .await;
+        }
     }
     gateway.limiter().flush().await;
     store.close().await;

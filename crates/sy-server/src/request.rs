@@ -65,8 +65,9 @@ pub struct RequestContext {
     pub delivered_events: u64,
     /// From arrival to the first byte of the answer's body reaching the client (streams).
     pub first_byte: Option<std::time::Duration>,
-    /// Money is held against the caller's budgets: the usage record settles it.
-    pub budget_held: bool,
+    /// Money held against the caller's budgets: what the request did not spend goes back when it
+    /// ends, and its usage record settles its cost.
+    pub budget_hold: Option<crate::budget::Hold>,
     /// Soft budgets this request went past (`key key_…`, `tenant acme`), reported in a header.
     pub over_soft_budgets: Vec<String>,
     /// The usage record was already written (durability "sync").
@@ -94,7 +95,7 @@ impl RequestContext {
             input_estimate: 0,
             delivered_events: 0,
             first_byte: None,
-            budget_held: false,
+            budget_hold: None,
             over_soft_budgets: Vec::new(),
             recorded: false,
             gateway: gateway.clone(),
@@ -229,7 +230,11 @@ impl RequestContext {
             tokens,
             usage_source: source.to_owned(),
             cost_pico,
-            holds_budget: self.budget_held,
+            budget_counters: self
+                .budget_hold
+                .as_ref()
+                .map(|hold| hold.counters.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -251,6 +256,11 @@ impl Drop for RequestContext {
                 ledger.warn_unpriced(&record);
             }
             ledger.submit(record);
+        }
+        if let Some(hold) = self.budget_hold.take() {
+            let (tokens, _) = self.tokens();
+            let cost = sy_store::cost_nano(self.cost_pico(&tokens));
+            self.gateway.budgets().release(&hold, cost);
         }
         if let Some(grant) = &mut self.grant {
             match &self.usage {

@@ -64,7 +64,7 @@ struct Inner {
     limiter: Limiter,
     /// Present with a store: every request's usage record goes through it.
     ledger: Option<Ledger>,
-    budgets: Budgets,
+    budgets: Arc<Budgets>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -106,8 +106,9 @@ impl Gateway {
         let ledger = store
             .as_ref()
             .map(|store| Ledger::start(store.clone(), config.ledger.durability));
+        let budgets = Arc::new(Budgets::default());
         if let (AuthMode::Keys, Some(store)) = (config.auth, &store) {
-            Budgets::reap_expired_holds(store.clone());
+            Budgets::tend(Arc::clone(&budgets), store.clone());
         }
         let snapshot = Snapshot::build(config, None)?;
         Ok(Self {
@@ -121,7 +122,7 @@ impl Gateway {
                 auth,
                 limiter,
                 ledger,
-                budgets: Budgets::default(),
+                budgets,
             }),
         })
     }

@@ -1,13 +1,16 @@
-//! Budgets: what a key or a tenant may spend in a period, held at admission and settled by the
-//! usage ledger.
+//! Budgets: what a key or a tenant may spend in a period, leased to gateway nodes and settled by
+//! the usage ledger.
 //!
-//! Money here is integer nano-USD (1e-9). A request reserves an upper bound of its cost against
-//! each budget that applies, in one transaction that either holds all of them or none: the
-//! conditional upsert `spent + reserved + amount <= limit` is atomic per counter on both backends,
-//! and the transaction makes the set atomic. The ledger settles each hold when it writes the
-//! request's usage record, in the same transaction (see `usage.rs`): the reservation is replaced by
-//! the actual cost, rounded up to the nano-dollar. A hold whose node died before settling is
-//! released when it expires ([`Store::release_expired_holds`]).
+//! Money here is integer nano-USD (1e-9). The store is the authority: one counter per budget and
+//! period holds what is spent (settled) and what is reserved (held by nodes). A node asks for a
+//! lease ([`Store::lease_budgets`]): in one transaction that either grants every counter asked or
+//! none, each counter row is locked and its lease granted only if `spent + reserved + lease` stays
+//! within a hard limit. The node then hands that money out to requests in memory, taking it back
+//! (less what they cost) when they end, and returns what it does not need
+//! ([`Store::return_budget_lease`]). The usage ledger settles each request's actual cost, rounded
+//! up to the nano-dollar, in the same transaction as its record: the cost moves from reserved to
+//! spent. What a node holds is also kept per node (`budget_node_holds`), so a node that died is
+//! found by its stale heartbeat and its holds released ([`Store::budget_heartbeat`]).
 //!
 //! Counters are keyed by the period's first instant, computed by the caller in the budget's time
 //! zone; a new period is simply a new counter, so no job ever resets anything.
@@ -86,162 +89,238 @@ impl BudgetScope {
     }
 }
 
-/// One budget a request must fit, in the period it is admitted in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BudgetAsk<'a> {
+/// One budget in one period: a counter.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CounterKey {
     pub scope: BudgetScope,
-    pub owner: &'a str,
+    pub owner: String,
     /// The period's first instant, Unix milliseconds (0 for a total budget).
     pub period_start: i64,
+}
+
+/// A lease asked of one counter: `want` if it fits, else at least `need`, else nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseAsk<'a> {
+    pub counter: &'a CounterKey,
     pub limit_nano: i64,
     pub soft: bool,
+    pub want_nano: i64,
+    pub need_nano: i64,
 }
 
 /// Where a budget stands in one period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing {
-    pub scope: BudgetScope,
-    pub owner: String,
-    pub period_start: i64,
+    pub counter: CounterKey,
     pub limit_nano: i64,
     /// Settled spending.
     pub spent_nano: i64,
-    /// Held by requests in flight (including the one just admitted, when held).
+    /// Held by nodes: leased, held by requests in flight, or spent and not yet settled.
     pub reserved_nano: i64,
 }
 
 impl Standing {
-    /// Spent and held together exceed the limit (only a soft budget gets there by admission).
+    /// Spent and held together exceed the limit (only a soft budget gets there).
     pub fn is_over(&self) -> bool {
         self.spent_nano.saturating_add(self.reserved_nano) > self.limit_nano
     }
 }
 
-/// The outcome of [`Store::reserve_budgets`].
+/// The outcome of [`Store::lease_budgets`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    /// Every budget holds the amount; their standings after the hold, in the order asked.
-    Held(Vec<Standing>),
-    /// A hard budget cannot fit the amount; nothing was held anywhere.
+pub enum Lease {
+    /// Every counter granted; the amount granted and the standing after it, in the order asked.
+    Granted(Vec<(i64, Standing)>),
+    /// A hard budget cannot spare even what was needed; nothing was granted anywhere.
     Refused(Standing),
 }
 
-const RESERVE: &str = "INSERT INTO budget_counters \
-     (scope, owner_id, period_start, spent_nano, reserved_nano) VALUES ($1, $2, $3, 0, $4) \
+/// Locks a counter (creating it at zero) and reads it.
+const LOCK_COUNTER: &str = "INSERT INTO budget_counters \
+     (scope, owner_id, period_start, spent_nano, reserved_nano) VALUES ($1, $2, $3, 0, 0) \
      ON CONFLICT (scope, owner_id, period_start) DO UPDATE \
-     SET reserved_nano = budget_counters.reserved_nano + excluded.reserved_nano \
-     WHERE $5 OR budget_counters.spent_nano + budget_counters.reserved_nano \
-     + excluded.reserved_nano <= $6 \
+     SET reserved_nano = budget_counters.reserved_nano \
      RETURNING spent_nano, reserved_nano";
 
-const INSERT_HOLD: &str = "INSERT INTO budget_holds \
-     (request_id, scope, owner_id, period_start, amount_nano, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+/// Moves money into or out of a counter: `$4` more spent, `$5` more reserved (either negative).
+pub(crate) const ADJUST_COUNTER: &str = "UPDATE budget_counters \
+     SET spent_nano = spent_nano + $4, reserved_nano = reserved_nano + $5 \
+     WHERE scope = $1 AND owner_id = $2 AND period_start = $3";
+
+/// Adds `$6` to what node `$1` holds against a counter, and notes it is alive.
+const ADD_NODE_HOLD: &str = "INSERT INTO budget_node_holds \
+     (node_id, scope, owner_id, period_start, amount_nano, heartbeat_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (node_id, scope, owner_id, period_start) DO UPDATE \
+     SET amount_nano = budget_node_holds.amount_nano + excluded.amount_nano, \
+     heartbeat_at = excluded.heartbeat_at";
+
+/// Takes `$5` off what node `$1` holds against a counter; no row when it was released.
+pub(crate) const TAKE_NODE_HOLD: &str = "UPDATE budget_node_holds \
+     SET amount_nano = amount_nano - $5 \
+     WHERE node_id = $1 AND scope = $2 AND owner_id = $3 AND period_start = $4 \
+     RETURNING amount_nano";
 
 const STANDING: &str = "SELECT spent_nano, reserved_nano FROM budget_counters \
      WHERE scope = $1 AND owner_id = $2 AND period_start = $3";
 
-const EXPIRE_HOLDS: &str = "UPDATE budget_holds SET released = TRUE \
-     WHERE NOT released AND expires_at <= $1 \
+const HEARTBEAT: &str = "UPDATE budget_node_holds SET heartbeat_at = $2 WHERE node_id = $1";
+
+const RELEASE_STALE: &str = "DELETE FROM budget_node_holds WHERE heartbeat_at < $1 AND node_id <> $2 \
      RETURNING scope, owner_id, period_start, amount_nano";
 
-/// Released holds whose request never settled are kept a week, then forgotten.
-const FORGET_HOLDS: &str = "DELETE FROM budget_holds WHERE released AND expires_at <= $1";
-
-const FORGET_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
-
-/// Settles one counter: `$4` spent, `$5` no longer held.
-pub(crate) const SETTLE_COUNTER: &str = "UPDATE budget_counters \
-     SET spent_nano = spent_nano + $4, reserved_nano = reserved_nano - $5 \
-     WHERE scope = $1 AND owner_id = $2 AND period_start = $3";
-
 impl Store {
-    /// Holds `amount_nano` against every budget in `asks` for the request, all or none, until
-    /// its usage record settles it or `expires_at` (Unix ms) passes. A hard budget refuses when
-    /// its spent and held money plus `amount_nano` would exceed its limit; a soft one holds anyway.
-    pub async fn reserve_budgets(
+    /// Leases money of every counter in `asks` to this node, all or none. Each counter grants its
+    /// `want` when it fits under a hard limit, else its `need` when that fits, else the whole
+    /// lease is refused; a soft budget grants `want` always.
+    pub async fn lease_budgets(
         &self,
-        request_id: &str,
-        asks: &[BudgetAsk<'_>],
-        amount_nano: i64,
-        expires_at: i64,
-    ) -> Result<Reservation, StoreError> {
-        if amount_nano < 0 {
-            return Err(StoreError::Invalid(format!(
-                "a budget hold of {amount_nano} nano-USD is negative"
-            )));
+        asks: &[LeaseAsk<'_>],
+        now_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        if asks
+            .iter()
+            .any(|a| a.need_nano < 0 || a.want_nano < a.need_nano)
+        {
+            return Err(StoreError::Invalid(
+                "a budget lease needs 0 <= need <= want".into(),
+            ));
         }
-        // Counters are locked in one global order, so two requests never wait on each other.
-        let mut order: Vec<&BudgetAsk<'_>> = asks.iter().collect();
-        order.sort_by(|a, b| {
-            (a.scope, a.owner, a.period_start).cmp(&(b.scope, b.owner, b.period_start))
-        });
-        let mut held: Vec<Standing> = Vec::with_capacity(asks.len());
+        // Counters are locked in one global order, so two nodes never wait on each other.
+        let mut order: Vec<usize> = (0..asks.len()).collect();
+        order.sort_by(|&a, &b| asks[a].counter.cmp(asks[b].counter));
+        let mut granted: Vec<Option<(i64, Standing)>> = vec![None; asks.len()];
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for ask in order {
-                let fits_fresh = ask.soft || amount_nano <= ask.limit_nano;
-                let row = if fits_fresh {
-                    sqlx::query(RESERVE)
-                        .bind(ask.scope.name())
-                        .bind(ask.owner)
-                        .bind(ask.period_start)
-                        .bind(amount_nano)
-                        .bind(ask.soft)
-                        .bind(ask.limit_nano)
-                        .fetch_optional(&mut *tx)
-                        .await?
+            for &i in &order {
+                let ask = &asks[i];
+                let c = ask.counter;
+                let row = sqlx::query(LOCK_COUNTER)
+                    .bind(c.scope.name())
+                    .bind(&c.owner)
+                    .bind(c.period_start)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let (spent, reserved) = (row.int("spent_nano")?, row.int("reserved_nano")?);
+                let free = ask.limit_nano.saturating_sub(spent).saturating_sub(reserved);
+                let grant = if ask.soft || ask.want_nano <= free {
+                    ask.want_nano
+                } else if ask.need_nano <= free {
+                    ask.need_nano
                 } else {
-                    None
-                };
-                let Some(row) = row else {
-                    let now = sqlx::query(STANDING)
-                        .bind(ask.scope.name())
-                        .bind(ask.owner)
-                        .bind(ask.period_start)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let (spent_nano, reserved_nano) = match now {
-                        Some(row) => (row.int("spent_nano")?, row.int("reserved_nano")?),
-                        None => (0, 0),
-                    };
-                    // Dropping the transaction rolls back what this request held so far.
-                    return Ok(Reservation::Refused(Standing {
-                        scope: ask.scope,
-                        owner: ask.owner.to_owned(),
-                        period_start: ask.period_start,
+                    // Dropping the transaction rolls back what was granted so far.
+                    return Ok(Lease::Refused(Standing {
+                        counter: c.clone(),
                         limit_nano: ask.limit_nano,
-                        spent_nano,
-                        reserved_nano,
+                        spent_nano: spent,
+                        reserved_nano: reserved,
                     }));
                 };
-                sqlx::query(INSERT_HOLD)
-                    .bind(request_id)
-                    .bind(ask.scope.name())
-                    .bind(ask.owner)
-                    .bind(ask.period_start)
-                    .bind(amount_nano)
-                    .bind(expires_at)
-                    .execute(&mut *tx)
-                    .await?;
-                held.push(Standing {
-                    scope: ask.scope,
-                    owner: ask.owner.to_owned(),
-                    period_start: ask.period_start,
-                    limit_nano: ask.limit_nano,
-                    spent_nano: row.int("spent_nano")?,
-                    reserved_nano: row.int("reserved_nano")?,
-                });
+                if grant > 0 {
+                    sqlx::query(ADJUST_COUNTER)
+                        .bind(c.scope.name())
+                        .bind(&c.owner)
+                        .bind(c.period_start)
+                        .bind(0_i64)
+                        .bind(grant)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(ADD_NODE_HOLD)
+                        .bind(&*self.node)
+                        .bind(c.scope.name())
+                        .bind(&c.owner)
+                        .bind(c.period_start)
+                        .bind(grant)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                granted[i] = Some((
+                    grant,
+                    Standing {
+                        counter: c.clone(),
+                        limit_nano: ask.limit_nano,
+                        spent_nano: spent,
+                        reserved_nano: reserved.saturating_add(grant),
+                    },
+                ));
             }
             tx.commit().await?;
         });
-        // Report in the order asked.
-        held.sort_by_key(|s| {
-            asks.iter()
-                .position(|a| a.scope == s.scope && a.owner == s.owner)
-                .unwrap_or(usize::MAX)
-        });
-        Ok(Reservation::Held(held))
+        Ok(Lease::Granted(granted.into_iter().flatten().collect()))
+    }
+
+    /// Gives back `amount_nano` of this node's lease on a counter.
+    pub async fn return_budget_lease(
+        &self,
+        counter: &CounterKey,
+        amount_nano: i64,
+    ) -> Result<(), StoreError> {
+        if amount_nano <= 0 {
+            return Ok(());
+        }
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let held = sqlx::query(TAKE_NODE_HOLD)
+                .bind(&*self.node)
+                .bind(counter.scope.name())
+                .bind(&counter.owner)
+                .bind(counter.period_start)
+                .bind(amount_nano)
+                .fetch_optional(&mut *tx)
+                .await?;
+            // A hold already released as stale left reserved then: nothing more to give back.
+            if held.is_some() {
+                sqlx::query(ADJUST_COUNTER)
+                    .bind(counter.scope.name())
+                    .bind(&counter.owner)
+                    .bind(counter.period_start)
+                    .bind(0_i64)
+                    .bind(-amount_nano)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Notes that this node is alive, and releases what nodes silent since `stale_before_ms`
+    /// held. Returns how many holds were released.
+    pub async fn budget_heartbeat(
+        &self,
+        now_ms: i64,
+        stale_before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(HEARTBEAT)
+                .bind(&*self.node)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query(RELEASE_STALE)
+                .bind(stale_before_ms)
+                .bind(&*self.node)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut totals: BTreeMap<CounterKey, i64> = BTreeMap::new();
+            for row in &rows {
+                *totals.entry(counter_of(row)?).or_default() += row.int("amount_nano")?;
+            }
+            for (c, held) in &totals {
+                sqlx::query(ADJUST_COUNTER)
+                    .bind(c.scope.name())
+                    .bind(&c.owner)
+                    .bind(c.period_start)
+                    .bind(0_i64)
+                    .bind(-held)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(rows.len() as u64)
+        })
     }
 
     /// Spent and held money of one budget in one period (zero when nothing was ever held).
@@ -264,76 +343,35 @@ impl Store {
             }
         })
     }
-
-    /// Gives back what expired holds reserved (their node died before settling them) and forgets
-    /// released holds older than a week. Returns how many holds were released. A released hold
-    /// that settles later still counts its cost as spent.
-    pub async fn release_expired_holds(&self, now_ms: i64) -> Result<u64, StoreError> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let rows = sqlx::query(EXPIRE_HOLDS)
-                .bind(now_ms)
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut totals: BTreeMap<(BudgetScope, String, i64), i64> = BTreeMap::new();
-            for row in &rows {
-                let key = (
-                    BudgetScope::parse(&row.text("scope")?)?,
-                    row.text("owner_id")?,
-                    row.int("period_start")?,
-                );
-                *totals.entry(key).or_default() += row.int("amount_nano")?;
-            }
-            for ((scope, owner, period_start), held) in &totals {
-                sqlx::query(SETTLE_COUNTER)
-                    .bind(scope.name())
-                    .bind(owner)
-                    .bind(period_start)
-                    .bind(0_i64)
-                    .bind(held)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(FORGET_HOLDS)
-                .bind(now_ms.saturating_sub(FORGET_AFTER_MS))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(rows.len() as u64)
-        })
-    }
 }
 
-/// What settling a batch of usage records does to the counters: per counter (in lock order),
-/// the cost spent and the reservation given back.
+fn counter_of(row: &impl Columns) -> Result<CounterKey, StoreError> {
+    Ok(CounterKey {
+        scope: BudgetScope::parse(&row.text("scope")?)?,
+        owner: row.text("owner_id")?,
+        period_start: row.int("period_start")?,
+    })
+}
+
+/// What settling a batch of usage records does: per counter (in lock order), the cost that moves
+/// from reserved to spent.
 #[derive(Debug, Default)]
 pub(crate) struct Settlement {
-    pub(crate) counters: BTreeMap<(BudgetScope, String, i64), (i64, i64)>,
+    pub(crate) counters: BTreeMap<CounterKey, i64>,
 }
 
 impl Settlement {
-    /// Adds one settled hold (a row of `DELETE ... RETURNING` on `budget_holds`).
-    pub(crate) fn add(&mut self, row: &impl Columns, cost_nano: i64) -> Result<(), StoreError> {
-        let key = (
-            BudgetScope::parse(&row.text("scope")?)?,
-            row.text("owner_id")?,
-            row.int("period_start")?,
-        );
-        let held = if row.flag("released")? {
-            0
-        } else {
-            row.int("amount_nano")?
-        };
-        let entry = self.counters.entry(key).or_default();
-        entry.0 = entry.0.saturating_add(cost_nano);
-        entry.1 = entry.1.saturating_add(held);
-        Ok(())
+    pub(crate) fn add(&mut self, counters: &[CounterKey], cost_nano: i64) {
+        for c in counters {
+            let spent = self.counters.entry(c.clone()).or_default();
+            *spent = spent.saturating_add(cost_nano);
+        }
     }
 }
 
 /// A record's cost as a budget counts it: nano-USD rounded up, so rounding never lets a budget
 /// be overspent; an unknown price counts as nothing (it cannot be known).
-pub(crate) fn cost_nano(cost_pico: Option<i64>) -> i64 {
+pub fn cost_nano(cost_pico: Option<i64>) -> i64 {
     cost_pico.map_or(0, |pico| {
         pico.max(0) / 1000 + i64::from(pico.max(0) % 1000 != 0)
     })

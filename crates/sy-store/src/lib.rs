@@ -19,7 +19,8 @@ mod usage;
 mod tests;
 
 pub use budget::{
-    Budget, BudgetAsk, BudgetPeriod, BudgetScope, NANO_PER_USD, Reservation, Standing,
+    Budget, BudgetPeriod, BudgetScope, CounterKey, Lease, LeaseAsk, NANO_PER_USD, Standing,
+    cost_nano,
 };
 pub use error::StoreError;
 pub use secret::{KeyMaterial, hash_key, mint_key};
@@ -166,6 +167,8 @@ pub struct KeyChange {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// This handle's identity as a holder of budget money (see `budget.rs`).
+    node: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,9 +196,17 @@ impl Store {
     pub async fn open(url: &str, base_dir: Option<&std::path::Path>) -> Result<Self, StoreError> {
         let target = open::Target::parse(url, base_dir)?;
         let backend = open::open(target).await?;
-        let store = Store { backend };
+        let store = Store {
+            backend,
+            node: secret::node_id().into(),
+        };
         tracing::debug!(backend = store.backend(), "store opened");
         Ok(store)
+    }
+
+    /// This handle's node id: what it holds against budgets is recorded under it.
+    pub fn node_id(&self) -> &str {
+        &self.node
     }
 
     /// `"sqlite"` or `"postgres"`.

@@ -56,3 +56,8 @@ pub fn hash_key(secret: &str) -> [u8; 32] {
     out.copy_from_slice(digest.as_ref());
     out
 }
+
+/// A fresh id for a store handle holding budget money: `node-` and 16 random base32 characters.
+pub(crate) fn node_id() -> String {
+    format!("node-{}", encode(&random::<10>(), BASE32_LOWER))
+}

@@ -167,7 +167,8 @@ macro_rules! usage_columns {
 pub(crate) const USAGE_BINDS: usize = 23;
 
 /// A whole batch in one PostgreSQL statement: one array per column (binds in the order of
-/// `usage_columns!`), zipped back into rows. A request delivered twice is recorded once.
+/// `usage_columns!`), zipped back into rows. A request delivered twice is recorded once; the ids
+/// returned are the records that were new.
 pub(crate) const INSERT_USAGE_POSTGRES: &str = concat!(
     "INSERT INTO usage_records (",
     usage_columns!(),
@@ -176,7 +177,7 @@ pub(crate) const INSERT_USAGE_POSTGRES: &str = concat!(
      $8::text[], $9::text[], $10::text[], $11::text[], $12::int4[], $13::int4[], $14::int8[], \
      $15::int8[], $16::bool[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
      $22::text[], $23::int8[]) \
-     ON CONFLICT (request_id) DO NOTHING"
+     ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 );
 
 /// The most rows one SQLite insert carries: a power of two whose parameters (23 a row, 23,552 in
@@ -197,7 +198,8 @@ static INSERT_USAGE_SQLITE: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
 fn insert_usage_sqlite_text(rows: usize) -> String {
     let row = format!("({})", vec!["?"; USAGE_BINDS].join(", "));
     format!(
-        "INSERT INTO usage_records ({}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO usage_records ({}) VALUES {} ON CONFLICT (request_id) DO NOTHING \
+         RETURNING request_id",
         usage_columns!(),
         vec![row.as_str(); rows].join(", ")
     )

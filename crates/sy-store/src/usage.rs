@@ -9,7 +9,9 @@
 use crate::rows::Columns;
 use crate::sql::{self, Param, USAGE_CHUNK_MAX};
 // `Backend` is named by `with_pool!`.
-use crate::budget::{self, Settlement};
+use std::collections::HashSet;
+
+use crate::budget::{self, CounterKey, Settlement};
 use crate::{Backend, Store, StoreError, rows, with_pool};
 
 /// One request as the ledger keeps it.
@@ -46,8 +48,9 @@ pub struct UsageRecord {
     pub usage_source: String,
     /// Cost in pico-USD (1e-12 USD); `None` when the price is unknown, which is not the same as 0.
     pub cost_pico: Option<i64>,
-    /// The request holds money against budgets: writing the record settles the holds to its cost.
-    pub holds_budget: bool,
+    /// The budget counters the request was admitted against: writing the record moves its cost
+    /// from their reserved money to their spent money.
+    pub budget_counters: Vec<CounterKey>,
 }
 
 /// Token counts, split so each can be priced at its own rate.
@@ -148,15 +151,11 @@ impl Store {
         if stored.is_empty() {
             return Ok(0);
         }
-        let settling: Vec<(&str, i64)> = records
-            .iter()
-            .filter(|r| r.holds_budget)
-            .map(|r| (r.request_id.as_str(), budget::cost_nano(r.cost_pico)))
-            .collect();
-        match &self.backend {
-            Backend::Sqlite(pool) => insert_sqlite(pool, &stored, &settling).await,
-            Backend::Postgres(pool) => insert_postgres(pool, &stored, &settling).await,
-        }
+        let inserted = match &self.backend {
+            Backend::Sqlite(pool) => insert_sqlite(pool, &stored, records, &self.node).await,
+            Backend::Postgres(pool) => insert_postgres(pool, &stored, records, &self.node).await,
+        }?;
+        Ok(inserted)
     }
 
     /// Sums the records `query` selects, one row per group ordered by the group values (absent
@@ -186,15 +185,16 @@ impl Store {
 
 /// One transaction of multi-row inserts with anonymous `?` placeholders: sqlx finds a named
 /// placeholder's position by asking SQLite for its name, a linear search, which would make
-/// binding quadratic in the rows of a statement. Budget holds of the batch settle in the same
+/// binding quadratic in the rows of a statement. The batch's budget costs settle in the same
 /// transaction.
 async fn insert_sqlite(
     pool: &sqlx::SqlitePool,
     rows: &[StoredUsage<'_>],
-    settling: &[(&str, i64)],
+    records: &[UsageRecord],
+    node: &str,
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
-    let mut inserted = 0;
+    let mut new_ids = HashSet::new();
     let mut rest = rows;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
@@ -226,35 +226,34 @@ async fn insert_sqlite(
                 .bind(row.usage_source)
                 .bind(row.cost_pico);
         }
-        inserted += insert.execute(&mut *tx).await?.rows_affected();
-    }
-    let mut settlement = Settlement::default();
-    for &(request_id, cost_nano) in settling {
-        for row in sqlx::query(SETTLE_HOLDS_SQLITE)
-            .bind(request_id)
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            settlement.add(&row, cost_nano)?;
+        for row in insert.fetch_all(&mut *tx).await? {
+            new_ids.insert(row.text("request_id")?);
         }
     }
-    settle_counters(&mut tx, &settlement).await?;
+    let inserted = new_ids.len() as u64;
+    settle(&mut tx, &settlement(records, new_ids), node).await?;
     tx.commit().await?;
     Ok(inserted)
 }
 
-/// A request's holds, taken away as they settle (a record delivered twice finds none left).
-const SETTLE_HOLDS_SQLITE: &str = "DELETE FROM budget_holds WHERE request_id = $1 \
-     RETURNING scope, owner_id, period_start, amount_nano, released";
+/// What the newly recorded requests of a batch cost each budget counter.
+fn settlement(records: &[UsageRecord], mut new_ids: HashSet<String>) -> Settlement {
+    let mut settlement = Settlement::default();
+    for record in records {
+        // A record delivered twice (even within one batch) settles once: when it is new.
+        if !record.budget_counters.is_empty() && new_ids.remove(&record.request_id) {
+            settlement.add(&record.budget_counters, budget::cost_nano(record.cost_pico));
+        }
+    }
+    settlement
+}
 
-/// The batch's holds at once: `$1` request ids.
-const SETTLE_HOLDS_POSTGRES: &str = "DELETE FROM budget_holds WHERE request_id = ANY($1) \
-     RETURNING request_id, scope, owner_id, period_start, amount_nano, released";
-
-/// Applies a settlement to its counters, in the counters' lock order.
-async fn settle_counters<'c, DB>(
+/// Moves each counter's settled cost from reserved to spent, in the counters' lock order. The
+/// node's hold shrinks by the same; if it was released as stale, reserved already shrank then.
+async fn settle<'c, DB>(
     tx: &mut sqlx::Transaction<'c, DB>,
     settlement: &Settlement,
+    node: &str,
 ) -> Result<(), StoreError>
 where
     DB: sqlx::Database,
@@ -263,13 +262,22 @@ where
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    for ((scope, owner, period_start), (spent, held)) in &settlement.counters {
-        sqlx::query::<DB>(budget::SETTLE_COUNTER)
-            .bind(scope.name())
-            .bind(owner.as_str())
-            .bind(*period_start)
-            .bind(*spent)
-            .bind(*held)
+    for (counter, cost) in &settlement.counters {
+        let held = sqlx::query::<DB>(budget::TAKE_NODE_HOLD)
+            .bind(node)
+            .bind(counter.scope.name())
+            .bind(counter.owner.as_str())
+            .bind(counter.period_start)
+            .bind(*cost)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let unreserve = if held.is_some() { -*cost } else { 0 };
+        sqlx::query::<DB>(budget::ADJUST_COUNTER)
+            .bind(counter.scope.name())
+            .bind(counter.owner.as_str())
+            .bind(counter.period_start)
+            .bind(*cost)
+            .bind(unreserve)
             .execute(&mut **tx)
             .await?;
     }
@@ -277,39 +285,35 @@ where
 }
 
 /// One statement for the whole batch: each column travels as one array and `UNNEST` zips them
-/// back into rows, so a batch of any size is a single round trip with 23 parameters.
+/// back into rows, so a batch of any size is a single round trip with 23 parameters. Budget
+/// costs, if any, settle in the same transaction.
 async fn insert_postgres(
     pool: &sqlx::PgPool,
     rows: &[StoredUsage<'_>],
-    settling: &[(&str, i64)],
+    records: &[UsageRecord],
+    node: &str,
 ) -> Result<u64, StoreError> {
-    if settling.is_empty() {
-        return insert_usage_postgres(pool, rows).await;
+    let budgeted = records.iter().any(|r| !r.budget_counters.is_empty());
+    if !budgeted {
+        return Ok(insert_usage_postgres(pool, rows).await?.len() as u64);
     }
-    // Budget holds settle in the same transaction as the records that settle them.
     let mut tx = pool.begin().await?;
-    let inserted = insert_usage_postgres(&mut *tx, rows).await?;
-    let costs: std::collections::HashMap<&str, i64> = settling.iter().copied().collect();
-    let ids: Vec<&str> = settling.iter().map(|(id, _)| *id).collect();
-    let mut settlement = Settlement::default();
-    for row in sqlx::query(SETTLE_HOLDS_POSTGRES)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
+    let new_ids: HashSet<String> = insert_usage_postgres(&mut *tx, rows)
         .await?
-    {
-        let id = row.text("request_id")?;
-        settlement.add(&row, costs.get(id.as_str()).copied().unwrap_or(0))?;
-    }
-    settle_counters(&mut tx, &settlement).await?;
+        .into_iter()
+        .collect();
+    let inserted = new_ids.len() as u64;
+    settle(&mut tx, &settlement(records, new_ids), node).await?;
     tx.commit().await?;
     Ok(inserted)
 }
 
+/// Inserts the batch; returns the ids of the records that were new.
 async fn insert_usage_postgres<'e>(
     db: impl sqlx::PgExecutor<'e>,
     rows: &[StoredUsage<'_>],
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(sql::INSERT_USAGE_POSTGRES)
+) -> Result<Vec<String>, StoreError> {
+    let new = sqlx::query(sql::INSERT_USAGE_POSTGRES)
         .bind(column(rows, |r| r.request_id))
         .bind(column(rows, |r| r.started_at))
         .bind(column(rows, |r| r.tenant))
@@ -333,9 +337,9 @@ async fn insert_usage_postgres<'e>(
         .bind(column(rows, |r| r.tokens[4]))
         .bind(column(rows, |r| r.usage_source))
         .bind(column(rows, |r| r.cost_pico))
-        .execute(db)
+        .fetch_all(db)
         .await?;
-    Ok(done.rows_affected())
+    new.iter().map(|row| row.text("request_id")).collect()
 }
 
 /// One column of a batch, as the array PostgreSQL unnests.

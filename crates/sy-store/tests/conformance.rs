@@ -12,9 +12,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use budgets::{
-    budget_holds_are_all_or_none, budget_periods_are_separate_counters,
-    budget_race_admits_exactly_what_fits, budgets_round_trip, expired_holds_are_released,
-    settling_replaces_the_hold_with_the_cost, soft_budgets_hold_past_the_limit,
+    budget_leases_are_all_or_none, budget_periods_are_separate_counters,
+    budget_race_admits_exactly_what_fits, budgets_round_trip, holds_of_silent_nodes_are_released,
+    leases_shrink_to_what_is_needed_near_the_limit, settling_moves_the_cost_from_reserved_to_spent,
+    soft_budgets_lease_past_the_limit,
 };
 use sy_store::scratch::{ScratchPostgres, ScratchSqlite};
 use sy_store::{
@@ -119,10 +120,11 @@ conformance!(
     large_costs_sum_exactly_or_fail_loudly,
     budgets_round_trip,
     budget_race_admits_exactly_what_fits,
-    budget_holds_are_all_or_none,
-    settling_replaces_the_hold_with_the_cost,
-    soft_budgets_hold_past_the_limit,
-    expired_holds_are_released,
+    leases_shrink_to_what_is_needed_near_the_limit,
+    budget_leases_are_all_or_none,
+    settling_moves_the_cost_from_reserved_to_spent,
+    soft_budgets_lease_past_the_limit,
+    holds_of_silent_nodes_are_released,
     budget_periods_are_separate_counters,
 );
 

@@ -1,7 +1,15 @@
 //! Budgets at admission: before a request is sent anywhere, an upper bound of its cost is held
-//! against its key's and its tenant's budgets for the current period, all or none, in the store
-//! (the authority shared by every node). The usage ledger settles the hold to the actual cost when
-//! it writes the request's record; a hold its node never settled is released when it expires.
+//! against its key's and its tenant's budgets for the current period, all or none.
+//!
+//! The store is the authority shared by every node, but a round trip per request would cost more
+//! than the gateway itself, so each node leases money from it (`Store::lease_budgets`) and hands it
+//! out in memory: a request takes its bound from the node's lease and gives back what it did not
+//! spend when it ends; its usage record then moves its actual cost from reserved to spent in the
+//! store. A lease asks for a sixty-fourth of the budget at a time, but never more than the budget
+//! has left beyond what the request needs, so near the end of a budget every node asks for exactly
+//! what each request needs and concurrent requests on any number of nodes are admitted exactly up
+//! to the limit. Each node gives back leases it has not used for a few seconds, beats a heartbeat,
+//! and releases the holds of nodes whose heartbeat stopped.
 //!
 //! The bound is the most the request can cost on any deployment its plan may try: its input
 //! estimate at the dearest input rate (cache writes included) plus its output ceiling
@@ -12,14 +20,16 @@
 
 pub mod period;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::tz::TimeZone;
 use sy_core::{ErrorKind, GatewayError};
 use sy_router::Target;
-use sy_store::{BudgetAsk, BudgetPeriod, BudgetScope, NANO_PER_USD, Reservation, Standing, Store};
+use sy_store::{
+    BudgetPeriod, BudgetScope, CounterKey, Lease, LeaseAsk, NANO_PER_USD, Standing, Store,
+};
 use tracing::warn;
 
 use crate::auth::Caller;
@@ -27,12 +37,20 @@ use crate::auth::Caller;
 /// The output ceiling of a request that sets none, on a model whose maximum output is unknown.
 pub const DEFAULT_OUTPUT_BOUND: u64 = 4096;
 
-/// How long a hold lives without being settled before any node may give it back: longer than
-/// any request runs, short enough that a dead node's holds do not block a budget for long.
-const HOLD_LEASE: Duration = Duration::from_secs(3600);
+/// How often each node beats its heartbeat, gives back idle leases and looks for silent nodes.
+const TICK: Duration = Duration::from_secs(5);
 
-/// How often each node looks for expired holds.
-const REAP_EVERY: Duration = Duration::from_secs(60);
+/// A lease not used for this long goes back to the store.
+const IDLE: Duration = Duration::from_secs(5);
+
+/// A node silent for this long is taken for dead and what it held is released.
+const SILENT: Duration = Duration::from_secs(120);
+
+/// A lease asks for this fraction of the budget at a time (when the budget can spare it).
+const LEASE_DIVISOR: i64 = 64;
+
+/// How many times an admission goes back for more lease when concurrent requests took it first.
+const LEASE_TRIES: usize = 5;
 
 /// A budget as the request path uses it, with its zone looked up once.
 #[derive(Debug, Clone)]
@@ -99,20 +117,41 @@ pub fn format_usd_nano(nano: i64) -> String {
     crate::ledger::format_usd(i128::from(nano) * 1000)
 }
 
-/// Admission against budgets, and the soft-budget warnings already given.
+/// Money of one counter this node may hand out without asking the store.
+#[derive(Debug)]
+struct LocalLease {
+    available: i64,
+    last_used: Instant,
+}
+
+/// Admission against budgets: this node's leases and the soft-budget warnings already given.
 #[derive(Debug, Default)]
 pub struct Budgets {
-    /// Soft budgets reported as exceeded, by scope, owner and period: one warning each.
-    warned: Mutex<HashSet<(BudgetScope, Arc<str>, i64)>>,
+    leases: Mutex<HashMap<CounterKey, LocalLease>>,
+    /// Soft budgets reported as exceeded, by counter: one warning each.
+    warned: Mutex<HashSet<CounterKey>>,
+}
+
+/// What a request holds against budgets until it ends.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    pub counters: Vec<CounterKey>,
+    pub amount_nano: i64,
 }
 
 /// What admission decided.
 #[derive(Debug, Default)]
 pub struct Admitted {
-    /// Money was held: the request's usage record settles it.
-    pub held: bool,
+    /// Money was held: the request gives back what it did not spend when it ends.
+    pub hold: Option<Hold>,
     /// Soft budgets the request went past, for the response header.
     pub over_soft: Vec<String>,
+}
+
+struct Ask<'a> {
+    counter: CounterKey,
+    budget: &'a CachedBudget,
+    end: Option<i64>,
 }
 
 impl Budgets {
@@ -121,11 +160,10 @@ impl Budgets {
         &self,
         store: &Store,
         caller: &Caller,
-        request_id: &str,
         amount_nano: i64,
         now_ms: i64,
     ) -> Result<Admitted, GatewayError> {
-        let budgets = [
+        let owners = [
             (BudgetScope::Key, &caller.key.id, caller.key.budget.as_ref()),
             (
                 BudgetScope::Tenant,
@@ -134,91 +172,206 @@ impl Budgets {
             ),
         ];
         let mut asks = Vec::with_capacity(2);
-        let mut ends = Vec::with_capacity(2);
-        for (scope, owner, budget) in budgets {
+        for (scope, owner, budget) in owners {
             let Some(budget) = budget else { continue };
             let (period_start, end) = period::bounds(budget.period, &budget.tz, now_ms)
                 .map_err(GatewayError::internal)?;
-            asks.push(BudgetAsk {
-                scope,
-                owner,
-                period_start,
-                limit_nano: budget.limit_nano,
-                soft: budget.soft,
+            asks.push(Ask {
+                counter: CounterKey {
+                    scope,
+                    owner: owner.to_string(),
+                    period_start,
+                },
+                budget,
+                end,
             });
-            ends.push((scope, budget, end));
         }
         if asks.is_empty() {
             return Ok(Admitted::default());
         }
-        let expires_at = now_ms.saturating_add(HOLD_LEASE.as_millis() as i64);
-        let reserved = store
-            .reserve_budgets(request_id, &asks, amount_nano, expires_at)
-            .await;
-        let standings = match reserved {
-            Ok(Reservation::Held(standings)) => standings,
-            Ok(Reservation::Refused(standing)) => {
-                let (_, budget, end) = ends
-                    .iter()
-                    .find(|(scope, ..)| *scope == standing.scope)
-                    .copied()
-                    .ok_or_else(|| GatewayError::internal("budget refused for an unknown scope"))?;
-                return Err(exceeded(&standing, budget, end, amount_nano));
+        for _ in 0..LEASE_TRIES {
+            let short = match self.take(&asks, amount_nano) {
+                Ok(()) => return Ok(self.admitted(&asks, amount_nano)),
+                Err(short) => short,
+            };
+            let counters: Vec<CounterKey> = short
+                .iter()
+                .map(|(i, _)| asks[*i].counter.clone())
+                .collect();
+            let lease_asks: Vec<LeaseAsk<'_>> = short
+                .iter()
+                .zip(&counters)
+                .map(|((i, need), counter)| {
+                    let budget = asks[*i].budget;
+                    LeaseAsk {
+                        counter,
+                        limit_nano: budget.limit_nano,
+                        soft: budget.soft,
+                        want_nano: (*need).max(budget.limit_nano / LEASE_DIVISOR),
+                        need_nano: *need,
+                    }
+                })
+                .collect();
+            match store.lease_budgets(&lease_asks, now_ms).await {
+                Ok(Lease::Granted(granted)) => {
+                    self.credit(&counters, &granted);
+                    self.warn_if_over(&granted);
+                }
+                Ok(Lease::Refused(standing)) => {
+                    let ask = asks.iter().find(|a| a.counter == standing.counter);
+                    return Err(match ask {
+                        Some(ask) => exceeded(&standing, ask.budget, ask.end, amount_nano),
+                        None => GatewayError::internal("a budget refused for a counter not asked"),
+                    });
+                }
+                Err(e) if asks.iter().all(|a| a.budget.soft) => {
+                    warn!(error = %e, "budgets cannot be checked; soft budgets let the request through");
+                    return Ok(Admitted::default());
+                }
+                Err(e) => {
+                    warn!(error = %e, "budgets cannot be checked; refusing");
+                    return Err(GatewayError::new(
+                        ErrorKind::StateUnavailable,
+                        "the gateway cannot check budgets right now; retry shortly",
+                    ));
+                }
             }
-            Err(e) if asks.iter().all(|a| a.soft) => {
-                warn!(error = %e, "budgets cannot be checked; soft budgets let the request through");
-                return Ok(Admitted::default());
+        }
+        Err(GatewayError::new(
+            ErrorKind::StateUnavailable,
+            "too many concurrent requests are competing for this budget; retry shortly",
+        ))
+    }
+
+    /// Takes `amount` from every counter's lease, or none when some lease is short; then says
+    /// how much more each short counter needs.
+    fn take(&self, asks: &[Ask<'_>], amount: i64) -> Result<(), Vec<(usize, i64)>> {
+        let mut leases = lock(&self.leases);
+        let short: Vec<(usize, i64)> = asks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ask)| {
+                let available = leases.get(&ask.counter).map_or(0, |l| l.available);
+                (available < amount).then_some((i, amount - available))
+            })
+            .collect();
+        if !short.is_empty() {
+            return Err(short);
+        }
+        let now = Instant::now();
+        for ask in asks {
+            if let Some(lease) = leases.get_mut(&ask.counter) {
+                lease.available -= amount;
+                lease.last_used = now;
             }
-            Err(e) => {
-                warn!(error = %e, "budgets cannot be checked; refusing");
-                return Err(GatewayError::new(
-                    ErrorKind::StateUnavailable,
-                    "the gateway cannot check budgets right now; retry shortly",
-                ));
-            }
-        };
-        let mut admitted = Admitted {
-            held: true,
-            over_soft: Vec::new(),
-        };
-        for standing in standings.iter().filter(|s| s.is_over()) {
-            let owner: Arc<str> = standing.owner.as_str().into();
-            admitted
-                .over_soft
-                .push(format!("{} {}", standing.scope.name(), owner));
-            let first = self
-                .warned
-                .lock()
-                .map(|mut warned| warned.insert((standing.scope, owner, standing.period_start)))
-                .unwrap_or(true);
-            if first {
+        }
+        Ok(())
+    }
+
+    fn credit(&self, counters: &[CounterKey], granted: &[(i64, Standing)]) {
+        let mut leases = lock(&self.leases);
+        let now = Instant::now();
+        for (counter, (amount, _)) in counters.iter().zip(granted) {
+            let lease = leases.entry(counter.clone()).or_insert(LocalLease {
+                available: 0,
+                last_used: now,
+            });
+            lease.available = lease.available.saturating_add(*amount);
+            lease.last_used = now;
+        }
+    }
+
+    fn admitted(&self, asks: &[Ask<'_>], amount_nano: i64) -> Admitted {
+        let warned = lock(&self.warned);
+        let over_soft = asks
+            .iter()
+            .filter(|a| a.budget.soft && warned.contains(&a.counter))
+            .map(|a| format!("{} {}", a.counter.scope.name(), a.counter.owner))
+            .collect();
+        Admitted {
+            hold: Some(Hold {
+                counters: asks.iter().map(|a| a.counter.clone()).collect(),
+                amount_nano,
+            }),
+            over_soft,
+        }
+    }
+
+    /// A soft budget past its limit is logged once per period and reported on every request.
+    fn warn_if_over(&self, granted: &[(i64, Standing)]) {
+        for (_, standing) in granted.iter().filter(|(_, s)| s.is_over()) {
+            if lock(&self.warned).insert(standing.counter.clone()) {
                 warn!(
-                    scope = standing.scope.name(),
-                    owner = %standing.owner,
+                    scope = standing.counter.scope.name(),
+                    owner = %standing.counter.owner,
                     limit_usd = %format_usd_nano(standing.limit_nano),
                     spent_usd = %format_usd_nano(standing.spent_nano),
                     "soft budget exceeded; requests continue"
                 );
             }
         }
-        Ok(admitted)
     }
 
-    /// Gives back, every minute, the holds of requests whose node died before settling them.
-    pub fn reap_expired_holds(store: Store) {
+    /// A request ended having cost `cost_nano`: what it held and did not spend goes back to the
+    /// node's lease (its record settles the cost in the store).
+    pub fn release(&self, hold: &Hold, cost_nano: i64) {
+        let mut leases = lock(&self.leases);
+        for counter in &hold.counters {
+            if let Some(lease) = leases.get_mut(counter) {
+                lease.available = lease.available.saturating_add(hold.amount_nano - cost_nano);
+            }
+        }
+    }
+
+    /// Gives leases unused for `idle` back to the store (all of them with `Duration::ZERO`).
+    pub async fn return_idle(&self, store: &Store, idle: Duration) {
+        let returning: Vec<(CounterKey, i64)> = {
+            let mut leases = lock(&self.leases);
+            let now = Instant::now();
+            let idle_keys: Vec<CounterKey> = leases
+                .iter()
+                .filter(|(_, l)| now.duration_since(l.last_used) >= idle)
+                .map(|(c, _)| c.clone())
+                .collect();
+            idle_keys
+                .into_iter()
+                .filter_map(|c| leases.remove(&c).map(|l| (c, l.available)))
+                .collect()
+        };
+        for (counter, amount) in returning {
+            if let Err(e) = store.return_budget_lease(&counter, amount).await {
+                // The node's hold stays counted until its heartbeat stops; better than losing it.
+                warn!(error = %e, owner = %counter.owner, "cannot give a budget lease back");
+            }
+        }
+    }
+
+    /// Every few seconds: gives back idle leases, beats this node's heartbeat and releases what
+    /// silent nodes held.
+    pub fn tend(budgets: Arc<Budgets>, store: Store) {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REAP_EVERY);
+            let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                match store.release_expired_holds(sy_store::Store::now_ms()).await {
+                budgets.return_idle(&store, IDLE).await;
+                let now = Store::now_ms();
+                let silent_since = now.saturating_sub(SILENT.as_millis() as i64);
+                match store.budget_heartbeat(now, silent_since).await {
                     Ok(0) => {}
-                    Ok(n) => warn!(holds = n, "released expired budget holds"),
-                    Err(e) => warn!(error = %e, "cannot release expired budget holds"),
+                    Ok(n) => warn!(holds = n, "released the budget holds of silent nodes"),
+                    Err(e) => warn!(error = %e, "cannot beat the budget heartbeat"),
                 }
             }
         });
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The maps stay consistent even if a holder panicked: every update is a single step.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn exceeded(
@@ -227,9 +380,9 @@ fn exceeded(
     end: Option<i64>,
     amount_nano: i64,
 ) -> GatewayError {
-    let whose = match standing.scope {
-        BudgetScope::Key => format!("the key `{}`", standing.owner),
-        BudgetScope::Tenant => format!("the tenant `{}`", standing.owner),
+    let whose = match standing.counter.scope {
+        BudgetScope::Key => format!("the key `{}`", standing.counter.owner),
+        BudgetScope::Tenant => format!("the tenant `{}`", standing.counter.owner),
     };
     let per = match budget.period {
         BudgetPeriod::Total => "in total".to_owned(),
@@ -242,7 +395,7 @@ fn exceeded(
     GatewayError::new(
         ErrorKind::BudgetExceeded,
         format!(
-            "the budget of {whose} ({} USD {per}) cannot cover this request: {} USD spent, {} USD held by requests in flight, and this request may cost up to {} USD{resets}",
+            "the budget of {whose} ({} USD {per}) cannot cover this request: {} USD spent, {} USD held for requests in flight, and this request may cost up to {} USD{resets}",
             format_usd_nano(standing.limit_nano),
             format_usd_nano(standing.spent_nano),
             format_usd_nano(standing.reserved_nano),

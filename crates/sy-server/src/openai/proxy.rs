@@ -392,9 +392,9 @@ pub(crate) async fn hold_budget(
     );
     let admitted = gateway
         .budgets()
-        .admit(store, caller, ctx.id.as_str(), amount, ctx.started_unix_ms)
+        .admit(store, caller, amount, ctx.started_unix_ms)
         .await?;
-    ctx.budget_held = admitted.held;
+    ctx.budget_hold = admitted.hold;
     ctx.over_soft_budgets = admitted.over_soft;
     Ok(())
 }

@@ -21,18 +21,18 @@ CREATE TABLE budget_counters (
     PRIMARY KEY (scope, owner_id, period_start)
 );
 
--- What each request in flight holds against each of its budgets, until its usage record settles
--- it. A hold whose node died is released when it expires (released = TRUE) and settles later
--- without touching the reservation again.
-CREATE TABLE budget_holds (
-    request_id   TEXT COLLATE "C" NOT NULL,
+-- What each gateway node holds against each counter: money leased to it (handed out to requests
+-- without a round trip here), held by its requests in flight, or spent and not yet settled by its
+-- usage ledger. A node refreshes heartbeat_at while it lives; a row whose node stopped beating is
+-- released by any other node (its amount leaves reserved_nano).
+CREATE TABLE budget_node_holds (
+    node_id      TEXT COLLATE "C" NOT NULL,
     scope        TEXT COLLATE "C" NOT NULL,
     owner_id     TEXT COLLATE "C" NOT NULL,
     period_start BIGINT NOT NULL,
     amount_nano  BIGINT NOT NULL,
-    expires_at   BIGINT NOT NULL,
-    released     BOOLEAN NOT NULL DEFAULT FALSE,
-    PRIMARY KEY (request_id, scope)
+    heartbeat_at BIGINT NOT NULL,
+    PRIMARY KEY (node_id, scope, owner_id, period_start)
 );
 
-CREATE INDEX budget_holds_expires_at ON budget_holds (expires_at);
+CREATE INDEX budget_node_holds_heartbeat_at ON budget_node_holds (heartbeat_at);

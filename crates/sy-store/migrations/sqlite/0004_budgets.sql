@@ -21,18 +21,18 @@ CREATE TABLE budget_counters (
     PRIMARY KEY (scope, owner_id, period_start)
 ) STRICT;
 
--- What each request in flight holds against each of its budgets, until its usage record settles
--- it. A hold whose node died is released when it expires (released = 1) and settles later
--- without touching the reservation again.
-CREATE TABLE budget_holds (
-    request_id   TEXT NOT NULL,
+-- What each gateway node holds against each counter: money leased to it (handed out to requests
+-- without a round trip here), held by its requests in flight, or spent and not yet settled by its
+-- usage ledger. A node refreshes heartbeat_at while it lives; a row whose node stopped beating is
+-- released by any other node (its amount leaves reserved_nano).
+CREATE TABLE budget_node_holds (
+    node_id      TEXT NOT NULL,
     scope        TEXT NOT NULL,
     owner_id     TEXT NOT NULL,
     period_start INTEGER NOT NULL,
     amount_nano  INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL,
-    released     INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (request_id, scope)
+    heartbeat_at INTEGER NOT NULL,
+    PRIMARY KEY (node_id, scope, owner_id, period_start)
 ) STRICT;
 
-CREATE INDEX budget_holds_expires_at ON budget_holds (expires_at);
+CREATE INDEX budget_node_holds_heartbeat_at ON budget_node_holds (heartbeat_at);

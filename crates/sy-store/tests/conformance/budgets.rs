@@ -1,10 +1,10 @@
-//! Budgets: stored on tenants and keys, held all-or-none under concurrency, settled by usage
-//! records exactly once, released when their node never settles them.
+//! Budgets: stored on tenants and keys, leased to nodes all-or-none under concurrency, settled by
+//! usage records exactly once, released when their node stops beating.
 
 use std::sync::Arc;
 
 use sy_store::{
-    Budget, BudgetAsk, BudgetPeriod, BudgetScope, KeyPatch, Reservation, Store, TenantPatch,
+    Budget, BudgetPeriod, BudgetScope, CounterKey, KeyPatch, Lease, LeaseAsk, Store, TenantPatch,
 };
 
 use super::usage::record;
@@ -12,7 +12,7 @@ use super::{Db, new_key, tenant};
 
 /// 2026-11-01T00:00:00-04:00 (midnight in New York) in Unix milliseconds.
 const PERIOD: i64 = 1_793_505_600_000;
-const LATER: i64 = 4_000_000_000_000;
+const NOW: i64 = 1_794_000_000_000;
 
 fn budget(limit_nano: i64, soft: bool) -> Budget {
     Budget {
@@ -23,18 +23,37 @@ fn budget(limit_nano: i64, soft: bool) -> Budget {
     }
 }
 
-fn ask(scope: BudgetScope, owner: &str, limit_nano: i64, soft: bool) -> BudgetAsk<'_> {
-    BudgetAsk {
+fn counter(scope: BudgetScope, owner: &str) -> CounterKey {
+    CounterKey {
         scope,
-        owner,
+        owner: owner.to_owned(),
         period_start: PERIOD,
-        limit_nano,
-        soft,
     }
 }
 
-fn held(r: &Reservation) -> bool {
-    matches!(r, Reservation::Held(_))
+fn ask(counter: &CounterKey, limit_nano: i64, want_nano: i64, need_nano: i64) -> LeaseAsk<'_> {
+    LeaseAsk {
+        counter,
+        limit_nano,
+        soft: false,
+        want_nano,
+        need_nano,
+    }
+}
+
+/// The amounts granted, or `None` when refused.
+async fn lease(store: &Store, asks: &[LeaseAsk<'_>]) -> Option<Vec<i64>> {
+    match store.lease_budgets(asks, NOW).await.unwrap() {
+        Lease::Granted(granted) => Some(granted.iter().map(|(g, _)| *g).collect()),
+        Lease::Refused(_) => None,
+    }
+}
+
+async fn standing(store: &Store, c: &CounterKey) -> (i64, i64) {
+    store
+        .budget_standing(c.scope, &c.owner, c.period_start)
+        .await
+        .unwrap()
 }
 
 pub async fn budgets_round_trip(db: &Db) {
@@ -122,194 +141,172 @@ pub async fn budgets_round_trip(db: &Db) {
     assert!(negative.is_err(), "{negative:?}");
 }
 
-/// 50 requests at once against a budget that fits 20, through two store handles (two nodes):
-/// exactly 20 are held, and the counter holds exactly their money.
+/// 50 leases at once against a budget that fits 20, through two store handles (two nodes):
+/// exactly 20 are granted, and the counter holds exactly their money.
 pub async fn budget_race_admits_exactly_what_fits(db: &Db) {
     let nodes = [Arc::new(db.open().await), Arc::new(db.open().await)];
+    let c = counter(BudgetScope::Key, "key_race");
     let mut tasks = Vec::new();
     for i in 0..50 {
-        let store = Arc::clone(&nodes[i % 2]);
+        let (store, c) = (Arc::clone(&nodes[i % 2]), c.clone());
         tasks.push(tokio::spawn(async move {
-            let asks = [ask(BudgetScope::Key, "key_race", 20_000, false)];
-            store
-                .reserve_budgets(&format!("req-{i}"), &asks, 1_000, LATER)
-                .await
-                .unwrap()
+            lease(&store, &[ask(&c, 20_000, 1_000, 1_000)]).await
         }));
     }
-    let mut admitted = 0;
+    let mut granted = 0;
     for task in tasks {
-        if held(&task.await.unwrap()) {
-            admitted += 1;
+        if task.await.unwrap().is_some() {
+            granted += 1;
         }
     }
-    assert_eq!(admitted, 20);
-    let standing = nodes[0]
-        .budget_standing(BudgetScope::Key, "key_race", PERIOD)
-        .await
-        .unwrap();
-    assert_eq!(standing, (0, 20_000));
+    assert_eq!(granted, 20);
+    assert_eq!(standing(&nodes[0], &c).await, (0, 20_000));
 }
 
-/// A request that fits its key's budget but not its tenant's holds nothing at all.
-pub async fn budget_holds_are_all_or_none(db: &Db) {
+/// A lease grants what is wanted while it fits, then what is needed, then nothing.
+pub async fn leases_shrink_to_what_is_needed_near_the_limit(db: &Db) {
     let store = db.open().await;
-    let asks = [
-        ask(BudgetScope::Key, "key_a", 1_000_000, false),
-        ask(BudgetScope::Tenant, "acme", 1_500, false),
-    ];
-    let first = store
-        .reserve_budgets("r1", &asks, 1_000, LATER)
-        .await
-        .unwrap();
-    let Reservation::Held(standings) = first else {
-        panic!("{first:?}")
-    };
-    assert_eq!(standings.len(), 2);
-    assert_eq!(standings[0].scope, BudgetScope::Key, "in the order asked");
-    assert_eq!(standings[1].reserved_nano, 1_000);
-
-    let second = store
-        .reserve_budgets("r2", &asks, 1_000, LATER)
-        .await
-        .unwrap();
-    let Reservation::Refused(refused) = second else {
-        panic!("{second:?}")
-    };
-    assert_eq!(refused.scope, BudgetScope::Tenant);
-    assert_eq!((refused.spent_nano, refused.reserved_nano), (0, 1_000));
-    let key = store
-        .budget_standing(BudgetScope::Key, "key_a", PERIOD)
-        .await
-        .unwrap();
-    assert_eq!(key, (0, 1_000), "the key's hold was rolled back");
-
-    // An amount larger than the whole limit is refused even on a fresh counter.
-    let too_big = [ask(BudgetScope::Key, "key_b", 10, false)];
-    let r = store
-        .reserve_budgets("r3", &too_big, 11, LATER)
-        .await
-        .unwrap();
-    assert!(!held(&r), "{r:?}");
+    let c = counter(BudgetScope::Tenant, "acme");
+    assert_eq!(
+        lease(&store, &[ask(&c, 10_000, 6_000, 1_000)]).await,
+        Some(vec![6_000])
+    );
+    assert_eq!(
+        lease(&store, &[ask(&c, 10_000, 6_000, 1_000)]).await,
+        Some(vec![1_000])
+    );
+    assert_eq!(lease(&store, &[ask(&c, 10_000, 5_000, 3_001)]).await, None);
+    assert_eq!(
+        lease(&store, &[ask(&c, 10_000, 3_000, 3_000)]).await,
+        Some(vec![3_000])
+    );
+    assert_eq!(standing(&store, &c).await, (0, 10_000));
+    store.return_budget_lease(&c, 4_000).await.unwrap();
+    assert_eq!(standing(&store, &c).await, (0, 6_000));
 }
 
-/// The usage record replaces the hold with its cost (rounded up to the nano-dollar), once.
-pub async fn settling_replaces_the_hold_with_the_cost(db: &Db) {
+/// A request that fits its key's budget but not its tenant's takes nothing at all.
+pub async fn budget_leases_are_all_or_none(db: &Db) {
     let store = db.open().await;
-    let asks = [
-        ask(BudgetScope::Key, "key_a", 1_000_000, false),
-        ask(BudgetScope::Tenant, "acme", 1_000_000, false),
+    let key = counter(BudgetScope::Key, "key_a");
+    let acme = counter(BudgetScope::Tenant, "acme");
+    let both = [
+        ask(&key, 1_000_000, 1_000, 1_000),
+        ask(&acme, 1_500, 1_000, 1_000),
     ];
-    assert!(held(
-        &store
-            .reserve_budgets("s1", &asks, 50_000, LATER)
-            .await
-            .unwrap()
-    ));
-    assert!(held(
-        &store
-            .reserve_budgets("s2", &asks, 50_000, LATER)
-            .await
-            .unwrap()
-    ));
+    assert_eq!(
+        lease(&store, &both).await,
+        Some(vec![1_000, 1_000]),
+        "in the order asked"
+    );
+    let refused = store.lease_budgets(&both, NOW).await.unwrap();
+    let Lease::Refused(standing_now) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(standing_now.counter, acme);
+    assert_eq!(
+        (standing_now.spent_nano, standing_now.reserved_nano),
+        (0, 1_000)
+    );
+    assert_eq!(
+        standing(&store, &key).await,
+        (0, 1_000),
+        "the key's grant was rolled back"
+    );
+}
+
+/// The usage record moves its cost (rounded up to the nano-dollar) from reserved to spent, once.
+pub async fn settling_moves_the_cost_from_reserved_to_spent(db: &Db) {
+    let store = db.open().await;
+    let key = counter(BudgetScope::Key, "key_a");
+    let acme = counter(BudgetScope::Tenant, "acme");
+    let both = [
+        ask(&key, 1_000_000, 50_000, 50_000),
+        ask(&acme, 1_000_000, 50_000, 50_000),
+    ];
+    assert!(lease(&store, &both).await.is_some());
 
     let mut done = record("s1", PERIOD + 5);
     done.cost_pico = Some(1_234_567);
-    done.holds_budget = true;
-    // A failed request with nothing priced gives its whole hold back.
-    let mut failed = record("s2", PERIOD + 6);
-    failed.cost_pico = Some(0);
-    failed.holds_budget = true;
+    done.budget_counters = vec![key.clone(), acme.clone()];
+    // Delivered twice in one batch, and again later: settled once.
     assert_eq!(
-        store.record_usage(&[done.clone(), failed]).await.unwrap(),
-        2
+        store
+            .record_usage(&[done.clone(), done.clone()])
+            .await
+            .unwrap(),
+        1
     );
-    for (scope, owner) in [(BudgetScope::Key, "key_a"), (BudgetScope::Tenant, "acme")] {
-        let standing = store.budget_standing(scope, owner, PERIOD).await.unwrap();
-        assert_eq!(standing, (1_235, 0), "{owner}");
-    }
-    // Delivered again: nothing changes.
     assert_eq!(store.record_usage(&[done]).await.unwrap(), 0);
-    let standing = store
-        .budget_standing(BudgetScope::Tenant, "acme", PERIOD)
-        .await
-        .unwrap();
-    assert_eq!(standing, (1_235, 0));
-}
-
-pub async fn soft_budgets_hold_past_the_limit(db: &Db) {
-    let store = db.open().await;
-    let asks = [ask(BudgetScope::Tenant, "acme", 1_500, true)];
-    for id in ["a", "b", "c"] {
-        let r = store
-            .reserve_budgets(id, &asks, 1_000, LATER)
-            .await
-            .unwrap();
-        let Reservation::Held(standings) = r else {
-            panic!("{r:?}")
-        };
-        assert_eq!(standings[0].is_over(), id != "a", "{id}");
+    for c in [&key, &acme] {
+        assert_eq!(standing(&store, c).await, (1_235, 50_000 - 1_235), "{c:?}");
     }
 }
 
-/// A node that died leaves holds behind: they are given back when they expire, and a record that
-/// still arrives afterwards counts its cost without giving the hold back twice.
-pub async fn expired_holds_are_released(db: &Db) {
-    let store: Store = db.open().await;
-    let asks = [ask(BudgetScope::Key, "key_a", 10_000, false)];
-    assert!(held(
-        &store
-            .reserve_budgets("e1", &asks, 4_000, 1_000)
+pub async fn soft_budgets_lease_past_the_limit(db: &Db) {
+    let store = db.open().await;
+    let c = counter(BudgetScope::Tenant, "acme");
+    let soft = LeaseAsk {
+        soft: true,
+        ..ask(&c, 1_500, 1_000, 1_000)
+    };
+    for expect_over in [false, true, true] {
+        let Lease::Granted(granted) = store
+            .lease_budgets(std::slice::from_ref(&soft), NOW)
             .await
             .unwrap()
-    ));
-    assert!(held(
-        &store
-            .reserve_budgets("e2", &asks, 4_000, 9_000)
-            .await
-            .unwrap()
-    ));
-    assert_eq!(store.release_expired_holds(5_000).await.unwrap(), 1);
-    assert_eq!(store.release_expired_holds(5_000).await.unwrap(), 0);
-    let standing = store
-        .budget_standing(BudgetScope::Key, "key_a", PERIOD)
-        .await
-        .unwrap();
-    assert_eq!(standing, (0, 4_000));
+        else {
+            panic!("a soft budget refused")
+        };
+        assert_eq!(granted[0].1.is_over(), expect_over);
+    }
+}
 
-    let mut late = record("e1", PERIOD);
+/// A node that stopped beating leaves holds behind: any other node releases them, and a record
+/// of the silent node that still arrives counts its cost without releasing the hold twice.
+pub async fn holds_of_silent_nodes_are_released(db: &Db) {
+    let silent = db.open().await;
+    let alive = db.open().await;
+    let c = counter(BudgetScope::Key, "key_a");
+    assert!(
+        lease(&silent, &[ask(&c, 10_000, 4_000, 4_000)])
+            .await
+            .is_some()
+    );
+    assert!(
+        lease(&alive, &[ask(&c, 10_000, 1_000, 1_000)])
+            .await
+            .is_some()
+    );
+    // `alive` beats at NOW + 1; holds not refreshed since then are stale.
+    assert_eq!(alive.budget_heartbeat(NOW + 1, NOW + 1).await.unwrap(), 1);
+    assert_eq!(alive.budget_heartbeat(NOW + 2, NOW + 1).await.unwrap(), 0);
+    assert_eq!(standing(&alive, &c).await, (0, 1_000));
+
+    let mut late = record("late", PERIOD);
     late.cost_pico = Some(3_000_000);
-    late.holds_budget = true;
-    store.record_usage(&[late]).await.unwrap();
-    let standing = store
-        .budget_standing(BudgetScope::Key, "key_a", PERIOD)
-        .await
-        .unwrap();
-    assert_eq!(standing, (3_000, 4_000));
+    late.budget_counters = vec![c.clone()];
+    silent.record_usage(&[late]).await.unwrap();
+    assert_eq!(standing(&alive, &c).await, (3_000, 1_000));
 }
 
 /// Each period is its own counter: a full budget last period leaves this one untouched.
 pub async fn budget_periods_are_separate_counters(db: &Db) {
     let store = db.open().await;
-    let mut last = ask(BudgetScope::Key, "key_a", 1_000, false);
-    last.period_start = PERIOD - 86_400_000;
-    assert!(held(
-        &store
-            .reserve_budgets("p1", &[last.clone()], 1_000, LATER)
+    let last = CounterKey {
+        period_start: PERIOD - 86_400_000,
+        ..counter(BudgetScope::Key, "key_a")
+    };
+    assert!(
+        lease(&store, &[ask(&last, 1_000, 1_000, 1_000)])
             .await
-            .unwrap()
-    ));
-    assert!(!held(
-        &store
-            .reserve_budgets("p2", &[last], 1, LATER)
+            .is_some()
+    );
+    assert!(lease(&store, &[ask(&last, 1_000, 1, 1)]).await.is_none());
+    let this = counter(BudgetScope::Key, "key_a");
+    assert!(
+        lease(&store, &[ask(&this, 1_000, 1_000, 1_000)])
             .await
-            .unwrap()
-    ));
-    let this = ask(BudgetScope::Key, "key_a", 1_000, false);
-    assert!(held(
-        &store
-            .reserve_budgets("p3", &[this], 1_000, LATER)
-            .await
-            .unwrap()
-    ));
+            .is_some()
+    );
 }

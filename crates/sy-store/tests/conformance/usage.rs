@@ -38,7 +38,7 @@ pub(crate) fn record(id: &str, started_at: i64) -> UsageRecord {
         },
         usage_source: "reported".to_owned(),
         cost_pico: Some(1_000),
-        holds_budget: false,
+        budget_counters: Vec::new(),
     }
 }
 
