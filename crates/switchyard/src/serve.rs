@@ -104,8 +104,9 @@ async fn serve(
     })?;
     let addr = server.local_addr()?;
     info!(
-        "switchyard {} listening on http://{addr}",
-        env!("CARGO_PKG_VERSION")
+        "switchyard {} listening on {}://{addr}",
+        env!("CARGO_PKG_VERSION"),
+        server.scheme()
     );
     let gateway = server.gateway().clone();
     server.run(shutdown_signal()).await;

@@ -12,6 +12,7 @@ mod error;
 mod model;
 mod raw;
 mod time;
+mod tls;
 mod upstreams;
 mod validate;
 
@@ -27,7 +28,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     Agreement, AuthMode, AzureApi, BedrockAuth, Capabilities, Config, CredentialOrigin, Deployment,
     Durability, LedgerSettings, MicroUsd, Model, PricePoint, Provider, ProviderKind, Redis,
-    RedisPolicy, Routing, Server, SimulatorSettings, Source, Storage, Timeouts,
+    RedisPolicy, Routing, Server, SimulatorSettings, Source, Storage, Timeouts, Tls,
 };
 pub use time::{format_rfc3339_utc, parse_rfc3339_utc};
 pub use validate::DEFAULT_STORAGE_URL;

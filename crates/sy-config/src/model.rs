@@ -1,7 +1,9 @@
 //! The validated configuration: typed, complete, secrets resolved. Functions take these, never raw TOML.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sy_core::Secret;
@@ -61,6 +63,29 @@ pub struct Server {
     pub max_concurrent_requests: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Serve HTTPS with this certificate; plain HTTP (and h2c) when absent.
+    pub tls: Option<Tls>,
+}
+
+/// The server's TLS identity (`[server] tls`), read from PEM files and checked at load.
+#[derive(Clone)]
+pub struct Tls {
+    /// The certificate chain's file, resolved against the config file's directory.
+    pub cert_path: PathBuf,
+    /// The private key's file, resolved the same way.
+    pub key_path: PathBuf,
+    /// The chain (leaf first) and its private key, known to belong together.
+    pub identity: Arc<rustls::sign::CertifiedKey>,
+}
+
+impl fmt::Debug for Tls {
+    // The paths say which identity this is; the DER bytes would only flood the output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -39,12 +39,9 @@ pub struct RawServer {
     pub tls: Option<RawTls>,
 }
 
+/// `[server] tls = { cert = "cert.pem", key = "key.pem" }`: PEM files, relative to the config file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[expect(
-    dead_code,
-    reason = "read so the contract's key is accepted; TLS serving is separate work"
-)]
 pub struct RawTls {
     pub cert: String,
     pub key: String,

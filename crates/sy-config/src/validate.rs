@@ -216,12 +216,11 @@ fn server(c: &mut Checker<'_>, raw: &RawServer) -> Option<Server> {
     if max_concurrent == 0 {
         c.error("server.max_concurrent_requests", "must be greater than 0");
     }
-    if raw.tls.is_some() {
-        c.error(
-            "server.tls",
-            "TLS serving is not available in this version of Switchyard; terminate TLS in front of it",
-        );
-    }
+    let base_dir = c.file.and_then(Path::parent);
+    let tls = raw
+        .tls
+        .as_ref()
+        .and_then(|tls| crate::tls::load(c, tls, base_dir));
     Some(Server {
         listen: listen?,
         routing_hints: raw.routing_hints.unwrap_or(false),
@@ -230,6 +229,7 @@ fn server(c: &mut Checker<'_>, raw: &RawServer) -> Option<Server> {
         shutdown_grace: Duration::from_millis(
             raw.shutdown_grace_ms.unwrap_or(DEFAULT_SHUTDOWN_GRACE_MS),
         ),
+        tls,
     })
 }
 

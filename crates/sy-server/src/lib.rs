@@ -19,6 +19,7 @@ mod relay;
 mod request;
 mod state;
 pub mod tenancy;
+mod tls;
 
 pub use ledger::Ledger;
 pub use listener::Server;

@@ -1,20 +1,25 @@
-//! The listening socket and connection loop: HTTP/1.1 and HTTP/2 (h2c) on one port, TCP_NODELAY on
-//! every accepted socket, and a graceful shutdown that lets in-flight answers finish within a grace period.
+//! The listening socket and connection loop: HTTP/1.1 and HTTP/2 on one port (h2c in plain text,
+//! h2 by ALPN under TLS), TCP_NODELAY on every accepted socket, and a graceful shutdown that lets
+//! in-flight answers finish within a grace period.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::state::Gateway;
+use crate::tls::TlsAcceptor;
 use crate::{admin, openai, ops};
 
 /// Largest request head (request line and headers) the gateway reads.
@@ -25,18 +30,39 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub struct Server {
     listener: TcpListener,
     gateway: Gateway,
+    /// Present when `[server] tls` is configured.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
-    /// Binds the configured address (or `addr` when given, e.g. port 0 in tests).
+    /// Binds the configured address (or `addr` when given, e.g. port 0 in tests), serving HTTPS
+    /// when the config has `[server] tls`.
     pub async fn bind(gateway: Gateway, addr: Option<SocketAddr>) -> std::io::Result<Self> {
-        let addr = addr.unwrap_or(gateway.snapshot().config.server.listen);
+        let snapshot = gateway.snapshot();
+        let addr = addr.unwrap_or(snapshot.config.server.listen);
+        let tls = snapshot
+            .config
+            .server
+            .tls
+            .as_ref()
+            .map(|tls| TlsAcceptor::new(&gateway, tls))
+            .transpose()
+            .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, gateway })
+        Ok(Self {
+            listener,
+            gateway,
+            tls,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     pub fn gateway(&self) -> &Gateway {
@@ -53,12 +79,16 @@ impl Server {
         // read buffer stays small. Bodies stream through and are bounded by max_body_bytes.
         builder.http1().max_buf_size(MAX_HEAD_BYTES);
         builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+        let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
+        // Dropped when shutdown begins, which ends handshakes still under way: a client that has
+        // not finished one has no request in flight, so shutdown need not wait for it.
+        let (shutting_down, shutdown_begun) = watch::channel(());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let (socket, _peer) = match accepted {
+                    let (socket, peer) = match accepted {
                         Ok(conn) => conn,
                         Err(e) => {
                             // Out of file descriptors and the like: back off instead of spinning.
@@ -68,17 +98,38 @@ impl Server {
                         }
                     };
                     let _ = socket.set_nodelay(true);
-                    let service = TowerToHyperService::new(app.clone());
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
-                    let conn = graceful.watch(conn.into_owned());
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
+                    let connection = Connection {
+                        builder: builder.clone(),
+                        app: app.clone(),
+                        // Taken here, where the shutdown handle lives. A connection still in its
+                        // TLS handshake when shutdown begins is dropped instead (below).
+                        watcher: graceful.watcher(),
+                    };
+                    match &self.tls {
+                        None => {
+                            tokio::spawn(connection.serve(socket));
+                        }
+                        // The handshake runs in the connection's own task: the loop never waits on a client.
+                        Some(tls) => {
+                            let tls = tls.clone();
+                            let mut shutdown_begun = shutdown_begun.clone();
+                            tokio::spawn(async move {
+                                let stream = tokio::select! {
+                                    stream = tls.handshake(socket, peer) => stream,
+                                    _ = shutdown_begun.changed() => None,
+                                };
+                                if let Some(stream) = stream {
+                                    connection.serve(stream).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 () = &mut shutdown => break,
             }
         }
         drop(self.listener);
+        drop(shutting_down);
         self.gateway.start_draining();
         info!(
             grace_ms = grace.as_millis() as u64,
@@ -88,6 +139,28 @@ impl Server {
             () = graceful.shutdown() => info!("all connections finished"),
             () = tokio::time::sleep(grace) => warn!("shutdown grace period over; closing the remaining connections"),
         }
+    }
+}
+
+/// One accepted connection, before its protocol is known.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: Router,
+    watcher: Watcher,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 or HTTP/2 (told apart by the client's preface) until the connection ends
+    /// or graceful shutdown closes it.
+    async fn serve<IO>(self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = TowerToHyperService::new(self.app);
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
+        let _ = self.watcher.watch(conn.into_owned()).await;
     }
 }
 

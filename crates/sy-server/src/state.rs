@@ -129,7 +129,8 @@ impl Gateway {
 
     /// Re-reads the config and swaps the routing snapshot atomically. A config that does not validate
     /// is rejected with the reason and the running one keeps serving; requests in flight finish on
-    /// the snapshot they started with. Server settings (address, limits) need a restart.
+    /// the snapshot they started with. Server settings (address, limits, TLS on or off) need a
+    /// restart; renewed TLS certificate files are served to new connections.
     pub fn reload(&self) -> Result<ReloadReport, String> {
         let source = self.inner.source.as_ref().ok_or_else(|| {
             "this gateway was started without a config source to reload".to_owned()
@@ -141,6 +142,7 @@ impl Gateway {
         if old.listen != new.listen
             || old.max_body_bytes != new.max_body_bytes
             || old.max_concurrent_requests != new.max_concurrent_requests
+            || old.tls.is_some() != new.tls.is_some()
         {
             ignored.push("[server] settings change only on restart".to_owned());
         }
