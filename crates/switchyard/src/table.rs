@@ -120,7 +120,13 @@ pub fn render(config: &Config) -> String {
             }
         }
     }
-    out.push_str(&format!("listen: {}\n\nproviders:\n", config.server.listen));
+    let tls = config.server.tls.as_ref().map_or_else(String::new, |tls| {
+        format!(" (https, certificate {})", tls.cert_path.display())
+    });
+    out.push_str(&format!(
+        "listen: {}{tls}\n\nproviders:\n",
+        config.server.listen
+    ));
     for p in &config.providers {
         out.push_str(&format!(
             "  {:<20} {:<18} {}\n",

@@ -99,6 +99,36 @@ fn check_finds_switchyard_toml_in_the_working_directory() {
 }
 
 #[test]
+fn check_names_tls_files_beside_the_config_file() {
+    let dir = Scratch::new("check-tls");
+    std::fs::create_dir_all(dir.0.join("conf")).unwrap();
+    dir.write("conf/cert.pem", "not a certificate\n");
+    let path = dir.write(
+        "conf/switchyard.toml",
+        &format!("[server]\ntls = {{ cert = \"cert.pem\", key = \"key.pem\" }}\n{CONFIG}"),
+    );
+    let out = run(switchyard(&dir.0)
+        .env("SY_TEST_OPENAI_KEY", "sk-env-secret-value")
+        .args(["check", "--config"])
+        .arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    let cert = dir.0.join("conf/cert.pem").display().to_string();
+    let key = dir.0.join("conf/key.pem").display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{file}: server.tls.cert: `{cert}` holds no PEM certificate"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}: server.tls.key: cannot read `{key}`")),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serve_refuses_a_bad_config_clearly() {
     let dir = Scratch::new("serve-bad");
     let path = dir.write("c.toml", "[providers.x]\nkind = \"openai\"\n");
