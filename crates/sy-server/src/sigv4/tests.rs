@@ -427,3 +427,20 @@ fn refused_keys_take_the_aws_exception_for_their_reason() {
         assert_eq!(error.message(), "the API key `key_1` ...");
     }
 }
+
+#[test]
+fn odd_signed_header_names_fail_cleanly() {
+    let mut received = Signing::new(AKID, SECRET, converse_target(MODEL_IDS[0])).sign();
+    let original = received.authorization();
+    for list in [
+        "content-type;host;x-amz-date;x y",
+        "content-type;HOST;x-amz-date;\u{e9}",
+    ] {
+        let authorization = original.replace(
+            "SignedHeaders=content-type;host;x-amz-date",
+            &format!("SignedHeaders={list}"),
+        );
+        received.set_header("authorization", &authorization);
+        assert!(verify(&received).is_err(), "{list}");
+    }
+}
