@@ -322,6 +322,16 @@ fn field(row: &Value, name: &str) -> String {
     match &row[name] {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
+        // A budget in one cell: `25.00 USD/month`, `5.00 USD/day soft`.
+        Value::Object(budget) if name == "budget" => {
+            let text = |k: &str| budget.get(k).and_then(Value::as_str).unwrap_or("?");
+            let soft = if text("enforcement") == "soft" {
+                " soft"
+            } else {
+                ""
+            };
+            format!("{} USD/{}{soft}", text("usd"), text("period"))
+        }
         Value::Array(items) => items
             .iter()
             .filter_map(Value::as_str)
@@ -385,6 +395,7 @@ fn key_table(list: &Value) -> String {
             "rpm",
             "tpm",
             "max_concurrent",
+            "budget",
             "expires_at",
         ],
     )
@@ -399,6 +410,7 @@ fn tenant_table(list: &Value) -> String {
             "rpm",
             "tpm",
             "max_concurrent",
+            "budget",
             "regions",
             "created_at",
         ],
