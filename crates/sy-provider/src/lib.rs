@@ -66,6 +66,31 @@ impl Operation {
     }
 }
 
+/// The API dialect an upstream speaks: what its request and answer bodies look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI Chat Completions (OpenAI, Azure OpenAI, OpenAI-compatible servers, the simulator).
+    OpenAiChat,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Bedrock Converse / ConverseStream.
+    Converse,
+    /// Gemini generateContent.
+    Gemini,
+}
+
+impl Dialect {
+    /// The operation that sends a chat request in this dialect.
+    pub fn chat_operation(self, stream: bool) -> Operation {
+        match self {
+            Dialect::OpenAiChat => Operation::ChatCompletions,
+            Dialect::Anthropic => Operation::Messages,
+            Dialect::Converse => Operation::Converse { stream },
+            Dialect::Gemini => Operation::GenerateContent { stream },
+        }
+    }
+}
+
 /// An upstream's answer: status and headers now, body as it arrives.
 #[derive(Debug)]
 pub struct UpstreamResponse {
@@ -137,6 +162,16 @@ impl Provider {
             stream_usage,
             adapter,
         })
+    }
+
+    /// The dialect this provider's chat endpoint speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self.adapter {
+            Adapter::OpenAi(_) | Adapter::Simulator(_) => Dialect::OpenAiChat,
+            Adapter::Bedrock(_) => Dialect::Converse,
+            Adapter::Anthropic(_) => Dialect::Anthropic,
+            Adapter::Gemini(_) => Dialect::Gemini,
+        }
     }
 
     pub fn is_simulator(&self) -> bool {

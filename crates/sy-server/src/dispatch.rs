@@ -7,7 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use sy_core::GatewayError;
-use sy_provider::{Operation, Provider, UpstreamResponse, classify_status, upstream_request_id};
+use sy_dialect::Translation;
+use sy_provider::{Dialect, Operation, Provider, UpstreamResponse, upstream_request_id};
 use sy_router::{MAX_RETRY_AFTER, PlanInput, Target, backoff};
 use tracing::warn;
 
@@ -27,6 +28,19 @@ pub struct Dispatched {
     pub added_stream_usage: bool,
     /// The time limits of the deployment that answered.
     pub timeouts: sy_config::Timeouts,
+    /// The request was translated for an upstream of this dialect; its answer must be too.
+    pub translated: Option<(Dialect, Translation)>,
+}
+
+/// What one target is sent.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub operation: Operation,
+    pub body: Bytes,
+    /// The gateway asked for streamed usage the client did not ask for.
+    pub added_stream_usage: bool,
+    /// Set when the body was translated into the upstream's dialect.
+    pub translated: Option<(Dialect, Translation)>,
 }
 
 /// Why no deployment answered.
@@ -41,6 +55,8 @@ pub enum DispatchError {
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
+        /// The upstream speaks the caller's dialect (its error body means the same to it).
+        same_dialect: bool,
     },
 }
 
@@ -52,9 +68,11 @@ impl DispatchError {
     }
 }
 
-/// The body to send to one target, and whether the gateway asked for streamed usage in it.
+/// What to send to one target. An `InvalidRequest` error means this target cannot take the
+/// request (e.g. a field its dialect cannot express): the next target is tried, and the error is
+/// the answer only if no target can.
 pub type BodyFor<'a> =
-    dyn Fn(&Target, &Provider) -> Result<(Bytes, bool), GatewayError> + Send + Sync + 'a;
+    dyn Fn(&Target, &Provider) -> Result<Outgoing, GatewayError> + Send + Sync + 'a;
 
 /// Tries the plan: first each deployment in order (failover, no pause), then, while attempts and the
 /// retry budget last, the deployments again from the top after a backoff (or the upstream's
@@ -64,7 +82,6 @@ pub async fn dispatch(
     snapshot: &Snapshot,
     plan: &[&Target],
     max_attempts: u32,
-    operation: Operation,
     body_for: &BodyFor<'_>,
 ) -> Result<Dispatched, DispatchError> {
     // Kept in the context throughout, so a request abandoned mid-attempt is recorded with what
@@ -72,12 +89,33 @@ pub async fn dispatch(
     let budget = snapshot.table.retry_budget();
     budget.earn();
     let mut last: Option<DispatchError> = None;
+    // Targets that cannot take the request, and the first such refusal.
+    let mut refused = vec![false; plan.len()];
+    let mut refusal: Option<GatewayError> = None;
     let attempts = max_attempts.max(1) as usize;
     for k in 0..attempts {
         let Some(&target) = plan.get(k % plan.len().max(1)) else {
             break;
         };
-        if k > 0 {
+        if refused.iter().all(|r| *r) {
+            break;
+        }
+        if refused[k % plan.len()] {
+            continue;
+        }
+        let Some(provider) = snapshot.providers.get(target.provider_index).cloned() else {
+            continue;
+        };
+        let outgoing = match body_for(target, &provider) {
+            Ok(outgoing) => outgoing,
+            Err(e) if matches!(e.kind, sy_core::ErrorKind::InvalidRequest { .. }) => {
+                refused[k % plan.len()] = true;
+                refusal.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(DispatchError::Gateway(e)),
+        };
+        if k > 0 && ctx.routed.attempts > 0 {
             if !budget.try_spend() {
                 warn!(request_id = %ctx.id, "retry budget spent: not retrying");
                 break;
@@ -91,17 +129,19 @@ pub async fn dispatch(
                 tokio::time::sleep(pause.max(wait_for.unwrap_or_default())).await;
             }
         }
-        let Some(provider) = snapshot.providers.get(target.provider_index).cloned() else {
-            continue;
-        };
         ctx.routed.attempts += 1;
         ctx.routed.provider = Some(target.provider.clone());
         ctx.routed.deployment = Some(target.deployment.clone());
         ctx.routed.upstream_model = Some(target.upstream_model.clone());
         ctx.routed.region = target.region.clone();
         ctx.routed.price = target.price_point_at(plan_input_unix());
-        let (body, added_stream_usage) =
-            body_for(target, &provider).map_err(DispatchError::Gateway)?;
+        let Outgoing {
+            operation,
+            body,
+            added_stream_usage,
+            translated,
+        } = outgoing;
+        let same_dialect = translated.is_none();
         let attempt_started = Instant::now();
         let sent = provider
             .send(operation, &target.upstream_model, body, &target.timeouts)
@@ -116,6 +156,7 @@ pub async fn dispatch(
                     provider,
                     added_stream_usage,
                     timeouts: target.timeouts,
+                    translated,
                 });
             }
             Ok(response) => {
@@ -129,12 +170,13 @@ pub async fn dispatch(
                 let bytes = relay::read_bounded(&mut body, MAX_ERROR_BODY, target.timeouts.idle)
                     .await
                     .unwrap_or_default();
-                let error = classify_status(&provider.name, status, &headers, &bytes);
+                let error = provider.classify(status, &headers, &bytes);
                 DispatchError::Upstream {
                     error,
                     status,
                     headers,
                     body: bytes,
+                    same_dialect,
                 }
             }
             Err(error) => DispatchError::Gateway(error),
@@ -159,9 +201,11 @@ pub async fn dispatch(
         }
         last = Some(failure);
     }
-    Err(last.unwrap_or_else(|| {
-        DispatchError::Gateway(GatewayError::internal("the model has no usable deployment"))
-    }))
+    Err(last
+        .or_else(|| refusal.map(DispatchError::Gateway))
+        .unwrap_or_else(|| {
+            DispatchError::Gateway(GatewayError::internal("the model has no usable deployment"))
+        }))
 }
 
 /// How long the upstream asked us to wait, from its error.

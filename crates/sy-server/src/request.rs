@@ -50,6 +50,8 @@ pub struct RequestContext {
     pub status: u16,
     pub outcome: Outcome,
     pub usage: Option<Usage>,
+    /// Usage of a translated answer, already in disjoint buckets (the upstream's own counts).
+    pub translated_usage: Option<Tokens>,
     /// The authenticated caller (none in open mode).
     pub caller: Option<Caller>,
     /// The request's hold on its rate limits: released, and its token estimate corrected, on drop.
@@ -87,6 +89,7 @@ impl RequestContext {
             status: 0,
             outcome: Outcome::ClientAborted,
             usage: None,
+            translated_usage: None,
             caller: None,
             grant: None,
             rate: None,
@@ -156,6 +159,9 @@ impl RequestContext {
     /// The request's usage in disjoint buckets and where the counts come from.
     fn tokens(&self) -> (Tokens, &'static str) {
         let aborted = self.outcome == Outcome::ClientAborted && self.routed.attempts > 0;
+        if let Some(tokens) = self.translated_usage {
+            return (tokens, "reported");
+        }
         match &self.usage {
             Some(usage) => (crate::ledger::buckets(usage), "reported"),
             // Abandoned or cut short: what was asked and what was delivered, never zero.
@@ -263,8 +269,15 @@ impl Drop for RequestContext {
             self.gateway.budgets().release(&hold, cost);
         }
         if let Some(grant) = &mut self.grant {
-            match &self.usage {
-                Some(usage) => grant.settle(usage.prompt_tokens + usage.completion_tokens),
+            let reported = self
+                .translated_usage
+                .map(|t| t.input + t.cache_read + t.cache_write + t.output + t.reasoning)
+                .or(self
+                    .usage
+                    .as_ref()
+                    .map(|u| u.prompt_tokens + u.completion_tokens));
+            match reported {
+                Some(tokens) => grant.settle(tokens),
                 // Refused or failed before any answer: no tokens were spent. A stream cut short
                 // or abandoned keeps its estimate: part of it was.
                 None if self.status >= 400 => grant.settle(0),

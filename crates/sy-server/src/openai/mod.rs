@@ -3,6 +3,7 @@
 mod error;
 mod models;
 mod proxy;
+mod translate;
 
 pub use error::not_found;
 pub use models::list_models;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use sy_core::{ErrorKind, GatewayError};
-use sy_provider::{Operation, Provider};
+use sy_provider::{Dialect, Operation, Provider};
 
 use sy_router::{Needs, PlanError, Target};
 use sy_wire::openai::head::edit_body;
@@ -20,11 +20,12 @@ use sy_wire::openai::{BodyEdit, ChatHead, EmbeddingsHead, HeadError, UsageProbe}
 use tokio::time::Instant;
 
 use super::error::{copy_client_headers, pass_back, respond};
+use super::translate::{self, ChatTranslator};
 use crate::admission::Slot;
 use crate::auth::Caller;
-use crate::dispatch::{DispatchError, Dispatched, dispatch, plan_input};
+use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch, plan_input};
 use crate::metrics::Outcome;
-use crate::relay::{self, ReadError, SseRelay, StreamEnd};
+use crate::relay::{self, ReadError, SseRelay, StreamEnd, TranslatedStream};
 use crate::request::RequestContext;
 use crate::state::Gateway;
 
@@ -326,38 +327,64 @@ async fn proxy(
         return respond(ctx, &e);
     }
 
+    let translator = ChatTranslator::new(&bytes);
     let body_for = |target: &Target, provider: &Provider| {
+        let dialect = provider.dialect();
+        if dialect != Dialect::OpenAiChat {
+            if operation != Operation::ChatCompletions {
+                return Err(GatewayError::invalid(format!(
+                    "the provider `{}` serves no {} endpoint",
+                    provider.name,
+                    operation.name()
+                )));
+            }
+            // Another dialect: decoded once, encoded for this target.
+            let encoded = translator.encode(dialect, target, &provider.name)?;
+            return Ok(Outgoing {
+                operation: dialect.chat_operation(head.stream),
+                body: Bytes::from(encoded.body),
+                added_stream_usage: false,
+                translated: Some((dialect, encoded.translation)),
+            });
+        }
+        // The pass-through lane: the same bytes with only the model (and usage option) edited.
         let include_usage = head.stream && !head.client_wants_usage && provider.stream_usage;
         let edit = BodyEdit {
             model: &target.upstream_model,
             include_usage,
         };
         edit_body(text, &head.model, head.has_stream_options, edit)
-            .map(|body| (body, include_usage))
+            .map(|body| Outgoing {
+                operation,
+                body,
+                added_stream_usage: include_usage,
+                translated: None,
+            })
             .map_err(head_error)
     };
-    let result = dispatch(
-        &mut ctx,
-        &snapshot,
-        &plan,
-        max_attempts,
-        operation,
-        &body_for,
-    )
-    .await;
-    let dispatched = match result {
+    let result = dispatch(&mut ctx, &snapshot, &plan, max_attempts, &body_for).await;
+    let mut dispatched = match result {
         Ok(d) => d,
         Err(DispatchError::Upstream {
             error,
             status,
             headers,
             body,
+            same_dialect: true,
         }) if matches!(error.kind, ErrorKind::UpstreamRejected { .. }) => {
             // Same dialect: the upstream's own error reaches the client as it was sent.
             return pass_back(ctx, status, &headers, body);
         }
         Err(e) => return respond(ctx, e.error()),
     };
+    if let Some((dialect, translation)) = dispatched.translated.take() {
+        let include_usage = head.client_wants_usage;
+        return if head.stream {
+            translated_stream(ctx, slot, dispatched, dialect, &translation, include_usage)
+        } else {
+            translated_whole(ctx, slot, dispatched, dialect, &translation).await
+        };
+    }
     let is_sse = dispatched
         .response
         .headers
@@ -497,6 +524,133 @@ fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Respon
                 // The stream's last byte waits for a durable record under "sync" durability.
                 flow.ctx.finish_sync().await;
                 // Dropping the flow records the request and frees its admission slot.
+                drop(flow);
+                None
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Reads a whole answer from an upstream of another dialect and answers in OpenAI's.
+async fn translated_whole(
+    mut ctx: RequestContext,
+    _slot: Slot,
+    dispatched: Dispatched,
+    dialect: Dialect,
+    translation: &sy_dialect::Translation,
+) -> Response {
+    let Dispatched {
+        response: upstream,
+        provider,
+        timeouts,
+        ..
+    } = dispatched;
+    let mut body = upstream.body;
+    let remaining = deadline(&ctx, &timeouts).saturating_duration_since(Instant::now());
+    let read = tokio::time::timeout(
+        remaining,
+        relay::read_bounded(&mut body, MAX_RESPONSE_BODY, timeouts.idle),
+    )
+    .await
+    .unwrap_or(Err(ReadError::Idle));
+    let answer = match read {
+        Ok(bytes) => translate::decode_answer(dialect, &bytes, translation),
+        Err(e) => {
+            let message = format!(
+                "upstream provider `{}` broke off its answer: {e:?}",
+                provider.name
+            );
+            return respond(ctx, &GatewayError::new(ErrorKind::UpstreamFailed, message));
+        }
+    };
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            let message = format!(
+                "upstream provider `{}` answered in a form the gateway cannot read: {e}",
+                provider.name
+            );
+            return respond(ctx, &GatewayError::new(ErrorKind::UpstreamFailed, message));
+        }
+    };
+    ctx.translated_usage = answer.usage.as_ref().map(translate::tokens);
+    let model = ctx.model.as_deref().unwrap_or_default().to_owned();
+    let meta = translate::meta(ctx.id.as_str(), &model);
+    let json = match sy_dialect::openai_chat::encode_response(&answer, &meta) {
+        Ok(json) => json,
+        Err(e) => return respond(ctx, &translate::refusal(e, &provider.name)),
+    };
+    let mut response = Response::new(Body::from(json));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    ctx.write_headers(response.headers_mut());
+    ctx.write_cost_header(response.headers_mut());
+    ctx.status = StatusCode::OK.as_u16();
+    ctx.outcome = Outcome::Completed;
+    ctx.finish_sync().await;
+    response
+}
+
+/// Re-frames a stream from an upstream of another dialect as OpenAI chunks, event by event.
+fn translated_stream(
+    mut ctx: RequestContext,
+    slot: Slot,
+    dispatched: Dispatched,
+    dialect: Dialect,
+    translation: &sy_dialect::Translation,
+    include_usage: bool,
+) -> Response {
+    let Dispatched {
+        response: upstream,
+        timeouts,
+        ..
+    } = dispatched;
+    let model = ctx.model.as_deref().unwrap_or_default().to_owned();
+    let relay = TranslatedStream::new(
+        dialect,
+        upstream.body,
+        translation,
+        translate::meta(ctx.id.as_str(), &model),
+        include_usage,
+        timeouts.idle,
+        deadline(&ctx, &timeouts),
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    ctx.write_headers(&mut headers);
+    ctx.status = StatusCode::OK.as_u16();
+
+    struct Flow {
+        relay: TranslatedStream,
+        ctx: RequestContext,
+        _slot: Slot,
+    }
+    let flow = Flow {
+        relay,
+        ctx,
+        _slot: slot,
+    };
+    let body = futures_util::stream::unfold(flow, |mut flow| async move {
+        match flow.relay.next().await {
+            Some(bytes) => {
+                let ctx = &mut flow.ctx;
+                ctx.delivered_events += 1;
+                ctx.first_byte.get_or_insert_with(|| ctx.started.elapsed());
+                Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow))
+            }
+            None => {
+                flow.ctx.translated_usage = flow.relay.usage.as_ref().map(translate::tokens);
+                flow.ctx.outcome = match flow.relay.end {
+                    Some(StreamEnd::Completed) => Outcome::Completed,
+                    _ => Outcome::Failed,
+                };
+                flow.ctx.finish_sync().await;
                 drop(flow);
                 None
             }

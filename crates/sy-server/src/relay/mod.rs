@@ -1,8 +1,10 @@
 //! Relaying an upstream's answer back to the client: whole bodies, and SSE streams event by event.
 
 mod sse;
+mod translated;
 
 pub use sse::{SseRelay, StreamEnd};
+pub use translated::TranslatedStream;
 
 use std::time::Duration;
 

@@ -1,0 +1,255 @@
+//! A stream from an upstream of another dialect, re-framed for an OpenAI Chat caller one event at a
+//! time: Anthropic or Gemini server-sent events, or Bedrock's event-stream frames, are decoded into
+//! canonical events and encoded as `chat.completion.chunk` events, ending with `data: [DONE]`. An
+//! upstream failure mid-stream ends with an in-band error event and no `[DONE]`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sy_dialect::anthropic::AnthropicStreamDecoder;
+use sy_dialect::canonical::{StreamEvent, Usage};
+use sy_dialect::converse::ConverseStreamDecoder;
+use sy_dialect::gemini::GeminiStreamDecoder;
+use sy_dialect::openai_chat::{Chunk, ChunkEncoder};
+use sy_dialect::{ResponseMeta, Translation};
+use sy_provider::bedrock::eventstream::EventStreamReader;
+use sy_provider::{Dialect, UpstreamBody};
+use sy_wire::sse::{SseEvent, SseParser};
+use tokio::time::Instant;
+
+use super::StreamEnd;
+
+/// Where upstream events come from.
+enum Source {
+    Sse {
+        body: UpstreamBody,
+        parser: SseParser,
+    },
+    EventStream(EventStreamReader),
+}
+
+/// What reads upstream events into canonical ones.
+enum Decoder {
+    Anthropic(AnthropicStreamDecoder),
+    Converse(ConverseStreamDecoder),
+    Gemini(GeminiStreamDecoder),
+}
+
+/// One upstream unit read, or why none came.
+enum Read {
+    Events(Vec<StreamEvent>),
+    Ended,
+    Failed(String),
+}
+
+pub struct TranslatedStream {
+    source: Source,
+    decoder: Decoder,
+    encoder: ChunkEncoder,
+    out: VecDeque<Bytes>,
+    idle: Duration,
+    deadline: Instant,
+    /// The latest usage the upstream reported.
+    pub usage: Option<Usage>,
+    pub end: Option<StreamEnd>,
+}
+
+impl std::fmt::Debug for TranslatedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranslatedStream")
+            .field("usage", &self.usage)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TranslatedStream {
+    /// `dialect` is the upstream's (not OpenAI's); `include_usage` is what the caller asked.
+    pub fn new(
+        dialect: Dialect,
+        body: UpstreamBody,
+        translation: &Translation,
+        meta: ResponseMeta,
+        include_usage: bool,
+        idle: Duration,
+        deadline: Instant,
+    ) -> Self {
+        let sse = |body| Source::Sse {
+            body,
+            parser: SseParser::new(),
+        };
+        let (source, decoder) = match dialect {
+            Dialect::Converse => (
+                Source::EventStream(EventStreamReader::new(body)),
+                Decoder::Converse(ConverseStreamDecoder::new(translation)),
+            ),
+            Dialect::Gemini => (
+                sse(body),
+                Decoder::Gemini(GeminiStreamDecoder::new(translation)),
+            ),
+            // OpenAI-dialect upstreams take the pass-through relay; Anthropic's SSE is the default.
+            Dialect::Anthropic | Dialect::OpenAiChat => (
+                sse(body),
+                Decoder::Anthropic(AnthropicStreamDecoder::new(translation)),
+            ),
+        };
+        Self {
+            source,
+            decoder,
+            encoder: ChunkEncoder::new(meta, include_usage),
+            out: VecDeque::new(),
+            idle,
+            deadline,
+            usage: None,
+            end: None,
+        }
+    }
+
+    /// The next bytes for the client, or `None` when the stream is over.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(bytes) = self.out.pop_front() {
+                return Some(bytes);
+            }
+            if self.end.is_some() {
+                return None;
+            }
+            let wait = self
+                .idle
+                .min(self.deadline.saturating_duration_since(Instant::now()));
+            let read = match tokio::time::timeout(wait, self.read()).await {
+                Ok(read) => read,
+                Err(_) if Instant::now() >= self.deadline => {
+                    Read::Failed("the upstream exceeded the total time limit".to_owned())
+                }
+                Err(_) => Read::Failed("the upstream went silent mid-stream".to_owned()),
+            };
+            match read {
+                Read::Events(events) => self.encode(events),
+                Read::Ended => self.finish(),
+                Read::Failed(reason) => self.fail(reason),
+            }
+        }
+    }
+
+    /// Reads the next upstream unit: a chunk of SSE bytes or one event-stream frame.
+    async fn read(&mut self) -> Read {
+        match &mut self.source {
+            Source::Sse { body, parser } => match body.chunk().await {
+                Some(Ok(chunk)) => {
+                    parser.push(&chunk);
+                    let mut events = Vec::new();
+                    while let Some(event) = parser.next_event() {
+                        events.extend(decode_sse(&mut self.decoder, &event));
+                    }
+                    Read::Events(events)
+                }
+                Some(Err(e)) => Read::Failed(format!("the upstream stream broke: {e}")),
+                None => {
+                    let events = parser
+                        .finish()
+                        .map(|tail| decode_sse(&mut self.decoder, &tail))
+                        .unwrap_or_default();
+                    if events.is_empty() {
+                        Read::Ended
+                    } else {
+                        // The tail's events first; the next read ends the stream.
+                        Read::Events(events)
+                    }
+                }
+            },
+            Source::EventStream(reader) => match reader.next().await {
+                Some(Ok(frame)) => match &mut self.decoder {
+                    Decoder::Converse(decoder) => {
+                        Read::Events(decoder.push(&frame.name, &frame.payload))
+                    }
+                    _ => Read::Failed("an event stream from a non-Bedrock upstream".to_owned()),
+                },
+                Some(Err(e)) => Read::Failed(e.to_string()),
+                None => Read::Ended,
+            },
+        }
+    }
+
+    fn encode(&mut self, events: Vec<StreamEvent>) {
+        for event in events {
+            if let StreamEvent::Usage(usage) = &event {
+                self.usage = Some(*usage);
+            }
+            let failed = match &event {
+                StreamEvent::Error(e) => Some(e.message.clone()),
+                _ => None,
+            };
+            let chunks = self.encoder.push(event);
+            self.emit(chunks);
+            if let Some(reason) = failed {
+                self.end = Some(StreamEnd::Failed(reason));
+                return;
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let events = match &mut self.decoder {
+            Decoder::Anthropic(d) => d.end(),
+            Decoder::Converse(d) => d.end(),
+            Decoder::Gemini(d) => d.end(),
+        };
+        self.encode(events);
+        if self.end.is_some() {
+            return;
+        }
+        let chunks = self.encoder.end();
+        if self.emit(chunks) {
+            self.end = Some(StreamEnd::Failed(
+                "the upstream stream ended before the answer finished".to_owned(),
+            ));
+            return;
+        }
+        self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.end = Some(StreamEnd::Completed);
+    }
+
+    /// Queues chunks as `data:` events; says whether one was an error.
+    fn emit(&mut self, chunks: Vec<Chunk>) -> bool {
+        let mut errored = false;
+        for chunk in chunks {
+            errored |= matches!(chunk, Chunk::Error(_));
+            let json = chunk.into_value().to_string();
+            self.out
+                .push_back(sy_wire::sse::data_event(json.as_bytes()));
+        }
+        errored
+    }
+
+    /// Ends with an in-band error event and no `[DONE]`.
+    fn fail(&mut self, reason: String) {
+        let body = sy_wire::openai::ErrorBody::new(
+            reason.clone(),
+            "server_error",
+            None,
+            Some("upstream_stream_error"),
+        );
+        self.out
+            .push_back(sy_wire::sse::data_event(&body.to_json()));
+        self.end = Some(StreamEnd::Failed(reason));
+    }
+}
+
+fn decode_sse(decoder: &mut Decoder, event: &SseEvent) -> Vec<StreamEvent> {
+    if !event.has_data {
+        return Vec::new();
+    }
+    match decoder {
+        Decoder::Anthropic(d) => {
+            let name = event
+                .event
+                .as_deref()
+                .and_then(|n| std::str::from_utf8(n).ok());
+            d.push(name, &event.data)
+        }
+        Decoder::Gemini(d) => d.push(&event.data),
+        Decoder::Converse(_) => Vec::new(),
+    }
+}
