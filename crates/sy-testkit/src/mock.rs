@@ -38,6 +38,8 @@ pub struct Mock {
     tools_completion: Bytes,
     /// Indexed by `[tools as usize][include_usage as usize]`.
     streams: [[Arc<[Step]>; 2]; 2],
+    /// The plain stream as Bedrock ConverseStream frames.
+    converse_stream: Arc<[Step]>,
     errors: Vec<(u16, Bytes)>,
     not_found: Bytes,
 }
@@ -154,6 +156,7 @@ impl Mock {
                 [stream(false, false), stream(false, true)],
                 [stream(true, false), stream(true, true)],
             ],
+            converse_stream: converse_stream(config),
             errors: errors
                 .into_iter()
                 .map(|(status, message, kind, code)| (status, error_body(message, kind, code)))
@@ -210,6 +213,16 @@ impl Mock {
         if path.ends_with("/embeddings") {
             return embeddings(body);
         }
+        // Bedrock ConverseStream (no signature check: the mock measures the gateway, not AWS).
+        if path.ends_with("/converse-stream") {
+            let mut resp = Response::new(KitBody::steps(Arc::clone(&self.converse_stream)));
+            set(
+                &mut resp,
+                header::CONTENT_TYPE,
+                "application/vnd.amazon.eventstream",
+            );
+            return tagged(resp);
+        }
         error_response(404, self.not_found.clone())
     }
 
@@ -232,6 +245,35 @@ pub async fn run(listener: TcpListener, mock: Arc<Mock>) {
         async move { mock.handle(req).await }
     })
     .await;
+}
+
+/// The same answer as a chat stream, as Bedrock's ConverseStream event frames: `messageStart`,
+/// one `contentBlockDelta` per word, `contentBlockStop`, `messageStop`, `metadata` with usage.
+fn converse_stream(config: &MockConfig) -> Arc<[Step]> {
+    use crate::bedrock::event_frame;
+    let n = config.stream_chunks;
+    let mut frames = vec![event_frame("messageStart", &json!({ "role": "assistant" }))];
+    for i in 0..n {
+        frames.push(event_frame(
+            "contentBlockDelta",
+            &json!({ "contentBlockIndex": 0, "delta": { "text": WORDS[i % WORDS.len()] } }),
+        ));
+    }
+    frames.push(event_frame("contentBlockStop", &json!({ "contentBlockIndex": 0 })));
+    frames.push(event_frame("messageStop", &json!({ "stopReason": "end_turn" })));
+    frames.push(event_frame(
+        "metadata",
+        &json!({ "usage": { "inputTokens": 12, "outputTokens": n, "totalTokens": 12 + n },
+                 "metrics": { "latencyMs": 1 } }),
+    ));
+    let mut steps = Vec::with_capacity(frames.len() * 2);
+    for (i, frame) in frames.into_iter().enumerate() {
+        if i > 0 && !config.chunk_interval.is_zero() {
+            steps.push(Step::Pause(config.chunk_interval));
+        }
+        steps.push(Step::Data(frame));
+    }
+    Arc::from(steps)
 }
 
 fn chunk(delta: Value, finish: Option<&str>, include_usage: bool) -> Value {
