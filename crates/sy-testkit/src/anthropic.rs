@@ -8,7 +8,7 @@ use http::Response;
 use serde_json::{Value, json};
 
 use crate::body::{KitBody, Step};
-use crate::fake::{FakeServer, Steps, json as json_response, nth, respond};
+use crate::fake::{FakeServer, Steps, fragments, json as json_response, nth, respond, route_model};
 use crate::server::Recorded;
 
 /// The key a [`FakeAnthropic`] started with [`FakeAnthropic::start`] accepts.
@@ -41,8 +41,23 @@ pub enum AnthropicScript {
         message: String,
         retry_after: Option<u32>,
     },
+    /// One `tool_use` block calling `name` with the JSON `arguments`, stop reason `tool_use`;
+    /// streamed as a `tool_use` block start and `input_json_delta` fragments (an empty one first).
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
     /// The n-th request gets the n-th script; the last one repeats.
     Sequence(Vec<AnthropicScript>),
+    /// The script of the route named by the body's `model`, else `otherwise`. Sequences inside
+    /// count the requests to the whole fake.
+    ByModel {
+        routes: Vec<(String, AnthropicScript)>,
+        otherwise: Box<AnthropicScript>,
+    },
 }
 
 impl AnthropicScript {
@@ -61,6 +76,28 @@ impl AnthropicScript {
             error_type: error_type.to_owned(),
             message: message.to_owned(),
             retry_after: None,
+        }
+    }
+
+    /// A call of tool `name` with `arguments` (a JSON object); 25 input tokens, 17 output.
+    pub fn tool_call(name: &str, arguments: &Value) -> Self {
+        Self::ToolCall {
+            id: "toolu_01TestToolCall0000000001".to_owned(),
+            name: name.to_owned(),
+            arguments: arguments.to_string(),
+            input_tokens: 25,
+            output_tokens: 17,
+        }
+    }
+
+    /// `routes` by the requested model, `otherwise` for any other model.
+    pub fn by_model(routes: Vec<(&str, AnthropicScript)>, otherwise: AnthropicScript) -> Self {
+        Self::ByModel {
+            routes: routes
+                .into_iter()
+                .map(|(model, script)| (model.to_owned(), script))
+                .collect(),
+            otherwise: Box::new(otherwise),
         }
     }
 
@@ -85,6 +122,13 @@ impl Steps for AnthropicScript {
             Self::Sequence(steps) => nth(steps, turn)
                 .map(|s| s.for_turn(0))
                 .unwrap_or_else(|| Self::reply(&[""])),
+            Self::ByModel { routes, otherwise } => Self::ByModel {
+                routes: routes
+                    .iter()
+                    .map(|(model, script)| (model.clone(), script.for_turn(turn)))
+                    .collect(),
+                otherwise: Box::new(otherwise.for_turn(turn)),
+            },
             other => other.clone(),
         }
     }
@@ -208,9 +252,40 @@ fn answer(
     let model = body["model"].as_str().unwrap_or("claude-test").to_owned();
     let stream = !counting && body["stream"] == Value::Bool(true);
     let ok_headers = || vec![("request-id", request_id(request_no))];
+    let mut script = script;
+    while let AnthropicScript::ByModel { routes, otherwise } = script {
+        script = route_model(routes, otherwise, &model);
+    }
     match script {
-        AnthropicScript::Reply { input_tokens, .. } if counting => {
+        AnthropicScript::Reply { input_tokens, .. }
+        | AnthropicScript::ToolCall { input_tokens, .. }
+            if counting =>
+        {
             json_response(200, ok_headers(), &json!({ "input_tokens": input_tokens }))
+        }
+        AnthropicScript::ToolCall {
+            id,
+            name,
+            arguments,
+            input_tokens,
+            output_tokens,
+        } if stream => sse(
+            request_no,
+            tool_events(&model, id, name, arguments, *input_tokens, *output_tokens),
+        ),
+        AnthropicScript::ToolCall {
+            id,
+            name,
+            arguments,
+            input_tokens,
+            output_tokens,
+        } => {
+            let mut message = message(&model, &[], *input_tokens, *output_tokens, request_no);
+            let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+            message["content"] =
+                json!([{ "type": "tool_use", "id": id, "name": name, "input": input }]);
+            message["stop_reason"] = json!("tool_use");
+            json_response(200, ok_headers(), &message)
         }
         AnthropicScript::Reply {
             pieces,
@@ -255,7 +330,7 @@ fn answer(
             message,
             retry_after,
         } => error(*status, error_type, message, *retry_after, request_no),
-        AnthropicScript::Sequence(_) => error(
+        AnthropicScript::Sequence(_) | AnthropicScript::ByModel { .. } => error(
             500,
             "api_error",
             "sy-testkit: nested sequence",
@@ -303,6 +378,38 @@ fn events(model: &str, pieces: &[String], input: u64, output: u64) -> Vec<(&'sta
     events.push(("message_delta", json!({ "type": "message_delta",
         "delta": { "stop_reason": "end_turn", "stop_sequence": null }, "usage": { "output_tokens": output } })));
     events.push(("message_stop", json!({ "type": "message_stop" })));
+    events
+}
+
+/// The Messages stream of one tool call: `message_start`, a `tool_use` `content_block_start`
+/// (input `{}`), `ping`, `input_json_delta` fragments (the first empty), `content_block_stop`,
+/// `message_delta` with stop reason `tool_use`, `message_stop`.
+fn tool_events(
+    model: &str,
+    id: &str,
+    name: &str,
+    arguments: &str,
+    input: u64,
+    output: u64,
+) -> Vec<(&'static str, Value)> {
+    let mut events = events(model, &[], input, output);
+    events[1].1 = json!({ "type": "content_block_start", "index": 0,
+        "content_block": { "type": "tool_use", "id": id, "name": name, "input": {} } });
+    let mut pieces = vec![String::new()];
+    pieces.extend(fragments(arguments));
+    let deltas = pieces.into_iter().map(|piece| {
+        (
+            "content_block_delta",
+            json!({ "type": "content_block_delta", "index": 0,
+                    "delta": { "type": "input_json_delta", "partial_json": piece } }),
+        )
+    });
+    events.splice(3..3, deltas);
+    for (name, data) in &mut events {
+        if *name == "message_delta" {
+            data["delta"]["stop_reason"] = json!("tool_use");
+        }
+    }
     events
 }
 

@@ -156,3 +156,25 @@ pub(crate) fn json(
     headers.push(("content-type", "application/json".to_owned()));
     respond(status, &headers, KitBody::full(value.to_string()))
 }
+
+/// `json` cut into three fragments at character boundaries, as vendors stream tool arguments.
+pub(crate) fn fragments(json: &str) -> Vec<String> {
+    let chars: Vec<char> = json.chars().collect();
+    let third = chars.len().div_ceil(3).max(1);
+    chars
+        .chunks(third)
+        .map(|c| c.iter().collect::<String>())
+        .collect()
+}
+
+/// The script routed to `model`: the first route whose name equals it, else `otherwise`.
+pub(crate) fn route_model<'a, S>(
+    routes: &'a [(String, S)],
+    otherwise: &'a S,
+    model: &str,
+) -> &'a S {
+    routes
+        .iter()
+        .find(|(name, _)| name == model)
+        .map_or(otherwise, |(_, script)| script)
+}

@@ -8,7 +8,7 @@ use http::Response;
 use serde_json::{Value, json};
 
 use crate::body::{KitBody, Step};
-use crate::fake::{FakeServer, Steps, json as json_response, nth, respond};
+use crate::fake::{FakeServer, Steps, json as json_response, nth, respond, route_model};
 use crate::server::Recorded;
 
 /// The key a [`FakeGemini`] started with [`FakeGemini::start`] accepts.
@@ -33,8 +33,23 @@ pub enum GeminiScript {
         message: String,
         retry_delay: Option<String>,
     },
+    /// One `functionCall` part calling `name` with the JSON object `arguments` as `args`,
+    /// `finishReason: STOP` (Gemini has no tool-call finish reason); streamed whole in one chunk,
+    /// as Google sends calls.
+    ToolCall {
+        name: String,
+        arguments: Value,
+        prompt_tokens: u64,
+        candidates_tokens: u64,
+    },
     /// The n-th request gets the n-th script; the last one repeats.
     Sequence(Vec<GeminiScript>),
+    /// The script of the route named by the model in the path, else `otherwise`. Sequences
+    /// inside count the requests to the whole fake.
+    ByModel {
+        routes: Vec<(String, GeminiScript)>,
+        otherwise: Box<GeminiScript>,
+    },
 }
 
 impl GeminiScript {
@@ -56,6 +71,27 @@ impl GeminiScript {
         }
     }
 
+    /// A call of tool `name` with `arguments` (a JSON object); 9 prompt tokens, 6 candidate.
+    pub fn tool_call(name: &str, arguments: &Value) -> Self {
+        Self::ToolCall {
+            name: name.to_owned(),
+            arguments: arguments.clone(),
+            prompt_tokens: 9,
+            candidates_tokens: 6,
+        }
+    }
+
+    /// `routes` by the model in the path, `otherwise` for any other model.
+    pub fn by_model(routes: Vec<(&str, GeminiScript)>, otherwise: GeminiScript) -> Self {
+        Self::ByModel {
+            routes: routes
+                .into_iter()
+                .map(|(model, script)| (model.to_owned(), script))
+                .collect(),
+            otherwise: Box::new(otherwise),
+        }
+    }
+
     /// 429 `RESOURCE_EXHAUSTED` asking to retry after `retry_delay` (e.g. `"7s"`).
     pub fn exhausted(retry_delay: &str) -> Self {
         Self::Error {
@@ -73,6 +109,13 @@ impl Steps for GeminiScript {
             Self::Sequence(steps) => nth(steps, turn)
                 .map(|s| s.for_turn(0))
                 .unwrap_or_else(|| Self::reply(&[""])),
+            Self::ByModel { routes, otherwise } => Self::ByModel {
+                routes: routes
+                    .iter()
+                    .map(|(model, script)| (model.clone(), script.for_turn(turn)))
+                    .collect(),
+                otherwise: Box::new(otherwise.for_turn(turn)),
+            },
             other => other.clone(),
         }
     }
@@ -170,6 +213,10 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
             Vec::new(),
         );
     }
+    let mut script = script;
+    while let GeminiScript::ByModel { routes, otherwise } = script {
+        script = route_model(routes, otherwise, model);
+    }
     let (pieces, prompt, candidates) = match script {
         GeminiScript::Reply {
             pieces,
@@ -188,7 +235,30 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
                 .collect();
             return error(*status, rpc_status, message, details);
         }
-        GeminiScript::Sequence(_) => {
+        GeminiScript::ToolCall {
+            name,
+            arguments,
+            prompt_tokens,
+            candidates_tokens,
+        } => {
+            let mut whole = chunk(model, "", true, *prompt_tokens, *candidates_tokens);
+            whole["candidates"][0]["content"]["parts"] =
+                json!([{ "functionCall": { "name": name, "args": arguments } }]);
+            return match method {
+                "generateContent" => json_response(200, Vec::new(), &whole),
+                "countTokens" => {
+                    json_response(200, Vec::new(), &json!({ "totalTokens": prompt_tokens }))
+                }
+                "streamGenerateContent" => streamed(query, &[whole]),
+                other => error(
+                    404,
+                    "NOT_FOUND",
+                    &format!("Method `{other}` not found."),
+                    Vec::new(),
+                ),
+            };
+        }
+        GeminiScript::Sequence(_) | GeminiScript::ByModel { .. } => {
             return error(500, "INTERNAL", "sy-testkit: nested sequence", Vec::new());
         }
     };
@@ -215,34 +285,7 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
                     )
                 })
                 .collect();
-            if query.split('&').any(|pair| pair == "alt=sse") {
-                let steps = chunks
-                    .iter()
-                    .map(|c| Step::Data(Bytes::from(format!("data: {c}\r\n\r\n"))))
-                    .collect::<Vec<_>>();
-                respond(
-                    200,
-                    &[("content-type", "text/event-stream".to_owned())],
-                    KitBody::steps(steps),
-                )
-            } else {
-                // Without alt=sse Google streams one JSON array, element by element.
-                let count = chunks.len();
-                let steps = chunks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let open = if i == 0 { "[" } else { "" };
-                        let close = if i + 1 == count { "]" } else { ",\r\n" };
-                        Step::Data(Bytes::from(format!("{open}{c}{close}")))
-                    })
-                    .collect::<Vec<_>>();
-                respond(
-                    200,
-                    &[("content-type", "application/json; charset=UTF-8".to_owned())],
-                    KitBody::steps(steps),
-                )
-            }
+            streamed(query, &chunks)
         }
         other => error(
             404,
@@ -250,6 +293,39 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
             &format!("Method `{other}` not found."),
             Vec::new(),
         ),
+    }
+}
+
+/// Chunks as `:streamGenerateContent` sends them: server-sent events with `alt=sse`, else one
+/// JSON array streamed element by element.
+fn streamed(query: &str, chunks: &[Value]) -> Response<KitBody> {
+    if query.split('&').any(|pair| pair == "alt=sse") {
+        let steps = chunks
+            .iter()
+            .map(|c| Step::Data(Bytes::from(format!("data: {c}\r\n\r\n"))))
+            .collect::<Vec<_>>();
+        respond(
+            200,
+            &[("content-type", "text/event-stream".to_owned())],
+            KitBody::steps(steps),
+        )
+    } else {
+        // Without alt=sse Google streams one JSON array, element by element.
+        let count = chunks.len();
+        let steps = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let open = if i == 0 { "[" } else { "" };
+                let close = if i + 1 == count { "]" } else { ",\r\n" };
+                Step::Data(Bytes::from(format!("{open}{c}{close}")))
+            })
+            .collect::<Vec<_>>();
+        respond(
+            200,
+            &[("content-type", "application/json; charset=UTF-8".to_owned())],
+            KitBody::steps(steps),
+        )
     }
 }
 

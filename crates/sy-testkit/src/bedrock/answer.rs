@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::frames::{event_frame, exception_frame};
 use super::{AuthRefusal, BedrockScript};
 use crate::body::{KitBody, Step};
-use crate::fake::{json as json_response, respond};
+use crate::fake::{fragments, json as json_response, respond, route_model};
 use crate::server::Recorded;
 
 /// The `p` member Bedrock pads events with against length side channels; clients ignore it.
@@ -138,12 +138,44 @@ pub(crate) fn answer(
             &[("x-amzn-bedrock-content-type", "application/json".to_owned())],
         ),
     };
+    let mut script = script;
+    while let BedrockScript::ByModel { routes, otherwise } = script {
+        script = route_model(routes, otherwise, &model);
+    }
     match script {
         BedrockScript::Reply {
             pieces,
             input_tokens,
             output_tokens,
         } => reply(pieces, *input_tokens, *output_tokens),
+        BedrockScript::ToolCall {
+            id,
+            name,
+            arguments,
+            input_tokens,
+            output_tokens,
+        } => match operation.as_str() {
+            "converse" => {
+                let mut body = converse(&[], *input_tokens, *output_tokens);
+                let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+                body["output"]["message"]["content"] =
+                    json!([{ "toolUse": { "toolUseId": id, "name": name, "input": input } }]);
+                body["stopReason"] = json!("tool_use");
+                json_response(
+                    200,
+                    vec![("x-amzn-requestid", request_id(request_no))],
+                    &body,
+                )
+            }
+            "converse-stream" => stream(
+                converse_tool_events(id, name, arguments, *input_tokens, *output_tokens),
+                frame_split,
+                request_no,
+                &[],
+            ),
+            // InvokeModel and CountTokens: the tool call is a Converse feature here.
+            _ => reply(&[], *input_tokens, *output_tokens),
+        },
         BedrockScript::Error {
             status,
             error_type,
@@ -182,7 +214,7 @@ pub(crate) fn answer(
             stream(vec![kept], frame_split, request_no, &[])
         }
         BedrockScript::Truncated { pieces, .. } => reply(pieces, 11, pieces.len() as u64),
-        BedrockScript::Sequence(_) => error(
+        BedrockScript::Sequence(_) | BedrockScript::ByModel { .. } => error(
             500,
             "InternalServerException",
             "sy-testkit: nested sequence",
@@ -230,6 +262,38 @@ fn converse_events(pieces: &[String], input: u64, output: u64) -> Vec<Bytes> {
             "p": PADDING
         }),
     ));
+    frames
+}
+
+/// ConverseStream of one tool call: `messageStart`, `contentBlockStart` with
+/// `start.toolUse{toolUseId,name}`, a `contentBlockDelta` per `delta.toolUse.input` fragment,
+/// `contentBlockStop`, `messageStop` (`tool_use`), then `metadata` with the usage.
+fn converse_tool_events(
+    id: &str,
+    name: &str,
+    arguments: &str,
+    input: u64,
+    output: u64,
+) -> Vec<Bytes> {
+    let mut frames = converse_events(&[], input, output);
+    let mut middle = vec![event_frame(
+        "contentBlockStart",
+        &json!({ "contentBlockIndex": 0, "start": { "toolUse": { "toolUseId": id, "name": name } },
+                 "p": PADDING }),
+    )];
+    for piece in fragments(arguments) {
+        middle.push(event_frame(
+            "contentBlockDelta",
+            &json!({ "contentBlockIndex": 0, "delta": { "toolUse": { "input": piece } }, "p": PADDING }),
+        ));
+    }
+    frames.splice(1..1, middle);
+    // messageStart, start, deltas, contentBlockStop, then messageStop.
+    let stop = frames.len() - 2;
+    frames[stop] = event_frame(
+        "messageStop",
+        &json!({ "stopReason": "tool_use", "p": PADDING }),
+    );
     frames
 }
 

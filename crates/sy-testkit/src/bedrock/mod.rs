@@ -51,8 +51,24 @@ pub enum BedrockScript {
         error_type: String,
         message: String,
     },
+    /// One `toolUse` block calling `name` with the JSON `arguments`, stop reason `tool_use`;
+    /// ConverseStream sends a `contentBlockStart` with `start.toolUse{toolUseId,name}`, then
+    /// `contentBlockDelta`s with `delta.toolUse.input` fragments.
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
     /// The n-th request gets the n-th script; the last one repeats.
     Sequence(Vec<BedrockScript>),
+    /// The script of the route named by the model id in the path (percent-decoded), else
+    /// `otherwise`. Sequences inside count the requests to the whole fake.
+    ByModel {
+        routes: Vec<(String, BedrockScript)>,
+        otherwise: Box<BedrockScript>,
+    },
 }
 
 impl BedrockScript {
@@ -82,6 +98,28 @@ impl BedrockScript {
         )
     }
 
+    /// A call of tool `name` with `arguments` (a JSON object); 11 input tokens, 17 output.
+    pub fn tool_call(name: &str, arguments: &serde_json::Value) -> Self {
+        Self::ToolCall {
+            id: "tooluse_TestToolCall0000001".to_owned(),
+            name: name.to_owned(),
+            arguments: arguments.to_string(),
+            input_tokens: 11,
+            output_tokens: 17,
+        }
+    }
+
+    /// `routes` by the model id in the path, `otherwise` for any other model.
+    pub fn by_model(routes: Vec<(&str, BedrockScript)>, otherwise: BedrockScript) -> Self {
+        Self::ByModel {
+            routes: routes
+                .into_iter()
+                .map(|(model, script)| (model.to_owned(), script))
+                .collect(),
+            otherwise: Box::new(otherwise),
+        }
+    }
+
     pub fn stream_exception(
         pieces: &[&str],
         after: usize,
@@ -103,6 +141,13 @@ impl Steps for BedrockScript {
             Self::Sequence(steps) => nth(steps, turn)
                 .map(|s| s.for_turn(0))
                 .unwrap_or_else(|| Self::reply(&[""])),
+            Self::ByModel { routes, otherwise } => Self::ByModel {
+                routes: routes
+                    .iter()
+                    .map(|(model, script)| (model.clone(), script.for_turn(turn)))
+                    .collect(),
+                otherwise: Box::new(otherwise.for_turn(turn)),
+            },
             other => other.clone(),
         }
     }
