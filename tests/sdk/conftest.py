@@ -1,7 +1,9 @@
-"""Session fixtures: a real `sy-mock-upstream` and a real `switchyard serve` in front of it.
+"""Session fixtures: a real `sy-mock-upstream` and a real `switchyard serve` in front of it; and,
+for the translation lane, a real `sy-fake-clouds` (fake Anthropic, Bedrock and Gemini APIs) with a
+second `switchyard serve` in front of that.
 
-The binaries come from SWITCHYARD_BIN and SY_MOCK_UPSTREAM_BIN (run.sh sets both). Everything
-listens on 127.0.0.1 only and is torn down, by PID, when the session ends.
+The binaries come from SWITCHYARD_BIN, SY_MOCK_UPSTREAM_BIN and SY_FAKE_CLOUDS_BIN (run.sh sets
+them). Everything listens on 127.0.0.1 only and is torn down, by PID, when the session ends.
 """
 
 from __future__ import annotations
@@ -346,6 +348,158 @@ def keys_gateway(tmp_path_factory: pytest.TempPathFactory):
         _stop(proc)
 
 
+# The fake clouds' test credentials (sy-testkit's TEST_API_KEYs and BedrockCredentials::test()).
+ANTHROPIC_TEST_KEY = "sk-ant-test-key"
+GEMINI_TEST_KEY = "AIzaSy-test-key"
+BEDROCK_TEST_CREDENTIALS = {
+    "region": "us-east-1",
+    "access_key_id": "AKIDEXAMPLE",
+    "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "session_token": "TOKEN123",
+}
+
+# Gateway model name -> (provider, upstream model) on the fake clouds. sy-fake-clouds answers a
+# model id containing `tool` with a get_weather call, its overload ids with the vendor's overload
+# error, anything else with text.
+CLOUD_MODELS = {
+    "claude-via-anthropic": ("anthropic", "claude-3-5-sonnet-20241022"),
+    "claude-via-bedrock": ("bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+    "gemini-direct": ("gemini", "gemini-2.0-flash"),
+    "claude-tool-via-anthropic": ("anthropic", "claude-tool"),
+    "claude-tool-via-bedrock": ("bedrock", "anthropic.claude-tool-v1:0"),
+    "gemini-tool": ("gemini", "gemini-tool"),
+    "claude-overloaded": ("anthropic", "claude-overloaded"),
+    "bedrock-throttled": ("bedrock", "anthropic.overloaded-v1:0"),
+    "gemini-exhausted": ("gemini", "gemini-exhausted"),
+    # The only deployment's API is not listening.
+    "claude-unreachable": ("anthropic-down", "claude-3-5-sonnet-20241022"),
+}
+
+
+@dataclass
+class CloudsGateway:
+    """A gateway whose upstreams are the fake clouds."""
+
+    proc: subprocess.Popen
+    clouds: subprocess.Popen
+    addr: str
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.addr}/v1"
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no gateway log)"
+
+
+_CLOUDS: CloudsGateway | None = None
+
+
+def _start_fake_clouds(binary: Path, log: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Starts sy-fake-clouds; returns it and the base URL it announced for each cloud."""
+    err = open(log, "wb")
+    proc = subprocess.Popen(
+        [str(binary)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+    )
+    err.close()
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.put(raw.decode(errors="replace").strip())
+        lines.put(None)
+
+    threading.Thread(target=pump, name="sy-fake-clouds-stdout", daemon=True).start()
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while len(urls) < 3:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            line = None
+        if line is None:
+            _stop(proc)
+            raise RuntimeError(
+                f"sy-fake-clouds announced only {urls} (exit status {proc.poll()}); "
+                f"stderr:\n{log.read_text(errors='replace')}"
+            )
+        name, _, url = line.partition(" ")
+        urls[name] = url
+    return proc, urls
+
+
+def _clouds_config(urls: dict[str, str]) -> str:
+    creds = BEDROCK_TEST_CREDENTIALS
+    out = [
+        "# Written by tests/sdk/conftest.py",
+        "[providers.anthropic]",
+        'kind = "anthropic"',
+        f'base_url = "{urls["anthropic"]}"',
+        f'api_key = "{ANTHROPIC_TEST_KEY}"',
+        "",
+        '[providers."anthropic-down"]',
+        'kind = "anthropic"',
+        f'base_url = "http://127.0.0.1:{_free_port()}"',
+        f'api_key = "{ANTHROPIC_TEST_KEY}"',
+        "",
+        "[providers.bedrock]",
+        'kind = "bedrock"',
+        f'base_url = "{urls["bedrock"]}"',
+        *(f'{key} = "{value}"' for key, value in creds.items()),
+        "",
+        "[providers.gemini]",
+        'kind = "gemini"',
+        f'base_url = "{urls["gemini"]}"',
+        f'api_key = "{GEMINI_TEST_KEY}"',
+        "",
+    ]
+    for name, (provider, upstream) in CLOUD_MODELS.items():
+        out += [
+            "[[models]]",
+            f'name = "{name}"',
+            "[[models.deployments]]",
+            f'provider = "{provider}"',
+            f'model = "{upstream}"',
+            "",
+        ]
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="session")
+def clouds_gateway(tmp_path_factory: pytest.TempPathFactory):
+    global _CLOUDS
+    switchyard = _binary("SWITCHYARD_BIN", "target/debug/switchyard")
+    clouds_bin = _binary("SY_FAKE_CLOUDS_BIN", "target/debug/sy-fake-clouds")
+    tmp = tmp_path_factory.mktemp("switchyard-clouds")
+    clouds, gateway = None, None
+    try:
+        clouds, urls = _start_fake_clouds(clouds_bin, tmp / "sy-fake-clouds.log")
+        config = tmp / "switchyard.toml"
+        config.write_text(_clouds_config(urls))
+        log = tmp / "switchyard.log"
+        gateway, addr = _start_gateway(switchyard, config, log)
+        _CLOUDS = CloudsGateway(proc=gateway, clouds=clouds, addr=addr, log=log)
+        yield _CLOUDS
+    finally:
+        _CLOUDS = None
+        _stop(gateway)
+        _stop(clouds)
+
+
+@pytest.fixture(scope="session")
+def clouds_client(clouds_gateway: CloudsGateway) -> openai.OpenAI:
+    c = openai.OpenAI(
+        base_url=clouds_gateway.base_url, api_key="unused", max_retries=0, timeout=30.0
+    )
+    yield c
+    c.close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """On a failure, attach the tail of the gateway's log to the report."""
@@ -353,3 +507,5 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and _STACK is not None:
         report.sections.append(("switchyard log (tail)", _STACK.gateway_log_tail()))
+    if report.failed and _CLOUDS is not None:
+        report.sections.append(("switchyard (clouds) log (tail)", _CLOUDS.log_tail()))

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end suite: the official `openai` Python SDK against a real `switchyard` in front of
-# `sy-mock-upstream` and the built-in simulator.
+# `sy-mock-upstream`, the built-in simulator and `sy-fake-clouds` (fake Anthropic, Bedrock, Gemini).
 #
 #   bash tests/sdk/run.sh [pytest args...]      (from the repository root, or anywhere)
 #
 # Environment:
 #   SWITCHYARD_BIN        gateway binary        (default target/debug/switchyard)
 #   SY_MOCK_UPSTREAM_BIN  mock upstream binary  (default target/debug/sy-mock-upstream)
+#   SY_FAKE_CLOUDS_BIN    fake clouds binary    (default target/debug/sy-fake-clouds)
 #   SDK_VENV              virtualenv to use     (default target/sdk-venv; created when missing)
 #   PYTHON                interpreter that creates the venv (default python3)
 # Relative paths are taken from the repository root. Build the binaries first with
@@ -26,10 +27,12 @@ abs() {
 
 SWITCHYARD_BIN="$(abs "${SWITCHYARD_BIN:-target/debug/switchyard}")"
 SY_MOCK_UPSTREAM_BIN="$(abs "${SY_MOCK_UPSTREAM_BIN:-target/debug/sy-mock-upstream}")"
-export SWITCHYARD_BIN SY_MOCK_UPSTREAM_BIN
+SY_FAKE_CLOUDS_BIN="$(abs "${SY_FAKE_CLOUDS_BIN:-target/debug/sy-fake-clouds}")"
+export SWITCHYARD_BIN SY_MOCK_UPSTREAM_BIN SY_FAKE_CLOUDS_BIN
 
 missing=0
-for pair in "SWITCHYARD_BIN=$SWITCHYARD_BIN" "SY_MOCK_UPSTREAM_BIN=$SY_MOCK_UPSTREAM_BIN"; do
+for pair in "SWITCHYARD_BIN=$SWITCHYARD_BIN" "SY_MOCK_UPSTREAM_BIN=$SY_MOCK_UPSTREAM_BIN" \
+    "SY_FAKE_CLOUDS_BIN=$SY_FAKE_CLOUDS_BIN"; do
     name="${pair%%=*}"
     path="${pair#*=}"
     if [ ! -f "$path" ] || [ ! -x "$path" ]; then
@@ -39,7 +42,7 @@ for pair in "SWITCHYARD_BIN=$SWITCHYARD_BIN" "SY_MOCK_UPSTREAM_BIN=$SY_MOCK_UPST
 done
 if [ "$missing" -ne 0 ]; then
     echo "tests/sdk/run.sh: build the binaries first: cargo build -p switchyard -p sy-testkit --bins" >&2
-    echo "tests/sdk/run.sh: or point SWITCHYARD_BIN / SY_MOCK_UPSTREAM_BIN at existing ones" >&2
+    echo "tests/sdk/run.sh: or point SWITCHYARD_BIN / SY_MOCK_UPSTREAM_BIN / SY_FAKE_CLOUDS_BIN at existing ones" >&2
     exit 2
 fi
 
