@@ -238,12 +238,6 @@ def test_refusing_only_deployment(
     assert isinstance(body, dict) and body.get("message") and body.get("type")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: Gemini's 429 RESOURCE_EXHAUSTED carries a RetryInfo retryDelay of 7s, "
-    "which sy-provider parses into UpstreamError.retry_after, but the translated lane's 429 to "
-    "the client has neither retry-after nor retry-after-ms",
-)
 def test_gemini_retry_delay_becomes_retry_after(clouds_client: openai.OpenAI):
     with pytest.raises(openai.RateLimitError) as raised:
         clouds_client.chat.completions.create(model="gemini-exhausted", messages=USER)

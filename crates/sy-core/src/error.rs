@@ -44,7 +44,11 @@ pub enum ErrorKind {
     /// The gateway is at its concurrency limit or shutting down (503 + Retry-After).
     Saturated { retry_after: Duration },
     /// An upstream answered with a client error that is passed back faithfully.
-    UpstreamRejected { status: u16 },
+    /// `retry_after`: how long the upstream asked to wait, when it said (e.g. in its body).
+    UpstreamRejected {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// An upstream refused the gateway's own credentials (502, never 401).
     UpstreamAuth { provider: String, status: u16 },
     /// An upstream is overloaded or unavailable (503).
@@ -103,7 +107,7 @@ impl GatewayError {
             ErrorKind::Saturated { .. }
             | ErrorKind::UpstreamUnavailable { .. }
             | ErrorKind::NotRoutable => 503,
-            ErrorKind::UpstreamRejected { status } => *status,
+            ErrorKind::UpstreamRejected { status, .. } => *status,
             ErrorKind::UpstreamAuth { .. } | ErrorKind::UpstreamFailed => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
@@ -136,7 +140,7 @@ impl GatewayError {
     /// Whether trying another deployment (or the same one later) may succeed.
     pub fn retryable(&self) -> bool {
         match &self.kind {
-            ErrorKind::UpstreamRejected { status } => *status == 429 || *status == 408,
+            ErrorKind::UpstreamRejected { status, .. } => *status == 429 || *status == 408,
             ErrorKind::UpstreamUnavailable { .. }
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamTimeout
@@ -152,7 +156,8 @@ impl GatewayError {
                 Some(*retry_after)
             }
             ErrorKind::StateUnavailable => Some(Duration::from_secs(1)),
-            ErrorKind::UpstreamUnavailable { retry_after } => *retry_after,
+            ErrorKind::UpstreamUnavailable { retry_after }
+            | ErrorKind::UpstreamRejected { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -196,11 +201,36 @@ mod tests {
             504
         );
         assert_eq!(
-            GatewayError::new(ErrorKind::UpstreamRejected { status: 429 }, "x").status(),
+            GatewayError::new(
+                ErrorKind::UpstreamRejected {
+                    status: 429,
+                    retry_after: None
+                },
+                "x"
+            )
+            .status(),
             429
         );
-        assert!(GatewayError::new(ErrorKind::UpstreamRejected { status: 429 }, "x").retryable());
-        assert!(!GatewayError::new(ErrorKind::UpstreamRejected { status: 400 }, "x").retryable());
+        assert!(
+            GatewayError::new(
+                ErrorKind::UpstreamRejected {
+                    status: 429,
+                    retry_after: None
+                },
+                "x"
+            )
+            .retryable()
+        );
+        assert!(
+            !GatewayError::new(
+                ErrorKind::UpstreamRejected {
+                    status: 400,
+                    retry_after: None
+                },
+                "x"
+            )
+            .retryable()
+        );
         assert!(!GatewayError::invalid("bad").retryable());
     }
 }

@@ -81,12 +81,18 @@ impl UpstreamError {
                 "rejected the gateway's credentials",
             ),
             ErrorClass::Rejected => (
-                ErrorKind::UpstreamRejected { status },
+                ErrorKind::UpstreamRejected {
+                    status,
+                    retry_after: self.retry_after,
+                },
                 "rejected the request",
             ),
             // Always 429, whatever status carried it, so that it stays retryable downstream.
             ErrorClass::RateLimited => (
-                ErrorKind::UpstreamRejected { status: 429 },
+                ErrorKind::UpstreamRejected {
+                    status: 429,
+                    retry_after: self.retry_after,
+                },
                 "is rate limiting the gateway",
             ),
             ErrorClass::Overloaded => (

@@ -211,7 +211,10 @@ pub async fn dispatch(
 /// How long the upstream asked us to wait, from its error.
 fn retry_after(failure: &DispatchError) -> Option<std::time::Duration> {
     match failure {
-        DispatchError::Upstream { headers, .. } => sy_provider::retry_after(headers),
+        // A header, else what the vendor said in its body (e.g. Gemini's RetryInfo).
+        DispatchError::Upstream { headers, error, .. } => {
+            sy_provider::retry_after(headers).or_else(|| error.retry_after())
+        }
         DispatchError::Gateway(e) => e.retry_after(),
     }
 }

@@ -259,8 +259,14 @@ fn converse_stream(config: &MockConfig) -> Arc<[Step]> {
             &json!({ "contentBlockIndex": 0, "delta": { "text": WORDS[i % WORDS.len()] } }),
         ));
     }
-    frames.push(event_frame("contentBlockStop", &json!({ "contentBlockIndex": 0 })));
-    frames.push(event_frame("messageStop", &json!({ "stopReason": "end_turn" })));
+    frames.push(event_frame(
+        "contentBlockStop",
+        &json!({ "contentBlockIndex": 0 }),
+    ));
+    frames.push(event_frame(
+        "messageStop",
+        &json!({ "stopReason": "end_turn" }),
+    ));
     frames.push(event_frame(
         "metadata",
         &json!({ "usage": { "inputTokens": 12, "outputTokens": n, "totalTokens": 12 + n },

@@ -31,7 +31,7 @@ fn type_and_code(error: &GatewayError) -> (&str, Option<&str>) {
         }
         ErrorKind::Saturated { .. } => ("server_error", Some("gateway_overloaded")),
         ErrorKind::NotRoutable => ("server_error", Some("no_routable_deployment")),
-        ErrorKind::UpstreamRejected { status: 429 } => {
+        ErrorKind::UpstreamRejected { status: 429, .. } => {
             ("rate_limit_error", Some("rate_limit_exceeded"))
         }
         ErrorKind::UpstreamRejected { .. } => ("invalid_request_error", None),
