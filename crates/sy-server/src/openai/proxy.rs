@@ -477,7 +477,7 @@ async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> 
 
 /// Relays an SSE stream event by event. The request's context and admission slot live inside the
 /// body stream, so the request is accounted for when the stream ends, or when the client leaves.
-fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Response {
+fn stream(ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Response {
     let Dispatched {
         response: upstream,
         added_stream_usage,
@@ -494,11 +494,21 @@ fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Respon
     copy_client_headers(&upstream.headers, &mut headers);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    streamed(ctx, slot, headers, relay)
+}
+
+/// Streams `relay` to the client. The request's context and admission slot live inside the body
+/// stream, so the request is accounted for when the stream ends, or when the client leaves.
+fn streamed(
+    mut ctx: RequestContext,
+    slot: Slot,
+    mut headers: HeaderMap,
+    relay: impl ClientStream,
+) -> Response {
     ctx.write_headers(&mut headers);
     ctx.status = StatusCode::OK.as_u16();
-
-    struct Flow {
-        relay: SseRelay,
+    struct Flow<R> {
+        relay: R,
         ctx: RequestContext,
         _slot: Slot,
     }
@@ -516,11 +526,7 @@ fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Respon
                 Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow))
             }
             None => {
-                flow.ctx.usage = flow.relay.usage.take();
-                flow.ctx.outcome = match flow.relay.end {
-                    Some(StreamEnd::Completed) => Outcome::Completed,
-                    _ => Outcome::Failed,
-                };
+                flow.relay.close(&mut flow.ctx);
                 // The stream's last byte waits for a durable record under "sync" durability.
                 flow.ctx.finish_sync().await;
                 // Dropping the flow records the request and frees its admission slot.
@@ -532,6 +538,41 @@ fn stream(mut ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Respon
     let mut response = Response::new(Body::from_stream(body));
     *response.headers_mut() = headers;
     response
+}
+
+/// A stream of answer bytes for the client, and what its end tells the request's accounting.
+trait ClientStream: Send + 'static {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send;
+    fn close(&mut self, ctx: &mut RequestContext);
+}
+
+fn outcome(end: Option<&StreamEnd>) -> Outcome {
+    match end {
+        Some(StreamEnd::Completed) => Outcome::Completed,
+        _ => Outcome::Failed,
+    }
+}
+
+impl ClientStream for SseRelay {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send {
+        SseRelay::next(self)
+    }
+
+    fn close(&mut self, ctx: &mut RequestContext) {
+        ctx.usage = self.usage.take();
+        ctx.outcome = outcome(self.end.as_ref());
+    }
+}
+
+impl ClientStream for TranslatedStream {
+    fn next(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send {
+        TranslatedStream::next(self)
+    }
+
+    fn close(&mut self, ctx: &mut RequestContext) {
+        ctx.translated_usage = self.usage.as_ref().map(translate::tokens);
+        ctx.outcome = outcome(self.end.as_ref());
+    }
 }
 
 /// Reads a whole answer from an upstream of another dialect and answers in OpenAI's.
@@ -597,7 +638,7 @@ async fn translated_whole(
 
 /// Re-frames a stream from an upstream of another dialect as OpenAI chunks, event by event.
 fn translated_stream(
-    mut ctx: RequestContext,
+    ctx: RequestContext,
     slot: Slot,
     dispatched: Dispatched,
     dialect: Dialect,
@@ -623,42 +664,7 @@ fn translated_stream(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    ctx.write_headers(&mut headers);
-    ctx.status = StatusCode::OK.as_u16();
-
-    struct Flow {
-        relay: TranslatedStream,
-        ctx: RequestContext,
-        _slot: Slot,
-    }
-    let flow = Flow {
-        relay,
-        ctx,
-        _slot: slot,
-    };
-    let body = futures_util::stream::unfold(flow, |mut flow| async move {
-        match flow.relay.next().await {
-            Some(bytes) => {
-                let ctx = &mut flow.ctx;
-                ctx.delivered_events += 1;
-                ctx.first_byte.get_or_insert_with(|| ctx.started.elapsed());
-                Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow))
-            }
-            None => {
-                flow.ctx.translated_usage = flow.relay.usage.as_ref().map(translate::tokens);
-                flow.ctx.outcome = match flow.relay.end {
-                    Some(StreamEnd::Completed) => Outcome::Completed,
-                    _ => Outcome::Failed,
-                };
-                flow.ctx.finish_sync().await;
-                drop(flow);
-                None
-            }
-        }
-    });
-    let mut response = Response::new(Body::from_stream(body));
-    *response.headers_mut() = headers;
-    response
+    streamed(ctx, slot, headers, relay)
 }
 
 /// The end of the deployment's total time budget for this request.
