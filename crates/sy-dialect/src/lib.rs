@@ -28,9 +28,11 @@ mod limits;
 mod media;
 pub mod openai_chat;
 mod options;
+mod sse;
 mod turns;
 
 pub use error::DialectError;
 pub use options::{
     Decoded, EncodeOptions, Encoded, ResponseMeta, StructuredOutputMode, Translation,
 };
+pub use sse::SseEvent;

@@ -7,8 +7,9 @@ mod response;
 mod stream_decode;
 mod stream_encode;
 
+pub use crate::sse::SseEvent;
 pub use stream_decode::AnthropicStreamDecoder;
-pub use stream_encode::{AnthropicStreamEncoder, SseEvent};
+pub use stream_encode::AnthropicStreamEncoder;
 
 pub(crate) use encode::JSON_TOOL;
 pub(crate) use response::unforce;

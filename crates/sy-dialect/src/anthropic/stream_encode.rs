@@ -11,13 +11,7 @@ use super::response::{WireUsage, stop_reason_name};
 use crate::ResponseMeta;
 use crate::canonical::{FinishReason, StreamError, StreamErrorKind, StreamEvent, Usage};
 use crate::ids::{ANTHROPIC_ID, rewrite_id};
-
-/// One SSE event for the caller: write `event: {event}` and `data: {data}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
-    pub event: &'static str,
-    pub data: Value,
-}
+use crate::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpenBlock {

@@ -9,6 +9,8 @@ mod stream;
 
 pub use stream::{Chunk, ChunkEncoder};
 
+pub(crate) use stream::error_type_and_code;
+
 use crate::canonical::{Request, Response};
 use crate::{Decoded, DialectError, EncodeOptions, Encoded, ResponseMeta, Translation};
 

@@ -185,7 +185,13 @@ impl ChunkEncoder {
 /// OpenAI's in-band error object. Types follow OpenAI's own (`invalid_request_error`,
 /// `server_error`); the code tells the class, so throttling stays recognisable as retryable.
 fn error_object(error: &StreamError) -> Value {
-    let (kind, code) = match error.kind {
+    let (kind, code) = error_type_and_code(error.kind);
+    json!({ "error": { "message": error.message, "type": kind, "code": code, "param": null } })
+}
+
+/// OpenAI's error `type` and `code` for a mid-stream failure; shared with the Responses dialect.
+pub(crate) fn error_type_and_code(kind: StreamErrorKind) -> (&'static str, &'static str) {
+    match kind {
         StreamErrorKind::InvalidRequest => ("invalid_request_error", "invalid_request"),
         StreamErrorKind::RateLimited => ("rate_limit_error", "rate_limit_exceeded"),
         StreamErrorKind::Overloaded => ("server_error", "overloaded"),
@@ -194,6 +200,5 @@ fn error_object(error: &StreamError) -> Value {
         StreamErrorKind::Timeout => ("server_error", "timeout"),
         StreamErrorKind::Protocol => ("server_error", "upstream_protocol_error"),
         StreamErrorKind::Truncated => ("server_error", "stream_truncated"),
-    };
-    json!({ "error": { "message": error.message, "type": kind, "code": code, "param": null } })
+    }
 }
