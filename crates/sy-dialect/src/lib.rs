@@ -5,7 +5,7 @@
 //! dialect. A translation has three steps, all pure functions:
 //!
 //! 1. an ingress codec decodes the caller's body into a [`canonical::Request`] (`openai_chat`,
-//!    `anthropic`, `converse`), reporting fields it dropped as harmless;
+//!    `openai_responses`, `anthropic`, `converse`), reporting fields it dropped as harmless;
 //! 2. an upstream codec encodes it into the upstream's body (all four dialects), or refuses with
 //!    [`DialectError::Untranslatable`] before anything is sent; the [`Translation`] it returns travels
 //!    with the call and is needed to read the answer back;
@@ -27,6 +27,7 @@ mod ids;
 mod limits;
 mod media;
 pub mod openai_chat;
+pub mod openai_responses;
 mod options;
 mod sse;
 mod turns;

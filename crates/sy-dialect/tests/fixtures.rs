@@ -12,9 +12,10 @@ use sy_dialect::canonical::{Response, StreamEvent};
 use sy_dialect::converse::{ConverseStreamDecoder, ConverseStreamEncoder};
 use sy_dialect::gemini::GeminiStreamDecoder;
 use sy_dialect::openai_chat::ChunkEncoder;
+use sy_dialect::openai_responses::{RequestEcho, ResponsesStreamEncoder};
 use sy_dialect::{
-    Decoded, DialectError, EncodeOptions, ResponseMeta, StructuredOutputMode, Translation,
-    anthropic, converse, gemini, openai_chat,
+    Decoded, DialectError, EncodeOptions, ResponseMeta, SseEvent, StructuredOutputMode,
+    Translation, anthropic, converse, gemini, openai_chat, openai_responses,
 };
 
 #[derive(Deserialize)]
@@ -45,6 +46,8 @@ struct Options {
     #[serde(default)]
     include_usage: bool,
     latency_ms: Option<u64>,
+    /// The caller's Responses request, whose settings a Responses answer echoes.
+    request: Option<Value>,
 }
 
 #[derive(Deserialize, Debug, PartialEq)]
@@ -201,6 +204,7 @@ fn encode_request(from: &str, to: &str, input: &Value, options: &Options) -> Out
         mut dropped,
     } = match from {
         "openai_chat" => openai_chat::decode_request(&body)?,
+        "openai_responses" => openai_responses::decode_request(&body)?,
         "anthropic" => anthropic::decode_request(&body)?,
         "converse" => converse::decode_request(&body)?,
         other => panic!("unknown ingress dialect {other}"),
@@ -246,6 +250,17 @@ fn meta(options: &Options) -> ResponseMeta {
     }
 }
 
+/// The echo of `options.request`; a fixture with a broken request fails loudly.
+fn echo(options: &Options) -> RequestEcho {
+    match &options.request {
+        None => RequestEcho::default(),
+        Some(request) => match openai_responses::decode_request_with_echo(&bytes(request)) {
+            Ok((_, echo)) => echo,
+            Err(error) => panic!("the fixture's request does not decode: {error}"),
+        },
+    }
+}
+
 fn decode_answer(
     dialect: &str,
     input: &Value,
@@ -266,6 +281,9 @@ fn encode_answer(dialect: &str, response: &Response, options: &Options) -> Outco
     let body = match dialect {
         "openai_chat" => openai_chat::encode_response(response, &meta(options))?,
         "anthropic" => anthropic::encode_response(response, &meta(options))?,
+        "openai_responses" => {
+            openai_responses::encode_response(response, &meta(options), &echo(options))?
+        }
         "converse" => converse::encode_response(response, options.latency_ms.unwrap_or(0))?,
         other => panic!("unknown ingress dialect {other}"),
     };
@@ -328,6 +346,8 @@ enum Sink {
     OpenAi(ChunkEncoder),
     Anthropic(AnthropicStreamEncoder),
     Converse(ConverseStreamEncoder),
+    /// Boxed: it holds the request echo and is much larger than the others.
+    Responses(Box<ResponsesStreamEncoder>),
 }
 
 impl Sink {
@@ -335,6 +355,10 @@ impl Sink {
         Ok(match to {
             "openai_chat" => Self::OpenAi(ChunkEncoder::new(meta(options), options.include_usage)),
             "anthropic" => Self::Anthropic(AnthropicStreamEncoder::new(meta(options))),
+            "openai_responses" => Self::Responses(Box::new(ResponsesStreamEncoder::new(
+                meta(options),
+                echo(options),
+            ))),
             "converse" => {
                 let mut encoder = ConverseStreamEncoder::new();
                 encoder.set_latency_ms(options.latency_ms.unwrap_or(0));
@@ -348,12 +372,9 @@ impl Sink {
         for event in events {
             match self {
                 Self::OpenAi(e) => out.extend(e.push(event).into_iter().map(|c| c.into_value())),
-                Self::Anthropic(e) => out.extend(
-                    e.push(event)
-                        .into_iter()
-                        .map(|s| json!({ "event": s.event, "data": s.data })),
-                ),
+                Self::Anthropic(e) => out.extend(e.push(event).into_iter().map(sse_value)),
                 Self::Converse(e) => out.extend(e.push(event).into_iter().map(converse_value)),
+                Self::Responses(e) => out.extend(e.push(event).into_iter().map(sse_value)),
             }
         }
     }
@@ -361,14 +382,15 @@ impl Sink {
     fn end(&mut self, out: &mut Vec<Value>) {
         match self {
             Self::OpenAi(e) => out.extend(e.end().into_iter().map(|c| c.into_value())),
-            Self::Anthropic(e) => out.extend(
-                e.end()
-                    .into_iter()
-                    .map(|s| json!({ "event": s.event, "data": s.data })),
-            ),
+            Self::Anthropic(e) => out.extend(e.end().into_iter().map(sse_value)),
             Self::Converse(e) => out.extend(e.end().into_iter().map(converse_value)),
+            Self::Responses(e) => out.extend(e.end().into_iter().map(sse_value)),
         }
     }
+}
+
+fn sse_value(event: SseEvent) -> Value {
+    json!({ "event": event.event, "data": event.data })
 }
 
 fn converse_value(event: sy_dialect::converse::ConverseEvent) -> Value {

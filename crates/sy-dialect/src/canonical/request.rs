@@ -9,6 +9,7 @@ use super::RawJson;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     OpenAiChat,
+    OpenAiResponses,
     Anthropic,
     Converse,
     /// Built in code; fields are named by their canonical names.
@@ -38,6 +39,8 @@ impl Origin {
             (Self::OpenAiChat, S::Candidates) => "n",
             (Self::OpenAiChat, S::ResponseFormat) => "response_format",
             (Self::OpenAiChat, S::Reasoning) => "reasoning_effort",
+            (Self::OpenAiResponses, S::ResponseFormat) => "text.format",
+            (Self::OpenAiResponses, S::Reasoning) => "reasoning.effort",
             (Self::Anthropic, S::Stop) => "stop_sequences",
             (Self::Anthropic, S::ParallelToolCalls) => "tool_choice.disable_parallel_tool_use",
             (Self::Anthropic, S::ResponseFormat) => "output_config.format",
