@@ -142,3 +142,23 @@ pub(super) fn summary_part(text: &str) -> Value {
 pub(super) fn reasoning_item(id: &str, summary: Vec<Value>) -> Value {
     json!({ "type": "reasoning", "id": id, "summary": summary })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str) -> ResponseMeta {
+        ResponseMeta {
+            id: id.to_owned(),
+            model: "m".to_owned(),
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn ids_share_one_base_and_keep_an_existing_prefix() {
+        assert_eq!(response_id(&meta("gw-1")), "resp_gw-1");
+        assert_eq!(response_id(&meta("resp_abc")), "resp_abc");
+        assert_eq!(item_id(&meta("resp_abc"), "fc", 2), "fc_abc_2");
+    }
+}
