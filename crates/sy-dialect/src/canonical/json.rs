@@ -8,6 +8,21 @@ use serde_json::value::RawValue;
 pub struct RawJson(Box<RawValue>);
 
 impl RawJson {
+    /// A tool call's arguments from OpenAI's JSON-string form (Chat and Responses): an empty
+    /// string means none; anything else must be JSON, since other dialects need an object.
+    pub(crate) fn tool_arguments(text: &str, field: &str) -> Result<Self, crate::DialectError> {
+        if text.trim().is_empty() {
+            return Ok(Self::empty_object());
+        }
+        Self::parse(text).ok_or_else(|| {
+            crate::DialectError::untranslatable(
+                field,
+                "canonical",
+                "the arguments are not valid JSON, and other dialects need a JSON object",
+            )
+        })
+    }
+
     /// Parses `text`; `None` when it is not one valid JSON value.
     pub fn parse(text: &str) -> Option<Self> {
         serde_json::from_str::<Box<RawValue>>(text).ok().map(Self)

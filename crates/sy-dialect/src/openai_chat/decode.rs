@@ -328,7 +328,10 @@ fn decode_message(
             }
             for (j, call) in tool_calls.into_iter().enumerate() {
                 let origin = format!("{path}.tool_calls[{j}]");
-                let arguments = parse_arguments(&call.function.arguments, &origin)?;
+                let arguments = RawJson::tool_arguments(
+                    &call.function.arguments,
+                    &format!("{origin}.function.arguments"),
+                )?;
                 parts.push(Part::new(
                     PartKind::ToolCall(ToolCall {
                         id: call.id,
@@ -373,19 +376,6 @@ fn decode_message(
         }
     }
     Ok(())
-}
-
-/// Arguments are a JSON string in OpenAI and an object everywhere else; an empty string means none.
-fn parse_arguments(text: &str, origin: &str) -> Result<RawJson, DialectError> {
-    if text.trim().is_empty() {
-        return Ok(RawJson::empty_object());
-    }
-    RawJson::parse(text).ok_or_else(|| {
-        refused(
-            &format!("{origin}.function.arguments"),
-            "the arguments are not valid JSON, and other dialects need a JSON object",
-        )
-    })
 }
 
 /// Text of a message that only takes text (system, developer, assistant, tool), with the path of

@@ -130,7 +130,7 @@ fn decode_item(
             let call = ToolCall {
                 id: item.call_id,
                 name: item.name,
-                arguments: parse_arguments(&item.arguments, path)?,
+                arguments: RawJson::tool_arguments(&item.arguments, &format!("{path}.arguments"))?,
             };
             push_turn(request, Role::Assistant, PartKind::ToolCall(call), path);
         }
@@ -216,20 +216,6 @@ fn decode_message(
         }
     }
     Ok(())
-}
-
-/// Arguments are a JSON string in Responses and an object in most other dialects; an empty
-/// string means none.
-fn parse_arguments(text: &str, path: &str) -> Result<RawJson, DialectError> {
-    if text.trim().is_empty() {
-        return Ok(RawJson::empty_object());
-    }
-    RawJson::parse(text).ok_or_else(|| {
-        refused(
-            &format!("{path}.arguments"),
-            "the arguments are not valid JSON, and other dialects need a JSON object",
-        )
-    })
 }
 
 /// Text of a message that only takes text (system, developer, assistant), with each piece's path.
