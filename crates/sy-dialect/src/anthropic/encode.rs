@@ -27,6 +27,28 @@ use crate::{DialectError, EncodeOptions, Encoded, StructuredOutputMode, Translat
 /// The forced tool standing in for a JSON schema answer.
 pub(crate) const JSON_TOOL: &str = "json_response";
 
+/// Whether structured output may be asked for by forcing the answer tool (Claude, here and on
+/// Bedrock): not while thinking, not over a tool choice the caller made, not over a tool of the
+/// same name.
+pub(crate) fn check_forced_answer_tool(
+    request: &Request,
+    field: &str,
+    thinking_on: bool,
+    target: &'static str,
+) -> Result<(), DialectError> {
+    let refuse = |reason: &str| Err(DialectError::untranslatable(field, target, reason));
+    if thinking_on {
+        return refuse("the answer tool would be forced, which Claude forbids while thinking");
+    }
+    if !matches!(request.tool_choice, None | Some(ToolChoice::Auto)) {
+        return refuse("the answer tool must be forced, but the request already chooses tools");
+    }
+    if request.tools.iter().any(|t| t.name == JSON_TOOL) {
+        return refuse("a tool already has the answer tool's name");
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     model: &'a str,
@@ -284,24 +306,7 @@ pub(super) fn encode_request(
             }
             StructuredOutputMode::ForcedTool => {
                 let field = origin.path(Setting::ResponseFormat);
-                if thinking_on {
-                    return Err(untranslatable(
-                        field,
-                        "the answer tool would be forced, which Anthropic forbids while thinking",
-                    ));
-                }
-                if !matches!(request.tool_choice, None | Some(ToolChoice::Auto)) {
-                    return Err(untranslatable(
-                        field,
-                        "the answer tool must be forced, but the request already chooses tools",
-                    ));
-                }
-                if request.tools.iter().any(|t| t.name == JSON_TOOL) {
-                    return Err(untranslatable(
-                        field,
-                        "a tool already has the answer tool's name",
-                    ));
-                }
+                check_forced_answer_tool(request, field, thinking_on, TARGET)?;
                 tools.push(WireTool {
                     name: JSON_TOOL,
                     description: description.as_deref(),

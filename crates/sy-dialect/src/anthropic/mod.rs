@@ -11,7 +11,7 @@ pub use crate::sse::SseEvent;
 pub use stream_decode::AnthropicStreamDecoder;
 pub use stream_encode::AnthropicStreamEncoder;
 
-pub(crate) use encode::JSON_TOOL;
+pub(crate) use encode::{JSON_TOOL, check_forced_answer_tool};
 pub(crate) use response::unforce;
 
 use crate::canonical::{Request, Response};

@@ -17,7 +17,7 @@ use serde_json::Number;
 use serde_json::value::RawValue;
 
 use super::TARGET;
-use crate::anthropic::JSON_TOOL;
+use crate::anthropic::{JSON_TOOL, check_forced_answer_tool};
 use crate::canonical::{
     DocumentSource, ImageSource, Part, PartKind, Reasoning, Request, ResponseFormat, Role, Setting,
     ToolChoice,
@@ -400,24 +400,7 @@ pub(super) fn encode_request(
             }
             StructuredOutputMode::ForcedTool => {
                 let field = origin.path(Setting::ResponseFormat);
-                if thinking_on {
-                    return Err(untranslatable(
-                        field,
-                        "the answer tool would be forced, which Claude forbids while thinking",
-                    ));
-                }
-                if !matches!(request.tool_choice, None | Some(ToolChoice::Auto)) {
-                    return Err(untranslatable(
-                        field,
-                        "the answer tool must be forced, but the request already chooses tools",
-                    ));
-                }
-                if request.tools.iter().any(|t| t.name == JSON_TOOL) {
-                    return Err(untranslatable(
-                        field,
-                        "a tool already has the answer tool's name",
-                    ));
-                }
+                check_forced_answer_tool(request, field, thinking_on, TARGET)?;
                 tools.push(WireTool::ToolSpec(ToolSpec {
                     name: JSON_TOOL,
                     description: description.as_deref(),
