@@ -15,6 +15,7 @@ mod listener;
 mod metrics;
 mod openai;
 mod ops;
+mod plan;
 mod relay;
 mod request;
 #[cfg_attr(

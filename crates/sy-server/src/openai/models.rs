@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sy_wire::openai::models::ModelList;
 
 use super::error::respond;
-use super::proxy::authenticate;
 use crate::metrics::Outcome;
+use crate::plan::authenticate;
 use crate::request::RequestContext;
 use crate::state::Gateway;
 
