@@ -8,6 +8,8 @@ mod response;
 mod stream;
 
 pub use stream::{Chunk, ChunkEncoder};
+pub use stream_decode::ChunkDecoder;
+mod stream_decode;
 
 pub(crate) use stream::error_type_and_code;
 
