@@ -206,10 +206,6 @@ impl Authenticator {
     /// The caller a SigV4-signed request comes from. The signature is verified before anything
     /// about the key is revealed; then the key is refused exactly as a bearer key would be
     /// (revoked, expired, disabled tenant), wrapped in [`SigV4Error::Refused`].
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "called by the Bedrock routes, wired separately")
-    )]
     pub async fn authenticate_sigv4(
         &self,
         request: &SignedRequest<'_>,

@@ -9,6 +9,7 @@ mod admission;
 mod auth;
 mod budget;
 mod dispatch;
+mod ingress;
 mod ledger;
 mod limits;
 mod listener;
@@ -18,17 +19,11 @@ mod ops;
 mod plan;
 mod relay;
 mod request;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the verifier is ready for the Bedrock routes, which are wired separately"
-    )
-)]
 mod sigv4;
 mod state;
 pub mod tenancy;
 mod tls;
+mod translate;
 
 pub use ledger::Ledger;
 pub use listener::Server;

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::state::Gateway;
 use crate::tls::TlsAcceptor;
-use crate::{admin, openai, ops};
+use crate::{admin, ingress, openai, ops};
 
 /// Largest request head (request line and headers) the gateway reads.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -169,6 +169,22 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::list_models))
+        .route("/v1/responses", post(ingress::responses::create))
+        .route("/v1/messages", post(ingress::anthropic::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(ingress::anthropic::count_tokens),
+        )
+        .route("/model/{model}/converse", post(ingress::bedrock::converse))
+        .route(
+            "/model/{model}/converse-stream",
+            post(ingress::bedrock::converse_stream),
+        )
+        .route("/model/{model}/invoke", post(ingress::bedrock::invoke))
+        .route(
+            "/model/{model}/invoke-with-response-stream",
+            post(ingress::bedrock::invoke_stream),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -65,14 +65,12 @@ impl<'a> SignedRequest<'a> {
     }
 }
 
-/// What the signature's payload hash is checked against.
+/// What the signature's payload hash is checked against. Only a whole body: AWS SDKs sign
+/// Bedrock requests without `x-amz-content-sha256`, so the hash must be computed.
 #[derive(Debug, Clone, Copy)]
 pub enum Payload<'a> {
     /// The whole body: its SHA-256 is computed, and must equal `x-amz-content-sha256` when sent.
     Body(&'a [u8]),
-    /// The body is not read yet: the client's `x-amz-content-sha256` stands in for it (required),
-    /// and the caller must pass the body to [`check_body`] once read, before acting on it.
-    Unread,
 }
 
 /// Whether the request carries a SigV4 `Authorization` header (rather than a bearer key).
@@ -80,17 +78,6 @@ pub fn is_signed(headers: &HeaderMap) -> bool {
     headers
         .get(AUTHORIZATION)
         .is_some_and(|v| v.as_bytes().starts_with(ALGORITHM.as_bytes()))
-}
-
-/// For [`Payload::Unread`]: the body read afterwards must hash to the `x-amz-content-sha256`
-/// the signature covered.
-pub fn check_body(headers: &HeaderMap, body: &[u8]) -> Result<(), SigV4Error> {
-    let declared = headers.get(CONTENT_SHA256).map(http::HeaderValue::as_bytes);
-    if declared == Some(sha256_hex(body).as_bytes()) {
-        Ok(())
-    } else {
-        Err(SigV4Error::ContentHashMismatch)
-    }
 }
 
 impl Authorization<'_> {
@@ -126,24 +113,10 @@ fn payload_hash<'a>(request: &SignedRequest<'a>) -> Result<Cow<'a, str>, SigV4Er
         .headers
         .get(CONTENT_SHA256)
         .map(|v| v.to_str().unwrap_or_default());
-    match (request.payload, declared) {
-        (Payload::Body(body), declared) => {
-            let computed = sha256_hex(body);
-            match declared {
-                Some(declared) if declared != computed => Err(SigV4Error::ContentHashMismatch),
-                _ => Ok(Cow::Owned(computed)),
-            }
-        }
-        (Payload::Unread, Some(declared)) if is_sha256_hex(declared) => Ok(Cow::Borrowed(declared)),
-        (Payload::Unread, _) => Err(SigV4Error::Incomplete(format!(
-            "{CONTENT_SHA256} must be the hex SHA-256 of the body; unsigned and streaming payloads are not accepted."
-        ))),
+    let Payload::Body(body) = request.payload;
+    let computed = sha256_hex(body);
+    match declared {
+        Some(declared) if declared != computed => Err(SigV4Error::ContentHashMismatch),
+        _ => Ok(Cow::Owned(computed)),
     }
-}
-
-fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

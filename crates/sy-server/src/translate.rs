@@ -1,7 +1,6 @@
-//! The translation lane for OpenAI Chat Completions callers whose request is sent to an upstream of
-//! another dialect (Anthropic Messages, Bedrock Converse, Gemini): the body is decoded once into
-//! the canonical model, only when a planned target needs it, and encoded for each target tried;
-//! the answer comes back through the target's codec and OpenAI's.
+//! The translation lane, shared by every ingress dialect: a request is decoded once into the
+//! canonical model (for OpenAI Chat callers only when a planned target needs it) and encoded for
+//! each target tried; the answer comes back through the target's codec and the caller's.
 
 use std::sync::OnceLock;
 
@@ -19,22 +18,34 @@ use sy_store::Tokens;
 /// request nor the model's catalogue entry gives one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// One OpenAI request, decoded into the canonical model on first use.
+/// One request in the canonical model: an OpenAI Chat body decoded on first use, or a request
+/// another dialect's lane has decoded already.
 #[derive(Debug)]
-pub struct ChatTranslator<'a> {
+pub struct Translator<'a> {
     body: &'a [u8],
     decoded: OnceLock<Result<Decoded, GatewayError>>,
 }
 
-impl<'a> ChatTranslator<'a> {
-    pub fn new(body: &'a [u8]) -> Self {
+impl<'a> Translator<'a> {
+    /// An OpenAI Chat Completions body, decoded only if a target needs it.
+    pub fn openai_chat(body: &'a [u8]) -> Self {
         Self {
             body,
             decoded: OnceLock::new(),
         }
     }
 
-    fn request(&self) -> Result<&Canonical, GatewayError> {
+    /// A request already decoded by its lane.
+    pub fn decoded(decoded: Decoded) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(Ok(decoded));
+        Self {
+            body: &[],
+            decoded: cell,
+        }
+    }
+
+    pub fn request(&self) -> Result<&Canonical, GatewayError> {
         self.decoded
             .get_or_init(|| {
                 openai_chat::decode_request(self.body).map_err(|e| refusal(e, "this gateway"))

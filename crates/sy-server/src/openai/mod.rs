@@ -3,8 +3,7 @@
 mod error;
 mod models;
 mod proxy;
-mod translate;
 
-pub use error::not_found;
+pub use error::{not_found, pass_back, respond};
 pub use models::list_models;
 pub use proxy::{chat_completions, embeddings};

@@ -3,7 +3,6 @@
 //! reads usage.
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -20,14 +19,15 @@ use sy_wire::openai::{BodyEdit, ChatHead, EmbeddingsHead, HeadError, UsageProbe}
 use tokio::time::Instant;
 
 use super::error::{copy_client_headers, pass_back, respond};
-use super::translate::{self, ChatTranslator};
 use crate::admission::Slot;
 use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
 use crate::metrics::Outcome;
 use crate::plan::{self, authenticate};
-use crate::relay::{self, ReadError, SseRelay, StreamEnd, TranslatedStream};
+use crate::relay::{self, Egress, ReadError, SseRelay, TranslatedStream, deadline, streamed};
 use crate::request::RequestContext;
 use crate::state::Gateway;
+use crate::translate::{self, Translator};
+use sy_dialect::openai_chat::ChunkEncoder;
 
 /// Largest non-streamed upstream answer the gateway will hold.
 const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
@@ -148,7 +148,7 @@ async fn proxy(
     };
     let (plan, max_attempts) = (planned.targets, planned.max_attempts);
 
-    let translator = ChatTranslator::new(&bytes);
+    let translator = Translator::openai_chat(&bytes);
     let body_for = |target: &Target, provider: &Provider| {
         let dialect = provider.dialect();
         if dialect != Dialect::OpenAiChat {
@@ -290,84 +290,6 @@ fn stream(ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Response {
     streamed(ctx, slot, headers, relay)
 }
 
-/// Streams `relay` to the client. The request's context and admission slot live inside the body
-/// stream, so the request is accounted for when the stream ends, or when the client leaves.
-fn streamed(
-    mut ctx: RequestContext,
-    slot: Slot,
-    mut headers: HeaderMap,
-    relay: impl ClientStream,
-) -> Response {
-    ctx.write_headers(&mut headers);
-    ctx.status = StatusCode::OK.as_u16();
-    struct Flow<R> {
-        relay: R,
-        ctx: RequestContext,
-        _slot: Slot,
-    }
-    let flow = Flow {
-        relay,
-        ctx,
-        _slot: slot,
-    };
-    let body = futures_util::stream::unfold(flow, |mut flow| async move {
-        match flow.relay.next().await {
-            Some(bytes) => {
-                let ctx = &mut flow.ctx;
-                ctx.delivered_events += 1;
-                ctx.first_byte.get_or_insert_with(|| ctx.started.elapsed());
-                Some((Ok::<Bytes, std::convert::Infallible>(bytes), flow))
-            }
-            None => {
-                flow.relay.close(&mut flow.ctx);
-                // The stream's last byte waits for a durable record under "sync" durability.
-                flow.ctx.finish_sync().await;
-                // Dropping the flow records the request and frees its admission slot.
-                drop(flow);
-                None
-            }
-        }
-    });
-    let mut response = Response::new(Body::from_stream(body));
-    *response.headers_mut() = headers;
-    response
-}
-
-/// A stream of answer bytes for the client, and what its end tells the request's accounting.
-trait ClientStream: Send + 'static {
-    fn next(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send;
-    fn close(&mut self, ctx: &mut RequestContext);
-}
-
-fn outcome(end: Option<&StreamEnd>) -> Outcome {
-    match end {
-        Some(StreamEnd::Completed) => Outcome::Completed,
-        _ => Outcome::Failed,
-    }
-}
-
-impl ClientStream for SseRelay {
-    fn next(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send {
-        SseRelay::next(self)
-    }
-
-    fn close(&mut self, ctx: &mut RequestContext) {
-        ctx.usage = self.usage.take();
-        ctx.outcome = outcome(self.end.as_ref());
-    }
-}
-
-impl ClientStream for TranslatedStream {
-    fn next(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send {
-        TranslatedStream::next(self)
-    }
-
-    fn close(&mut self, ctx: &mut RequestContext) {
-        ctx.translated_usage = self.usage.as_ref().map(translate::tokens);
-        ctx.outcome = outcome(self.end.as_ref());
-    }
-}
-
 /// Reads a whole answer from an upstream of another dialect and answers in OpenAI's.
 async fn translated_whole(
     mut ctx: RequestContext,
@@ -448,8 +370,10 @@ fn translated_stream(
         dialect,
         upstream.body,
         translation,
-        translate::meta(ctx.id.as_str(), &model),
-        include_usage,
+        Egress::Chat(ChunkEncoder::new(
+            translate::meta(ctx.id.as_str(), &model),
+            include_usage,
+        )),
         timeouts.idle,
         deadline(&ctx, &timeouts),
     );
@@ -458,9 +382,4 @@ fn translated_stream(
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     streamed(ctx, slot, headers, relay)
-}
-
-/// The end of the deployment's total time budget for this request.
-fn deadline(ctx: &RequestContext, timeouts: &sy_config::Timeouts) -> Instant {
-    Instant::from_std(ctx.started) + timeouts.total.max(Duration::from_millis(1))
 }

@@ -1,9 +1,16 @@
 //! Relaying an upstream's answer back to the client: whole bodies, and SSE streams event by event.
 
+mod client;
+mod egress;
 mod sse;
+mod tapped;
 mod translated;
 
+pub use client::{deadline, streamed};
+pub use egress::{Egress, InvokeStream, Native};
+
 pub use sse::{SseRelay, StreamEnd};
+pub use tapped::TappedSse;
 pub use translated::TranslatedStream;
 
 use std::time::Duration;

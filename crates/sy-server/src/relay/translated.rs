@@ -1,24 +1,26 @@
-//! A stream from an upstream of another dialect, re-framed for an OpenAI Chat caller one event at a
-//! time: Anthropic or Gemini server-sent events, or Bedrock's event-stream frames, are decoded into
-//! canonical events and encoded as `chat.completion.chunk` events, ending with `data: [DONE]`. An
-//! upstream failure mid-stream ends with an in-band error event and no `[DONE]`.
+//! A stream from an upstream of another dialect than the caller's, re-framed one event at a time:
+//! the upstream's server-sent events (OpenAI, Anthropic, Gemini) or Bedrock's event-stream frames
+//! are decoded into canonical events, and [`Egress`] encodes and frames them for the caller. An
+//! upstream failure mid-stream ends with an in-band error in the caller's dialect, never with the
+//! dialect's clean end.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sy_dialect::Translation;
 use sy_dialect::anthropic::AnthropicStreamDecoder;
 use sy_dialect::canonical::{StreamEvent, Usage};
 use sy_dialect::converse::ConverseStreamDecoder;
 use sy_dialect::gemini::GeminiStreamDecoder;
-use sy_dialect::openai_chat::{Chunk, ChunkEncoder};
-use sy_dialect::{ResponseMeta, Translation};
+use sy_dialect::openai_chat::ChunkDecoder;
 use sy_provider::bedrock::eventstream::EventStreamReader;
 use sy_provider::{Dialect, UpstreamBody};
 use sy_wire::sse::{SseEvent, SseParser};
 use tokio::time::Instant;
 
 use super::StreamEnd;
+use super::egress::Egress;
 
 /// Where upstream events come from.
 enum Source {
@@ -31,6 +33,7 @@ enum Source {
 
 /// What reads upstream events into canonical ones.
 enum Decoder {
+    Chat(ChunkDecoder),
     Anthropic(AnthropicStreamDecoder),
     Converse(ConverseStreamDecoder),
     Gemini(GeminiStreamDecoder),
@@ -46,7 +49,7 @@ enum Read {
 pub struct TranslatedStream {
     source: Source,
     decoder: Decoder,
-    encoder: ChunkEncoder,
+    egress: Egress,
     out: VecDeque<Bytes>,
     idle: Duration,
     deadline: Instant,
@@ -65,13 +68,12 @@ impl std::fmt::Debug for TranslatedStream {
 }
 
 impl TranslatedStream {
-    /// `dialect` is the upstream's (not OpenAI's); `include_usage` is what the caller asked.
+    /// `dialect` is the upstream's; `egress` encodes for the caller.
     pub fn new(
         dialect: Dialect,
         body: UpstreamBody,
         translation: &Translation,
-        meta: ResponseMeta,
-        include_usage: bool,
+        egress: Egress,
         idle: Duration,
         deadline: Instant,
     ) -> Self {
@@ -88,16 +90,16 @@ impl TranslatedStream {
                 sse(body),
                 Decoder::Gemini(GeminiStreamDecoder::new(translation)),
             ),
-            // OpenAI-dialect upstreams take the pass-through relay; Anthropic's SSE is the default.
-            Dialect::Anthropic | Dialect::OpenAiChat => (
+            Dialect::Anthropic => (
                 sse(body),
                 Decoder::Anthropic(AnthropicStreamDecoder::new(translation)),
             ),
+            Dialect::OpenAiChat => (sse(body), Decoder::Chat(ChunkDecoder::new(translation))),
         };
         Self {
             source,
             decoder,
-            encoder: ChunkEncoder::new(meta, include_usage),
+            egress,
             out: VecDeque::new(),
             idle,
             deadline,
@@ -181,9 +183,8 @@ impl TranslatedStream {
                 StreamEvent::Error(e) => Some(e.message.clone()),
                 _ => None,
             };
-            let chunks = self.encoder.push(event);
-            self.emit(chunks);
-            if let Some(reason) = failed {
+            let errored = self.egress.push(event, &mut self.out);
+            if let Some(reason) = failed.or_else(|| errored.then(String::new)) {
                 self.end = Some(StreamEnd::Failed(reason));
                 return;
             }
@@ -192,6 +193,7 @@ impl TranslatedStream {
 
     fn finish(&mut self) {
         let events = match &mut self.decoder {
+            Decoder::Chat(d) => d.end(),
             Decoder::Anthropic(d) => d.end(),
             Decoder::Converse(d) => d.end(),
             Decoder::Gemini(d) => d.end(),
@@ -200,39 +202,18 @@ impl TranslatedStream {
         if self.end.is_some() {
             return;
         }
-        let chunks = self.encoder.end();
-        if self.emit(chunks) {
+        if self.egress.end(&mut self.out) {
             self.end = Some(StreamEnd::Failed(
                 "the upstream stream ended before the answer finished".to_owned(),
             ));
             return;
         }
-        self.out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
         self.end = Some(StreamEnd::Completed);
     }
 
-    /// Queues chunks as `data:` events; says whether one was an error.
-    fn emit(&mut self, chunks: Vec<Chunk>) -> bool {
-        let mut errored = false;
-        for chunk in chunks {
-            errored |= matches!(chunk, Chunk::Error(_));
-            let json = chunk.into_value().to_string();
-            self.out
-                .push_back(sy_wire::sse::data_event(json.as_bytes()));
-        }
-        errored
-    }
-
-    /// Ends with an in-band error event and no `[DONE]`.
+    /// Ends with an in-band error in the caller's dialect.
     fn fail(&mut self, reason: String) {
-        let body = sy_wire::openai::ErrorBody::new(
-            reason.clone(),
-            "server_error",
-            None,
-            Some("upstream_stream_error"),
-        );
-        self.out
-            .push_back(sy_wire::sse::data_event(&body.to_json()));
+        self.egress.fail(&reason, &mut self.out);
         self.end = Some(StreamEnd::Failed(reason));
     }
 }
@@ -250,6 +231,7 @@ fn decode_sse(decoder: &mut Decoder, event: &SseEvent) -> Vec<StreamEvent> {
             d.push(name, &event.data)
         }
         Decoder::Gemini(d) => d.push(&event.data),
+        Decoder::Chat(d) => d.push(&event.data),
         Decoder::Converse(_) => Vec::new(),
     }
 }
