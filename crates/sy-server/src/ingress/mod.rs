@@ -236,9 +236,15 @@ pub async fn run(
 fn pass_through_body(body: &Bytes, upstream_model: &str) -> Result<Bytes, GatewayError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| GatewayError::invalid("the request body is not valid UTF-8"))?;
-    let head: ModelHead<'_> = serde_json::from_str(text)
+    // Borrowed from the text (when it has no escapes), so the edit can splice the bytes.
+    #[derive(Deserialize)]
+    struct Model<'a> {
+        #[serde(borrow)]
+        model: Cow<'a, str>,
+    }
+    let head: Model<'_> = serde_json::from_str(text)
         .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    let model = head.model.unwrap_or_default();
+    let model = head.model;
     let edit = BodyEdit {
         model: upstream_model,
         include_usage: false,

@@ -141,11 +141,10 @@ impl InvokeStream {
                 push_frame(exception_frame(exception, body.as_bytes()), out);
                 return true;
             }
+            // The last native event: Anthropic's `message_stop`, or the chat usage chunk (this
+            // stream always asks for usage).
             let last = payload.get("type").and_then(Value::as_str) == Some("message_stop")
-                || payload
-                    .get("choices")
-                    .and_then(Value::as_array)
-                    .is_some_and(|c| c.iter().any(|c| !c["finish_reason"].is_null()));
+                || payload.get("usage").is_some_and(Value::is_object);
             if last && let Some(object) = payload.as_object_mut() {
                 // Bedrock adds its own counts to the last native event.
                 object.insert(
