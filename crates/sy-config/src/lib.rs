@@ -27,8 +27,8 @@ pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::{
     Agreement, AuthMode, AzureApi, BedrockAuth, Capabilities, Config, CredentialOrigin, Deployment,
-    Durability, LedgerSettings, MicroUsd, Model, PricePoint, Provider, ProviderKind, Redis,
-    RedisPolicy, Routing, Server, SimulatorSettings, Source, Storage, Timeouts, Tls,
+    Durability, ImageSettings, LedgerSettings, MicroUsd, Model, PricePoint, Provider, ProviderKind,
+    Redis, RedisPolicy, Routing, Server, SimulatorSettings, Source, Storage, Timeouts, Tls,
 };
 pub use time::{format_rfc3339_utc, parse_rfc3339_utc};
 pub use validate::DEFAULT_STORAGE_URL;

@@ -16,6 +16,7 @@ pub struct Config {
     pub storage: Storage,
     pub auth: AuthMode,
     pub ledger: LedgerSettings,
+    pub images: ImageSettings,
     /// The key that opens the admin API (`/admin/v1/...`); without one the admin API is off.
     pub admin_key: Option<Secret>,
     pub providers: Vec<Provider>,
@@ -122,6 +123,34 @@ pub struct LedgerSettings {
     /// Answers carry `x-switchyard-cost-usd`, the request's exact cost (non-streamed answers only:
     /// a stream's cost is known after its headers are sent).
     pub cost_header: bool,
+}
+
+/// Image URLs for targets that take only inline images (`[images]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// Fetch such URLs (https only, public addresses only) and send the bytes inline; when false,
+    /// a request whose image URL a target cannot take is refused for that target.
+    pub fetch_urls: bool,
+    /// The largest image fetched, in bytes.
+    pub max_bytes: usize,
+    /// The whole fetch of one image: connect, TLS, headers and body.
+    pub timeout: Duration,
+}
+
+impl ImageSettings {
+    pub const DEFAULT_MAX_BYTES: usize = 5 * 1024 * 1024;
+    pub const MAX_MAX_BYTES: usize = 32 * 1024 * 1024;
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+impl Default for ImageSettings {
+    fn default() -> Self {
+        Self {
+            fetch_urls: false,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// When a request's usage record reaches the store.

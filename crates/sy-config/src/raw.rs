@@ -19,6 +19,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub ledger: RawLedger,
     #[serde(default)]
+    pub images: RawImages,
+    #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: Vec<RawModel>,
@@ -65,6 +67,15 @@ pub struct RawLedger {
     pub durability: Option<String>,
     /// Report each answer's cost in `x-switchyard-cost-usd` (default false).
     pub cost_header: Option<bool>,
+}
+
+/// `[images]`: whether the gateway fetches image URLs for targets that take only inline images.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    pub fetch_urls: Option<bool>,
+    pub max_bytes: Option<u64>,
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

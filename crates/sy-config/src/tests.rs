@@ -590,3 +590,52 @@ reasoning = "1.00"
         "the book is keyed by kind: an openai-compatible server's gpt-4o has no known price"
     );
 }
+
+#[test]
+fn images_default_to_no_fetching() {
+    let env = MapEnv::new([("AZURE_KEY", "k")]);
+    let config = load(FULL, &env).expect("valid");
+    assert_eq!(config.images, ImageSettings::default());
+    assert!(!config.images.fetch_urls);
+    assert_eq!(config.images.max_bytes, 5 * 1024 * 1024);
+    assert_eq!(config.images.timeout, std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn images_settings_resolve() {
+    let env = MapEnv::new([("AZURE_KEY", "k")]);
+    let text = format!("[images]\nfetch_urls = true\nmax_bytes = 1024\ntimeout_ms = 100\n{FULL}");
+    let images = load(&text, &env).expect("valid").images;
+    assert!(images.fetch_urls);
+    assert_eq!(images.max_bytes, 1024);
+    assert_eq!(images.timeout, std::time::Duration::from_millis(100));
+    let text = format!("[images]\nmax_bytes = 33554432\ntimeout_ms = 60000\n{FULL}");
+    let images = load(&text, &env)
+        .expect("the upper bounds are allowed")
+        .images;
+    assert_eq!(images.max_bytes, 32 * 1024 * 1024);
+}
+
+#[test]
+fn images_settings_out_of_range_are_refused() {
+    let env = MapEnv::new([("AZURE_KEY", "k")]);
+    for (key, value) in [
+        ("max_bytes", "0"),
+        ("max_bytes", "33554433"),
+        ("timeout_ms", "99"),
+        ("timeout_ms", "60001"),
+    ] {
+        let text = format!("[images]\n{key} = {value}\n{FULL}");
+        let errors = errors(&text, &env);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains(&format!("images.{key}")) && errors[0].contains("out of range"),
+            "{errors:?}"
+        );
+    }
+    let errors = errors(&format!("[images]\nfetch = true\n{FULL}"), &env);
+    assert!(
+        errors[0].contains("fetch"),
+        "unknown keys are refused: {errors:?}"
+    );
+}

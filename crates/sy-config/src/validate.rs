@@ -11,7 +11,7 @@ use crate::commercial;
 use crate::env::Env;
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::*;
-use crate::raw::{RawAuth, RawConfig, RawModel, RawProvider, RawServer, RawStorage};
+use crate::raw::{RawAuth, RawConfig, RawImages, RawModel, RawProvider, RawServer, RawStorage};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4000";
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
@@ -137,6 +137,7 @@ pub fn validate(
         durability,
         cost_header: raw.ledger.cost_header.unwrap_or(false),
     };
+    let images = images(&mut c, &raw.images);
     let providers: Vec<Provider> = raw
         .providers
         .iter()
@@ -185,6 +186,7 @@ pub fn validate(
             storage,
             auth,
             ledger,
+            images,
             admin_key,
             providers,
             models,
@@ -231,6 +233,38 @@ fn server(c: &mut Checker<'_>, raw: &RawServer) -> Option<Server> {
         ),
         tls,
     })
+}
+
+fn images(c: &mut Checker<'_>, raw: &RawImages) -> ImageSettings {
+    let defaults = ImageSettings::default();
+    let max = ImageSettings::MAX_MAX_BYTES as u64;
+    let max_bytes = match raw.max_bytes {
+        None => defaults.max_bytes,
+        Some(n) if (1..=max).contains(&n) => usize::try_from(n).unwrap_or(defaults.max_bytes),
+        Some(n) => {
+            c.error(
+                "images.max_bytes",
+                format!("{n} is out of range; expected 1 to {max} (32 MiB)"),
+            );
+            defaults.max_bytes
+        }
+    };
+    let timeout = match raw.timeout_ms {
+        None => defaults.timeout,
+        Some(ms @ 100..=60_000) => Duration::from_millis(ms),
+        Some(ms) => {
+            c.error(
+                "images.timeout_ms",
+                format!("{ms} is out of range; expected 100 to 60000"),
+            );
+            defaults.timeout
+        }
+    };
+    ImageSettings {
+        fetch_urls: raw.fetch_urls.unwrap_or(false),
+        max_bytes,
+        timeout,
+    }
 }
 
 fn auth(c: &mut Checker<'_>, raw: &RawAuth, server: Option<&Server>) -> Option<AuthMode> {
