@@ -1,6 +1,6 @@
 //! The pooled upstream HTTP client: HTTP/1.1 and HTTP/2 (ALPN), rustls with the platform's roots, TCP_NODELAY.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,6 +32,20 @@ pub fn build(connect_timeout: Duration) -> Result<HttpClient, String> {
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
         .build(https))
+}
+
+/// A rustls client config with the same roots and crypto provider as the upstream client, for
+/// the gateway's other outbound TLS (fetching image URLs) so one place decides what is trusted.
+pub fn tls_client_config() -> Result<rustls::ClientConfig, String> {
+    use hyper_rustls::ConfigBuilderExt;
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("cannot set up TLS: {e}"))?
+    .with_native_roots()
+    .map_err(|e| format!("cannot load the system's TLS root certificates: {e}"))?
+    .with_no_client_auth())
 }
 
 /// rustls needs one process-wide crypto provider; ring keeps aws-lc out of the build.

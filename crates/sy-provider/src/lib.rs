@@ -17,6 +17,7 @@ mod tests;
 mod transport;
 
 pub use body::{BodyError, UpstreamBody};
+pub use client::tls_client_config;
 pub use error::{ErrorClass, UpstreamError, retry_after};
 pub use openai::classify_status;
 
