@@ -9,6 +9,7 @@ mod admission;
 mod auth;
 mod budget;
 mod dispatch;
+mod images;
 mod ingress;
 mod ledger;
 mod limits;
@@ -25,6 +26,7 @@ pub mod tenancy;
 mod tls;
 mod translate;
 
+pub use images::{ImageFetcher, MAX_IMAGES, is_public};
 pub use ledger::Ledger;
 pub use listener::Server;
 pub use state::{ConfigSource, Gateway, ReloadReport};

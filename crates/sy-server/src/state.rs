@@ -1,7 +1,7 @@
 //! The gateway's shared state: the live routing snapshot, the providers, admission and metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use sy_config::{AuthMode, Config};
@@ -13,6 +13,7 @@ use sy_store::Store;
 use crate::admission::Admission;
 use crate::auth::Authenticator;
 use crate::budget::Budgets;
+use crate::images::ImageFetcher;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
@@ -65,6 +66,8 @@ struct Inner {
     /// Present with a store: every request's usage record goes through it.
     ledger: Option<Ledger>,
     budgets: Arc<Budgets>,
+    /// How image URLs are fetched under `[images] fetch_urls`: built on first use.
+    image_fetcher: OnceLock<ImageFetcher>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -123,6 +126,7 @@ impl Gateway {
                 limiter,
                 ledger,
                 budgets,
+                image_fetcher: OnceLock::new(),
             }),
         })
     }
@@ -193,6 +197,24 @@ impl Gateway {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// How image URLs are fetched: public addresses and the platform's root certificates, unless
+    /// [`Gateway::set_image_fetcher`] chose otherwise.
+    pub(crate) fn image_fetcher(&self) -> Result<&ImageFetcher, sy_core::GatewayError> {
+        if let Some(fetcher) = self.inner.image_fetcher.get() {
+            return Ok(fetcher);
+        }
+        let fetcher = ImageFetcher::public().map_err(|e| {
+            sy_core::GatewayError::new(sy_core::ErrorKind::Internal, format!("image fetching: {e}"))
+        })?;
+        Ok(self.inner.image_fetcher.get_or_init(|| fetcher))
+    }
+
+    /// Fetches image URLs with `fetcher` instead (tests: a loopback server and its throwaway
+    /// certificate). Code only, never config. False if a fetcher was already in use.
+    pub fn set_image_fetcher(&self, fetcher: ImageFetcher) -> bool {
+        self.inner.image_fetcher.set(fetcher).is_ok()
     }
 
     /// Marks the gateway as shutting down: `/readyz` fails so load balancers stop sending traffic.

@@ -1,6 +1,8 @@
 //! The translation lane, shared by every ingress dialect: a request is decoded once into the
 //! canonical model (for OpenAI Chat callers only when a planned target needs it) and encoded for
-//! each target tried; the answer comes back through the target's codec and the caller's.
+//! each target tried; the answer comes back through the target's codec and the caller's. Under
+//! `[images] fetch_urls`, a target that takes no image URLs gets the request with those images
+//! fetched and inlined.
 
 use std::sync::OnceLock;
 
@@ -14,6 +16,9 @@ use sy_provider::Dialect;
 use sy_router::Target;
 use sy_store::Tokens;
 
+use crate::images;
+use crate::state::{Gateway, Snapshot};
+
 /// The output ceiling sent to an upstream that requires one (Anthropic) when neither the
 /// request nor the model's catalogue entry gives one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -24,6 +29,17 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub struct Translator<'a> {
     body: &'a [u8],
     decoded: OnceLock<Result<Decoded, GatewayError>>,
+    /// The request with its image URLs fetched, for targets that refuse those URLs.
+    inlined: Option<Inlined>,
+}
+
+/// The request with its image URLs replaced by the images' bytes, or why they could not be.
+#[derive(Debug)]
+struct Inlined {
+    /// Where the URL images were in the caller's request: a refusal naming one of these is
+    /// answered by encoding `request` instead.
+    origins: Vec<String>,
+    request: Result<Canonical, GatewayError>,
 }
 
 impl<'a> Translator<'a> {
@@ -32,6 +48,7 @@ impl<'a> Translator<'a> {
         Self {
             body,
             decoded: OnceLock::new(),
+            inlined: None,
         }
     }
 
@@ -42,6 +59,7 @@ impl<'a> Translator<'a> {
         Self {
             body: &[],
             decoded: cell,
+            inlined: None,
         }
     }
 
@@ -55,6 +73,62 @@ impl<'a> Translator<'a> {
             .map_err(Clone::clone)
     }
 
+    /// Under `[images] fetch_urls`, when a target of `plan` would refuse the request's image
+    /// URLs, fetches them once and keeps a copy of the request with the images inline.
+    ///
+    /// Encoding runs synchronously inside dispatch (one target after another), so the fetch
+    /// cannot wait for the first refusal there; instead each planned target's encoder is asked
+    /// here, before dispatch, and only a refusal that names an image URL costs a fetch. Targets
+    /// that take URLs (Anthropic) still get the URL; a failed fetch refuses only the targets that
+    /// needed it.
+    pub async fn fetch_images_if_needed(
+        &mut self,
+        gateway: &Gateway,
+        snapshot: &Snapshot,
+        plan: &[&Target],
+    ) {
+        let settings = snapshot.config.images;
+        if !settings.fetch_urls {
+            return;
+        }
+        let translated: Vec<(Dialect, &Target)> = plan
+            .iter()
+            .filter_map(|target| {
+                let dialect = snapshot.providers.get(target.provider_index)?.dialect();
+                (dialect != Dialect::OpenAiChat).then_some((dialect, *target))
+            })
+            .collect();
+        if translated.is_empty() {
+            return;
+        }
+        // A request that does not decode is refused when it is encoded.
+        let Ok(original) = self.request() else {
+            return;
+        };
+        let mut inlined = original.clone();
+        let origins: Vec<String> = inlined
+            .url_images_mut()
+            .iter()
+            .map(|(origin, _)| (*origin).to_owned())
+            .collect();
+        let refused = |(dialect, target): &(Dialect, &Target)| {
+            matches!(
+                encode_as(original, *dialect, target),
+                Err(DialectError::Untranslatable { field, .. }) if origins.contains(&field)
+            )
+        };
+        if origins.is_empty() || !translated.iter().any(refused) {
+            return;
+        }
+        let request = match gateway.image_fetcher() {
+            Ok(fetcher) => images::inline_url_images(&mut inlined, &settings, fetcher)
+                .await
+                .map(|()| inlined),
+            Err(e) => Err(e),
+        };
+        self.inlined = Some(Inlined { origins, request });
+    }
+
     /// The request in `dialect` for `target`, or why that target cannot take it.
     pub fn encode(
         &self,
@@ -63,19 +137,34 @@ impl<'a> Translator<'a> {
         provider: &str,
     ) -> Result<Encoded, GatewayError> {
         let request = self.request()?;
-        let mut options = EncodeOptions::new(target.upstream_model.as_ref());
-        options.default_max_tokens = target
-            .capabilities
-            .max_output_tokens
-            .and_then(|max| u32::try_from(max).ok())
-            .unwrap_or(DEFAULT_MAX_TOKENS);
-        let encoded = match dialect {
-            Dialect::Anthropic => anthropic::encode_request(request, &options),
-            Dialect::Converse => converse::encode_request(request, &options),
-            Dialect::Gemini => gemini::encode_request(request, &options),
-            Dialect::OpenAiChat => openai_chat::encode_request(request, &options),
-        };
+        let encoded = encode_as(request, dialect, target);
+        if let (Err(DialectError::Untranslatable { field, .. }), Some(inlined)) =
+            (&encoded, &self.inlined)
+            && inlined.origins.contains(field)
+        {
+            let request = inlined.request.as_ref().map_err(Clone::clone)?;
+            return encode_as(request, dialect, target).map_err(|e| refusal(e, provider));
+        }
         encoded.map_err(|e| refusal(e, provider))
+    }
+}
+
+fn encode_as(
+    request: &Canonical,
+    dialect: Dialect,
+    target: &Target,
+) -> Result<Encoded, DialectError> {
+    let mut options = EncodeOptions::new(target.upstream_model.as_ref());
+    options.default_max_tokens = target
+        .capabilities
+        .max_output_tokens
+        .and_then(|max| u32::try_from(max).ok())
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    match dialect {
+        Dialect::Anthropic => anthropic::encode_request(request, &options),
+        Dialect::Converse => converse::encode_request(request, &options),
+        Dialect::Gemini => gemini::encode_request(request, &options),
+        Dialect::OpenAiChat => openai_chat::encode_request(request, &options),
     }
 }
 

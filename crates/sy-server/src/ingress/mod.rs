@@ -172,7 +172,11 @@ pub async fn run(
         echo,
         body,
     } = call;
-    let translator = Translator::decoded(decoded);
+    let mut translator = Translator::decoded(decoded);
+    // Before dispatch, whose per-target encoding is synchronous: see the method's comment.
+    translator
+        .fetch_images_if_needed(&gateway, &snapshot, &planned.targets)
+        .await;
     let body_for = |target: &Target, provider: &Provider| {
         let dialect = provider.dialect();
         if ingress.pass_through() == Some(dialect) {

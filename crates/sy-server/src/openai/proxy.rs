@@ -148,7 +148,13 @@ async fn proxy(
     };
     let (plan, max_attempts) = (planned.targets, planned.max_attempts);
 
-    let translator = Translator::openai_chat(&bytes);
+    let mut translator = Translator::openai_chat(&bytes);
+    if operation == Operation::ChatCompletions {
+        // Before dispatch, whose per-target encoding is synchronous: see the method's comment.
+        translator
+            .fetch_images_if_needed(&gateway, &snapshot, &plan)
+            .await;
+    }
     let body_for = |target: &Target, provider: &Provider| {
         let dialect = provider.dialect();
         if dialect != Dialect::OpenAiChat {
