@@ -41,6 +41,10 @@ pub struct Outgoing {
     pub added_stream_usage: bool,
     /// Set when the body was translated into the upstream's dialect.
     pub translated: Option<(Dialect, Translation)>,
+    /// The upstream's error bodies mean the same to the caller (same dialect), so they may be
+    /// passed back as sent. Not so for a native body sent through another vendor's API (Claude
+    /// on Bedrock's InvokeModel answers its errors in Bedrock's shape).
+    pub caller_reads_errors: bool,
 }
 
 /// Why no deployment answered.
@@ -140,8 +144,8 @@ pub async fn dispatch(
             body,
             added_stream_usage,
             translated,
+            caller_reads_errors: same_dialect,
         } = outgoing;
-        let same_dialect = translated.is_none();
         let attempt_started = Instant::now();
         let sent = provider
             .send(operation, &target.upstream_model, body, &target.timeouts)

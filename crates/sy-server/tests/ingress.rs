@@ -799,3 +799,52 @@ async fn bedrock_callers_sign_with_sigv4_or_send_a_bearer_key() {
     assert_eq!(answer.status, 401);
     assert_eq!(answer.json()["error"]["type"], "authentication_error");
 }
+
+#[tokio::test]
+async fn anthropic_callers_reach_claude_on_bedrock_through_invoke_model_natively() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    let body = json!({ "model": "via-bedrock", "max_tokens": 64, "stream": false,
+        "messages": [{ "role": "user", "content": [{ "type": "text", "text": "hi",
+                                                     "cache_control": { "type": "ephemeral" } }] }] });
+    let answer = send(&gw, "/v1/messages", &body, &[]).await;
+    assert_eq!(Caller::Anthropic.text(&answer, false), "Hello there");
+    let sent = up.bedrock.requests().last().unwrap().clone();
+    assert!(
+        sent.path_and_query.ends_with("/invoke"),
+        "{}",
+        sent.path_and_query
+    );
+    let native = sent.json();
+    assert_eq!(native["anthropic_version"], "bedrock-2023-05-31");
+    assert!(native.get("model").is_none() && native.get("stream").is_none());
+    // Anthropic-only fields survive, as Converse could not carry them.
+    assert_eq!(
+        native["messages"][0]["content"][0]["cache_control"]["type"],
+        "ephemeral"
+    );
+
+    let mut body = body;
+    body["stream"] = json!(true);
+    let answer = send(&gw, "/v1/messages", &body, &[]).await;
+    assert_eq!(Caller::Anthropic.text(&answer, true), "Hello there");
+    assert_eq!(answer.header("content-type"), "text/event-stream");
+    let sent = up.bedrock.requests().last().unwrap().clone();
+    assert!(
+        sent.path_and_query
+            .ends_with("/invoke-with-response-stream")
+    );
+
+    // A Bedrock exception mid-stream becomes Anthropic's error event.
+    up.bedrock.set_script(BedrockScript::stream_exception(
+        &["Hello", " there"],
+        2,
+        "throttlingException",
+        "Too many requests",
+    ));
+    let events = named_events(&send(&gw, "/v1/messages", &body, &[]).await.body);
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error");
+    assert_eq!(data["error"]["type"], "rate_limit_error");
+    assert!(!events.iter().any(|(n, _)| n == "message_stop"));
+}

@@ -28,7 +28,7 @@ use sy_dialect::{
     Decoded, DialectError, ResponseMeta, Translation, anthropic as ant, converse, openai_chat,
     openai_responses,
 };
-use sy_provider::{Dialect, Provider};
+use sy_provider::{Dialect, Operation, Provider};
 use sy_router::{Needs, Target};
 use sy_wire::openai::BodyEdit;
 use sy_wire::openai::head::edit_body;
@@ -185,6 +185,21 @@ pub async fn run(
                 body,
                 added_stream_usage: false,
                 translated: None,
+                caller_reads_errors: true,
+            });
+        }
+        if ingress == Ingress::Anthropic
+            && dialect == Dialect::Converse
+            && is_anthropic_on_bedrock(&target.upstream_model)
+        {
+            // Claude on Bedrock takes the Messages body natively through InvokeModel: nothing
+            // Anthropic-specific is lost to Converse, and the answer needs no translation.
+            return bedrock_anthropic_body(&body).map(|body| Outgoing {
+                operation: Operation::Invoke { stream },
+                body,
+                added_stream_usage: false,
+                translated: None,
+                caller_reads_errors: false,
             });
         }
         let encoded = translator.encode(dialect, target, &provider.name)?;
@@ -193,6 +208,7 @@ pub async fn run(
             body: Bytes::from(encoded.body),
             added_stream_usage: false,
             translated: Some((dialect, encoded.translation)),
+            caller_reads_errors: false,
         })
     };
     let result = dispatch(
@@ -254,6 +270,27 @@ fn pass_through_body(body: &Bytes, upstream_model: &str) -> Result<Bytes, Gatewa
         include_usage: false,
     };
     edit_body(text, &model, false, edit).map_err(|e| GatewayError::invalid(e.message))
+}
+
+/// Whether a Bedrock model id (base id, inference profile or ARN) is an Anthropic model.
+fn is_anthropic_on_bedrock(model_id: &str) -> bool {
+    model_id.contains("anthropic.")
+}
+
+/// A Messages body as InvokeModel takes it for Claude on Bedrock: no `model` (it is in the
+/// path), no `stream` (the operation decides), and Bedrock's `anthropic_version`.
+fn bedrock_anthropic_body(body: &Bytes) -> Result<Bytes, GatewayError> {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    object.remove("model");
+    object.remove("stream");
+    object.insert(
+        "anthropic_version".to_owned(),
+        serde_json::Value::from("bedrock-2023-05-31"),
+    );
+    serde_json::to_vec(&object)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::internal(format!("re-encoding the body failed: {e}")))
 }
 
 /// What encoding the answer needs to know about the call.
@@ -498,8 +535,18 @@ impl Answer {
         slot: Slot,
         dispatched: Dispatched,
     ) -> Response {
+        // Claude on Bedrock answers InvokeModelWithResponseStream in event-stream frames.
+        let invoke = dispatched
+            .response
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| {
+                v.as_bytes()
+                    .starts_with(b"application/vnd.amazon.eventstream")
+            });
         let relay = TappedSse::new(
             dispatched.response.body,
+            invoke,
             dispatched.timeouts.idle,
             deadline(&ctx, &dispatched.timeouts),
         );

@@ -172,6 +172,7 @@ async fn proxy(
                 body: Bytes::from(encoded.body),
                 added_stream_usage: false,
                 translated: Some((dialect, encoded.translation)),
+                caller_reads_errors: false,
             });
         }
         // The pass-through lane: the same bytes with only the model (and usage option) edited.
@@ -186,6 +187,7 @@ async fn proxy(
                 body,
                 added_stream_usage: include_usage,
                 translated: None,
+                caller_reads_errors: true,
             })
             .map_err(head_error)
     };
