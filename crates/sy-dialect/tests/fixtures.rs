@@ -11,7 +11,7 @@ use sy_dialect::anthropic::{AnthropicStreamDecoder, AnthropicStreamEncoder};
 use sy_dialect::canonical::{Response, StreamEvent};
 use sy_dialect::converse::{ConverseStreamDecoder, ConverseStreamEncoder};
 use sy_dialect::gemini::GeminiStreamDecoder;
-use sy_dialect::openai_chat::ChunkEncoder;
+use sy_dialect::openai_chat::{ChunkDecoder, ChunkEncoder};
 use sy_dialect::openai_responses::{RequestEcho, ResponsesStreamEncoder};
 use sy_dialect::{
     Decoded, DialectError, EncodeOptions, ResponseMeta, SseEvent, StructuredOutputMode,
@@ -331,6 +331,16 @@ fn relay(from: &str, to: &str, input: &Value, options: &Options) -> Result<Value
             for event in events {
                 let data = event.get("data").ok_or("a Gemini event needs data")?;
                 canonical.extend(decoder.push(&bytes(data)));
+                sink.feed(canonical.drain(..), &mut out);
+            }
+            canonical.extend(decoder.end());
+        }
+        "openai" => {
+            let mut decoder = ChunkDecoder::new(&translation);
+            for event in events {
+                // A string payload (`[DONE]`, garbage) is sent verbatim.
+                let data = event.get("data").ok_or("an OpenAI event needs data")?;
+                canonical.extend(decoder.push(&body_bytes(data)));
                 sink.feed(canonical.drain(..), &mut out);
             }
             canonical.extend(decoder.end());

@@ -1,15 +1,15 @@
 //! OpenAI Chat Completions: an ingress dialect (request decoding, answer and chunk encoding) and an
-//! upstream dialect (request encoding, answer decoding) for OpenAI, Azure OpenAI and
+//! upstream dialect (request encoding, answer and chunk decoding) for OpenAI, Azure OpenAI and
 //! OpenAI-compatible servers.
 
 mod decode;
 mod encode;
 mod response;
 mod stream;
+mod stream_decode;
 
 pub use stream::{Chunk, ChunkEncoder};
 pub use stream_decode::ChunkDecoder;
-mod stream_decode;
 
 pub(crate) use stream::error_type_and_code;
 

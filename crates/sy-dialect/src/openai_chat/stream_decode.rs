@@ -3,10 +3,16 @@
 //! compatible servers, the simulator).
 //!
 //! A tool call's `id` and `name` come in its first delta; later deltas carry only its upstream
-//! `index` and argument fragments. Canonical indexes count calls in arrival order from 0. The
-//! finish comes one chunk before the usage chunk (empty `choices`) when usage was asked for, so
-//! the finish is held until the usage arrives or the stream ends. Azure's first chunk may have no
-//! choices at all (`prompt_filter_results`); it only starts the answer.
+//! `index` and argument fragments. Canonical indexes count calls in arrival order from 0; a new
+//! `id` at an upstream index already in use starts a new call (servers that leave `index` out).
+//! Ids are kept as the upstream wrote them, as the answer decoder does; one missing is made up
+//! stably per answer and position. The finish comes one chunk before the usage chunk (empty
+//! `choices`) when usage was asked for, so the finish is held until the usage arrives or the
+//! stream ends. Azure's first chunk may have no choices at all (`prompt_filter_results`) and an
+//! empty id and model; it only starts the answer.
+//!
+//! `[DONE]` ends the answer: a missing finish reason then means a normal stop, as in a whole
+//! answer. A stream that ends without `[DONE]` and without a finish reason was cut short.
 
 use std::collections::BTreeMap;
 
@@ -15,21 +21,20 @@ use serde::Deserialize;
 use super::response::{WireUsage, finish_reason};
 use crate::Translation;
 use crate::canonical::{FinishReason, StreamError, StreamErrorKind, StreamEvent};
+use crate::ids::synthesize_call_id;
 
 #[derive(Deserialize)]
 struct WireChunk {
     id: Option<String>,
     model: Option<String>,
-    #[serde(default)]
-    choices: Vec<WireChoice>,
+    choices: Option<Vec<WireChoice>>,
     usage: Option<WireUsage>,
-    error: Option<WireError>,
+    error: Option<WireErrorField>,
 }
 
 #[derive(Deserialize)]
 struct WireChoice {
-    #[serde(default)]
-    delta: WireDelta,
+    delta: Option<WireDelta>,
     finish_reason: Option<String>,
 }
 
@@ -39,8 +44,7 @@ struct WireDelta {
     reasoning_content: Option<String>,
     reasoning: Option<String>,
     refusal: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<WireToolDelta>,
+    tool_calls: Option<Vec<WireToolDelta>>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +61,14 @@ struct WireFunctionDelta {
     arguments: Option<String>,
 }
 
+/// OpenAI's error object; some compatible servers send only a message string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireErrorField {
+    Object(WireError),
+    Message(String),
+}
+
 #[derive(Deserialize)]
 struct WireError {
     message: Option<String>,
@@ -65,11 +77,24 @@ struct WireError {
     code: Option<serde_json::Value>,
 }
 
+/// A tool call seen in this answer.
+#[derive(Debug)]
+struct ToolSlot {
+    /// Canonical index.
+    index: u32,
+    /// The upstream id, when it gave one.
+    id: Option<String>,
+}
+
+/// The state of one OpenAI chat completion stream being read into canonical events.
 #[derive(Debug)]
 pub struct ChunkDecoder {
     started: bool,
-    /// Upstream tool index → canonical index.
-    tools: BTreeMap<u32, u32>,
+    /// The upstream answer id, for ids made up for calls that came without one.
+    answer_id: String,
+    /// Upstream tool index → the call currently at that index.
+    tools: BTreeMap<u32, ToolSlot>,
+    tool_calls: u32,
     /// The finish seen, waiting for a usage chunk that may follow it.
     finish: Option<FinishReason>,
     finished: bool,
@@ -77,10 +102,14 @@ pub struct ChunkDecoder {
 }
 
 impl ChunkDecoder {
+    /// The translation has nothing for this decoder to undo: requests to OpenAI-dialect
+    /// upstreams keep a JSON schema answer as `response_format`, never as a forced tool.
     pub fn new(_translation: &Translation) -> Self {
         Self {
             started: false,
+            answer_id: String::new(),
             tools: BTreeMap::new(),
+            tool_calls: 0,
             finish: None,
             finished: false,
             done: false,
@@ -93,6 +122,9 @@ impl ChunkDecoder {
             return Vec::new();
         }
         if data.trim_ascii() == b"[DONE]" {
+            if !self.finished && self.finish.is_none() {
+                self.finish = Some(finish_reason(None));
+            }
             return self.end();
         }
         let chunk: WireChunk = match serde_json::from_slice(data) {
@@ -103,20 +135,36 @@ impl ChunkDecoder {
             }
         };
         if let Some(error) = chunk.error {
-            return self.fail(error_kind(&error), error.message.unwrap_or_default());
+            return match error {
+                WireErrorField::Object(error) => {
+                    let kind = error_kind(&error);
+                    self.fail(kind, error.message.unwrap_or_default())
+                }
+                WireErrorField::Message(message) => self.fail(StreamErrorKind::Server, message),
+            };
         }
         let mut out = Vec::new();
         if !self.started {
             self.started = true;
+            let id = chunk.id.filter(|id| !id.is_empty());
+            self.answer_id = id.clone().unwrap_or_default();
             out.push(StreamEvent::MessageStart {
-                upstream_id: chunk.id,
-                upstream_model: chunk.model,
+                upstream_id: id,
+                upstream_model: chunk.model.filter(|m| !m.is_empty()),
             });
+        } else if self.answer_id.is_empty()
+            && let Some(id) = chunk.id.filter(|id| !id.is_empty())
+        {
+            // Azure's filter chunk has no id; the first real chunk does.
+            self.answer_id = id;
         }
         // The gateway never asks for more than one choice.
-        if let Some(choice) = chunk.choices.into_iter().next() {
-            self.delta(choice.delta, &mut out);
-            if let Some(reason) = choice.finish_reason {
+        if let Some(choice) = chunk.choices.into_iter().flatten().next() {
+            self.delta(choice.delta.unwrap_or_default(), &mut out);
+            // Some compatible servers write "" rather than null before the end.
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty())
+                && !self.finished
+            {
                 self.finish = Some(finish_reason(Some(&reason)));
             }
         }
@@ -139,20 +187,32 @@ impl ChunkDecoder {
                 out.push(StreamEvent::TextDelta(text));
             }
         }
-        for call in delta.tool_calls {
+        for call in delta.tool_calls.unwrap_or_default() {
             let (name, arguments) = call
                 .function
                 .map(|f| (f.name, f.arguments))
                 .unwrap_or_default();
-            let index = match self.tools.get(&call.index) {
-                Some(index) => *index,
+            let id = call.id.filter(|id| !id.is_empty());
+            let known = self
+                .tools
+                .get(&call.index)
+                .filter(|slot| id.is_none() || slot.id == id)
+                .map(|slot| slot.index);
+            let index = match known {
+                Some(index) => index,
                 None => {
-                    let index = self.tools.len() as u32;
-                    self.tools.insert(call.index, index);
+                    let index = self.tool_calls;
+                    self.tool_calls += 1;
+                    let name = name.unwrap_or_default();
+                    let position = usize::try_from(index).unwrap_or(usize::MAX);
+                    let call_id = id
+                        .clone()
+                        .unwrap_or_else(|| synthesize_call_id(&self.answer_id, position, &name));
+                    self.tools.insert(call.index, ToolSlot { index, id });
                     out.push(StreamEvent::ToolCallStart {
                         index,
-                        id: call.id.unwrap_or_else(|| format!("call_{index}")),
-                        name: name.unwrap_or_default(),
+                        id: call_id,
+                        name,
                     });
                     index
                 }
@@ -174,7 +234,7 @@ impl ChunkDecoder {
     }
 
     /// The upstream stream ended (`[DONE]` or end of body): a held finish goes out; with no
-    /// finish at all, the answer was cut short.
+    /// finish at all, the answer was cut short. Nothing comes out after `[DONE]` or an error.
     pub fn end(&mut self) -> Vec<StreamEvent> {
         if self.done {
             return Vec::new();
@@ -197,7 +257,8 @@ impl ChunkDecoder {
     }
 }
 
-/// The class of an in-band OpenAI error, from its `type` or `code`.
+/// The class of an in-band OpenAI error, from its `type` or `code`; the gateway's own codes
+/// (see `error_type_and_code`) read back to the class they were written for.
 fn error_kind(error: &WireError) -> StreamErrorKind {
     let code = error
         .code
@@ -210,7 +271,13 @@ fn error_kind(error: &WireError) -> StreamErrorKind {
         }
         (_, "overloaded" | "upstream_unavailable") => StreamErrorKind::Overloaded,
         (_, "timeout" | "upstream_timeout") => StreamErrorKind::Timeout,
-        ("invalid_request_error", _) => StreamErrorKind::InvalidRequest,
+        (_, "model_error") => StreamErrorKind::ModelError,
+        (_, "upstream_protocol_error") => StreamErrorKind::Protocol,
+        (_, "stream_truncated") => StreamErrorKind::Truncated,
+        (_, "insufficient_quota")
+        | ("invalid_request_error" | "insufficient_quota" | "authentication_error", _) => {
+            StreamErrorKind::InvalidRequest
+        }
         _ => StreamErrorKind::Server,
     }
 }
@@ -409,5 +476,120 @@ mod tests {
                 .collect()
         };
         assert_eq!(kinds(&decoded), kinds(&events));
+    }
+
+    #[test]
+    fn done_without_a_finish_reason_is_a_normal_stop() {
+        let events = decode(&[
+            r#"{"choices":[{"delta":{"content":"a"},"finish_reason":""}]}"#,
+            "[DONE]",
+        ]);
+        assert_eq!(
+            events[1..],
+            [
+                StreamEvent::TextDelta("a".into()),
+                StreamEvent::Finish {
+                    reason: FinishReason::EndTurn,
+                    stop_sequence: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn one_finish_even_when_repeated_and_usage_in_the_finish_chunk() {
+        let events = decode(&[
+            r#"{"choices":[{"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
+            "[DONE]",
+        ]);
+        let finishes: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Finish { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finishes, vec![FinishReason::MaxTokens]);
+        assert!(matches!(events.last(), Some(StreamEvent::Usage(_))));
+    }
+
+    #[test]
+    fn calls_without_index_are_told_apart_by_id_and_missing_ids_are_made_up() {
+        let events = decode(&[
+            r#"{"id":"","choices":[]}"#,
+            r#"{"id":"ans-1","choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"b","function":{"name":"g","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":4,"function":{"name":"h"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"content":null,"tool_calls":null},"finish_reason":"tool_calls"}]}"#,
+        ]);
+        let starts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCallStart { index, id, name } => {
+                    Some((*index, id.clone(), name.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let made_up = synthesize_call_id("ans-1", 2, "h");
+        assert_eq!(
+            starts,
+            vec![
+                (0, "a".to_owned(), "f".to_owned()),
+                (1, "b".to_owned(), "g".to_owned()),
+                (2, made_up, "h".to_owned()),
+            ]
+        );
+        assert_eq!(
+            events[0],
+            StreamEvent::MessageStart {
+                upstream_id: None,
+                upstream_model: None
+            }
+        );
+    }
+
+    #[test]
+    fn error_kinds_the_encoder_writes_read_back_the_same() {
+        let kinds = [
+            StreamErrorKind::InvalidRequest,
+            StreamErrorKind::RateLimited,
+            StreamErrorKind::Overloaded,
+            StreamErrorKind::Server,
+            StreamErrorKind::ModelError,
+            StreamErrorKind::Timeout,
+            StreamErrorKind::Protocol,
+            StreamErrorKind::Truncated,
+        ];
+        for kind in kinds {
+            let meta = ResponseMeta {
+                id: "x".into(),
+                model: "m".into(),
+                created: 0,
+            };
+            let mut encoder = ChunkEncoder::new(meta, false);
+            let error = StreamEvent::Error(StreamError::new(kind, "boom"));
+            let mut decoder = ChunkDecoder::new(&Translation::default());
+            let mut decoded: Vec<_> = encoder
+                .push(error.clone())
+                .into_iter()
+                .flat_map(|chunk| decoder.push(chunk.into_value().to_string().as_bytes()))
+                .collect();
+            decoded.extend(decoder.end());
+            assert_eq!(decoded, vec![error], "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_bare_error_message_is_a_server_error() {
+        let events = decode(&[r#"{"error":"model crashed"}"#]);
+        assert_eq!(
+            events,
+            vec![StreamEvent::Error(StreamError::new(
+                StreamErrorKind::Server,
+                "model crashed"
+            ))]
+        );
     }
 }
