@@ -366,3 +366,47 @@ async fn a_tool_call_history_reaches_each_cloud_in_its_own_shape() {
         "{sent}"
     );
 }
+
+#[tokio::test]
+async fn gpt_oss_on_bedrock_takes_the_chat_body_natively_through_invoke_model() {
+    let clouds = clouds().await;
+    let gw = gateway(&clouds, &[("bedrock", "openai.gpt-oss-120b-1:0")]).await;
+    let answer = gw.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(content(&answer), "Hello there");
+    assert_eq!(answer.json()["usage"]["completion_tokens"], 2);
+    let sent = clouds.bedrock.requests().last().unwrap().clone();
+    assert!(
+        sent.path_and_query.ends_with("/invoke"),
+        "{}",
+        sent.path_and_query
+    );
+    let native = sent.json();
+    assert!(native.get("model").is_none(), "{native}");
+    assert_eq!(native["messages"][0]["content"], "Be brief.");
+    assert_eq!(native["stream"], false);
+
+    let answer = gw.post("/v1/chat/completions", CHAT_STREAM).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let (text, finish, usage, done) = streamed(&answer.body);
+    assert_eq!(text, "Hello there");
+    assert_eq!(finish.as_deref(), Some("stop"));
+    assert!(done);
+    // The stream has no usage chunk of its own: Bedrock's invocation metrics stand in.
+    let usage = usage.expect("a usage chunk, as the caller asked");
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0, "{usage}");
+    assert_eq!(usage["completion_tokens"], 2);
+    let sent = clouds.bedrock.requests().last().unwrap().clone();
+    assert!(
+        sent.path_and_query
+            .ends_with("/invoke-with-response-stream")
+    );
+    assert!(sent.json().get("stream_options").is_none());
+
+    // Bedrock's throttling, rendered in OpenAI's shape (the body was not translated, yet the
+    // error is Bedrock's).
+    clouds.bedrock.set_script(BedrockScript::throttled());
+    let answer = gw.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(answer.status, 429, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["code"], "rate_limit_exceeded");
+}

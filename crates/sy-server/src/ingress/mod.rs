@@ -492,8 +492,10 @@ impl Answer {
         translation: &Translation,
     ) -> Response {
         let egress = self.egress(self.meta(&ctx));
+        let event_stream = relay::is_event_stream(&dispatched.response.headers);
         let relay = TranslatedStream::new(
             dialect,
+            event_stream,
             dispatched.response.body,
             translation,
             egress,
@@ -536,14 +538,7 @@ impl Answer {
         dispatched: Dispatched,
     ) -> Response {
         // Claude on Bedrock answers InvokeModelWithResponseStream in event-stream frames.
-        let invoke = dispatched
-            .response
-            .headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| {
-                v.as_bytes()
-                    .starts_with(b"application/vnd.amazon.eventstream")
-            });
+        let invoke = relay::is_event_stream(&dispatched.response.headers);
         let relay = TappedSse::new(
             dispatched.response.body,
             invoke,

@@ -165,6 +165,18 @@ async fn proxy(
                     operation.name()
                 )));
             }
+            if dialect == Dialect::Converse && is_openai_on_bedrock(&target.upstream_model) {
+                // gpt-oss on Bedrock takes the chat body natively through InvokeModel.
+                return bedrock_chat_body(&bytes, head.stream).map(|body| Outgoing {
+                    operation: Operation::Invoke {
+                        stream: head.stream,
+                    },
+                    body,
+                    added_stream_usage: false,
+                    translated: Some((Dialect::OpenAiChat, sy_dialect::Translation::default())),
+                    caller_reads_errors: false,
+                });
+            }
             // Another dialect: decoded once, encoded for this target.
             let encoded = translator.encode(dialect, target, &provider.name)?;
             return Ok(Outgoing {
@@ -225,6 +237,25 @@ async fn proxy(
     } else {
         whole(ctx, slot, dispatched).await
     }
+}
+
+/// Whether a Bedrock model id (base id, inference profile or ARN) is one of OpenAI's open-weight
+/// models, which take the chat completions body natively through InvokeModel.
+fn is_openai_on_bedrock(model_id: &str) -> bool {
+    model_id.contains("openai.")
+}
+
+/// A chat body as InvokeModel takes it: no `model` (it is in the path) and no `stream_options`
+/// (Bedrock reports the counts itself); `stream` as the operation decides.
+fn bedrock_chat_body(body: &[u8], stream: bool) -> Result<Bytes, GatewayError> {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    object.remove("model");
+    object.remove("stream_options");
+    object.insert("stream".to_owned(), serde_json::Value::from(stream));
+    serde_json::to_vec(&object)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::internal(format!("re-encoding the body failed: {e}")))
 }
 
 /// Relays a complete (non-streamed) answer, reading its usage.
@@ -376,6 +407,7 @@ fn translated_stream(
     let model = ctx.model.as_deref().unwrap_or_default().to_owned();
     let relay = TranslatedStream::new(
         dialect,
+        relay::is_event_stream(&upstream.headers),
         upstream.body,
         translation,
         Egress::Chat(ChunkEncoder::new(

@@ -60,3 +60,11 @@ pub async fn read_bounded(
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }
+
+/// Whether an answer is AWS event-stream frames (Bedrock's streams) rather than SSE.
+pub fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers.get(http::header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/vnd.amazon.eventstream")
+    })
+}

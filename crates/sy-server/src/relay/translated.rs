@@ -7,10 +7,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use sy_dialect::Translation;
 use sy_dialect::anthropic::AnthropicStreamDecoder;
-use sy_dialect::canonical::{StreamEvent, Usage};
+use sy_dialect::canonical::{StreamError, StreamErrorKind, StreamEvent, Usage};
 use sy_dialect::converse::ConverseStreamDecoder;
 use sy_dialect::gemini::GeminiStreamDecoder;
 use sy_dialect::openai_chat::ChunkDecoder;
@@ -68,9 +69,12 @@ impl std::fmt::Debug for TranslatedStream {
 }
 
 impl TranslatedStream {
-    /// `dialect` is the upstream's; `egress` encodes for the caller.
+    /// `dialect` is the upstream's; `event_stream`: the body is AWS event-stream frames (Bedrock's
+    /// ConverseStream, or InvokeModelWithResponseStream carrying `dialect`'s native events);
+    /// `egress` encodes for the caller.
     pub fn new(
         dialect: Dialect,
+        event_stream: bool,
         body: UpstreamBody,
         translation: &Translation,
         egress: Egress,
@@ -81,6 +85,20 @@ impl TranslatedStream {
             body,
             parser: SseParser::new(),
         };
+        if event_stream && dialect != Dialect::Converse {
+            // InvokeModelWithResponseStream: native events, one per `chunk` frame.
+            let decoder = match dialect {
+                Dialect::Anthropic => Decoder::Anthropic(AnthropicStreamDecoder::new(translation)),
+                _ => Decoder::Chat(ChunkDecoder::new(translation)),
+            };
+            return Self::with(
+                Source::EventStream(EventStreamReader::new(body)),
+                decoder,
+                egress,
+                idle,
+                deadline,
+            );
+        }
         let (source, decoder) = match dialect {
             Dialect::Converse => (
                 Source::EventStream(EventStreamReader::new(body)),
@@ -96,6 +114,16 @@ impl TranslatedStream {
             ),
             Dialect::OpenAiChat => (sse(body), Decoder::Chat(ChunkDecoder::new(translation))),
         };
+        Self::with(source, decoder, egress, idle, deadline)
+    }
+
+    fn with(
+        source: Source,
+        decoder: Decoder,
+        egress: Egress,
+        idle: Duration,
+        deadline: Instant,
+    ) -> Self {
         Self {
             source,
             decoder,
@@ -166,7 +194,14 @@ impl TranslatedStream {
                     Decoder::Converse(decoder) => {
                         Read::Events(decoder.push(&frame.name, &frame.payload))
                     }
-                    _ => Read::Failed("an event stream from a non-Bedrock upstream".to_owned()),
+                    decoder if frame.name == "chunk" && !frame.is_failure() => {
+                        Read::Events(unwrap_chunk(decoder, &frame.payload, self.usage.is_some()))
+                    }
+                    // Bedrock's exceptions are the same for every operation.
+                    _ => Read::Events(
+                        ConverseStreamDecoder::new(&Translation::default())
+                            .push(&frame.name, &frame.payload),
+                    ),
                 },
                 Some(Err(e)) => Read::Failed(e.to_string()),
                 None => Read::Ended,
@@ -234,4 +269,47 @@ fn decode_sse(decoder: &mut Decoder, event: &SseEvent) -> Vec<StreamEvent> {
         Decoder::Chat(d) => d.push(&event.data),
         Decoder::Converse(_) => Vec::new(),
     }
+}
+
+/// One InvokeModelWithResponseStream `chunk`: its base64 `bytes` are one native event. Bedrock adds
+/// its own token counts to the last event, which stand in for usage the model's events lack.
+fn unwrap_chunk(decoder: &mut Decoder, payload: &[u8], have_usage: bool) -> Vec<StreamEvent> {
+    let native = serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|chunk| {
+            let bytes = chunk["bytes"].as_str()?;
+            base64::engine::general_purpose::STANDARD.decode(bytes).ok()
+        });
+    let Some(native) = native else {
+        return vec![StreamEvent::Error(StreamError {
+            kind: StreamErrorKind::Protocol,
+            message: "an unreadable `chunk` frame from Bedrock".to_owned(),
+        })];
+    };
+    let mut events = match decoder {
+        Decoder::Anthropic(d) => {
+            let name = serde_json::from_slice::<serde_json::Value>(&native)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned));
+            d.push(name.as_deref(), &native)
+        }
+        Decoder::Chat(d) => d.push(&native),
+        Decoder::Gemini(d) => d.push(&native),
+        Decoder::Converse(_) => Vec::new(),
+    };
+    let reported = have_usage || events.iter().any(|e| matches!(e, StreamEvent::Usage(_)));
+    if !reported
+        && let Some(metrics) = serde_json::from_slice::<serde_json::Value>(&native)
+            .ok()
+            .map(|v| v["amazon-bedrock-invocationMetrics"].clone())
+            .filter(serde_json::Value::is_object)
+    {
+        let count = |name: &str| metrics[name].as_u64().unwrap_or_default();
+        events.push(StreamEvent::Usage(Usage {
+            input_uncached: count("inputTokenCount"),
+            output: count("outputTokenCount"),
+            ..Usage::default()
+        }));
+    }
+    events
 }

@@ -305,12 +305,22 @@ fn invoke(
     output: u64,
     request_no: u64,
 ) -> Response<KitBody> {
-    let body = json!({
-        "id": format!("msg_bdrk_{request_no:08}"), "type": "message", "role": "assistant", "model": model,
-        "content": [{ "type": "text", "text": pieces.concat() }],
-        "stop_reason": "end_turn", "stop_sequence": null,
-        "usage": { "input_tokens": input, "output_tokens": output }
-    });
+    let body = if is_openai(model) {
+        json!({
+            "id": format!("chatcmpl-bdrk-{request_no:08}"), "object": "chat.completion", "created": 1_700_000_000,
+            "model": model,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": pieces.concat() },
+                          "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output }
+        })
+    } else {
+        json!({
+            "id": format!("msg_bdrk_{request_no:08}"), "type": "message", "role": "assistant", "model": model,
+            "content": [{ "type": "text", "text": pieces.concat() }],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": { "input_tokens": input, "output_tokens": output }
+        })
+    };
     json_response(
         200,
         vec![
@@ -323,9 +333,40 @@ fn invoke(
     )
 }
 
-/// InvokeModelWithResponseStream for an Anthropic model: `chunk` events whose base64 `bytes`
-/// are the Messages stream events, the last carrying Bedrock's invocation metrics.
+/// OpenAI's open-weight models (gpt-oss) speak the chat completions format through InvokeModel.
+fn is_openai(model: &str) -> bool {
+    model.contains("openai.")
+}
+
+/// InvokeModelWithResponseStream: `chunk` events whose base64 `bytes` are the model's native
+/// stream events (Messages events for Anthropic models, `chat.completion.chunk` objects for
+/// gpt-oss, without a usage chunk), the last carrying Bedrock's invocation metrics.
 fn invoke_events(model: &str, pieces: &[String], input: u64, output: u64) -> Vec<Bytes> {
+    let metrics = json!({ "inputTokenCount": input, "outputTokenCount": output,
+                          "invocationLatency": 42, "firstByteLatency": 7 });
+    if is_openai(model) {
+        let chunk = |delta: Value, finish: Value| {
+            json!({ "id": "chatcmpl-bdrk-1", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                    "model": model, "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+        };
+        let mut events = vec![chunk(
+            json!({ "role": "assistant", "content": "" }),
+            Value::Null,
+        )];
+        for piece in pieces {
+            events.push(chunk(json!({ "content": piece }), Value::Null));
+        }
+        let mut last = chunk(json!({}), json!("stop"));
+        last["amazon-bedrock-invocationMetrics"] = metrics;
+        events.push(last);
+        return events
+            .iter()
+            .map(|event| {
+                let bytes = STANDARD.encode(event.to_string());
+                event_frame("chunk", &json!({ "bytes": bytes, "p": PADDING }))
+            })
+            .collect();
+    }
     let mut events = vec![
         json!({ "type": "message_start", "message": { "id": "msg_bdrk_1", "type": "message", "role": "assistant",
                 "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
