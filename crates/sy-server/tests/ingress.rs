@@ -25,6 +25,7 @@ use sy_testkit::{FakeUpstream, Script};
 
 struct Upstreams {
     openai: FakeUpstream,
+    azure: FakeUpstream,
     anthropic: FakeAnthropic,
     bedrock: FakeBedrock,
     gemini: FakeGemini,
@@ -33,17 +34,20 @@ struct Upstreams {
 async fn upstreams() -> Upstreams {
     Upstreams {
         openai: FakeUpstream::start(Script::stream(&["Hello", " there"])).await,
+        azure: FakeUpstream::start(Script::stream(&["Hello", " there"])).await,
         anthropic: FakeAnthropic::start(AnthropicScript::reply(&["Hello", " there"])).await,
         bedrock: FakeBedrock::start(BedrockScript::reply(&["Hello", " there"])).await,
         gemini: FakeGemini::start(GeminiScript::reply(&["Hello", " there"])).await,
     }
 }
 
-/// The gateway models, each served by one upstream.
-const MODELS: [(&str, &str); 4] = [
+/// The gateway models, each served by one upstream (the scripted fakes all say "Hello there").
+const MODELS: [(&str, &str); 6] = [
     ("via-openai", "openai"),
+    ("via-azure", "azure"),
     ("via-anthropic", "anthropic"),
     ("via-bedrock", "bedrock"),
+    ("via-gpt-oss", "bedrock"),
     ("via-gemini", "gemini"),
 ];
 
@@ -57,6 +61,15 @@ fn config(up: &Upstreams, extra: &str) -> String {
 kind = "openai"
 base_url = "{openai}/v1"
 api_key = "sk-up"
+
+[providers.azure]
+kind = "azure"
+base_url = "{azure}"
+api_key = "sk-azure"
+api_version = "2024-10-21"
+
+[providers.simulator]
+kind = "simulator"
 
 [providers.anthropic]
 kind = "anthropic"
@@ -91,8 +104,21 @@ deployments = [{{ provider = "bedrock", model = "anthropic.claude-3-5-sonnet-202
 [[models]]
 name = "via-gemini"
 deployments = [{{ provider = "gemini", model = "gemini-x" }}]
+
+[[models]]
+name = "via-azure"
+deployments = [{{ provider = "azure", model = "gpt-4o-prod" }}]
+
+[[models]]
+name = "via-gpt-oss"
+deployments = [{{ provider = "bedrock", model = "openai.gpt-oss-120b-1:0" }}]
+
+[[models]]
+name = "via-simulator"
+deployments = [{{ provider = "simulator", model = "sim" }}]
 "#,
         openai = up.openai.base_url(),
+        azure = up.azure.base_url(),
         anthropic = up.anthropic.base_url(),
         bedrock = up.bedrock.base_url(),
         gemini = up.gemini.base_url(),
@@ -365,12 +391,18 @@ async fn every_ingress_reaches_every_upstream_whole_and_streamed() {
                 assert_eq!(answer.header("x-switchyard-provider"), provider);
             }
         }
+        // The built-in simulator, which says something of its own.
+        for stream in [false, true] {
+            let (path, body) = caller.request("via-simulator", stream);
+            let text = caller.text(&send(&gw, &path, &body, &[]).await, stream);
+            assert!(text.starts_with("Simulated"), "{caller:?}: {text}");
+        }
     }
     // Every call reached the ledger with its upstream's own counts.
     let mut polls = 0;
     let rows = loop {
         polls += 1;
-        assert!(polls < 200, "the ledger never showed all 40 calls");
+        assert!(polls < 200, "the ledger never showed all 70 calls");
         let usage = gw
             .call(
                 "GET",
@@ -382,13 +414,17 @@ async fn every_ingress_reaches_every_upstream_whole_and_streamed() {
             .json();
         let rows = usage["rows"].as_array().unwrap().clone();
         let total: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
-        if total == 40 {
+        if total == 70 {
             break rows;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     for row in rows {
-        assert_eq!(row["requests"], 10, "{row}");
+        let expected = match row["provider"].as_str().unwrap() {
+            "bedrock" => 20,
+            _ => 10,
+        };
+        assert_eq!(row["requests"], expected, "{row}");
         assert!(row["output_tokens"].as_u64().unwrap() > 0, "{row}");
     }
 }
@@ -847,4 +883,202 @@ async fn anthropic_callers_reach_claude_on_bedrock_through_invoke_model_natively
     assert_eq!(name, "error");
     assert_eq!(data["error"]["type"], "rate_limit_error");
     assert!(!events.iter().any(|(n, _)| n == "message_stop"));
+}
+
+const SCHEMA: &str =
+    r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#;
+
+impl Caller {
+    /// A question with the `weather` tool offered, or (with `call`) the conversation continued
+    /// with that call and its result, `sunny`.
+    fn tool_turn(self, model: &str, call: Option<&(String, String, Value)>) -> (String, Value) {
+        let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+        let question = "weather in Paris?";
+        let (path, _) = self.request(model, false);
+        let body = match self {
+            Self::Anthropic | Self::InvokeAnthropic => {
+                let mut messages = vec![json!({ "role": "user", "content": question })];
+                if let Some((id, name, input)) = call {
+                    messages.push(json!({ "role": "assistant", "content": [
+                        { "type": "tool_use", "id": id, "name": name, "input": input }] }));
+                    messages.push(json!({ "role": "user", "content": [
+                        { "type": "tool_result", "tool_use_id": id, "content": "sunny" }] }));
+                }
+                let mut body = json!({ "max_tokens": 64, "messages": messages,
+                    "tools": [{ "name": "weather", "description": "Weather in a city", "input_schema": schema }] });
+                if let Self::Anthropic = self {
+                    body["model"] = json!(model);
+                } else {
+                    body["anthropic_version"] = json!("bedrock-2023-05-31");
+                }
+                body
+            }
+            Self::Converse => {
+                let mut messages =
+                    vec![json!({ "role": "user", "content": [{ "text": question }] })];
+                if let Some((id, name, input)) = call {
+                    messages.push(json!({ "role": "assistant", "content": [
+                        { "toolUse": { "toolUseId": id, "name": name, "input": input } }] }));
+                    messages.push(json!({ "role": "user", "content": [
+                        { "toolResult": { "toolUseId": id, "content": [{ "text": "sunny" }] } }] }));
+                }
+                json!({ "messages": messages, "toolConfig": { "tools": [{ "toolSpec": {
+                    "name": "weather", "description": "Weather in a city", "inputSchema": { "json": schema } } }] } })
+            }
+            Self::InvokeChat => {
+                let mut messages = vec![json!({ "role": "user", "content": question })];
+                if let Some((id, name, input)) = call {
+                    messages.push(json!({ "role": "assistant", "content": null, "tool_calls": [
+                        { "id": id, "type": "function", "function": { "name": name, "arguments": input.to_string() } }] }));
+                    messages
+                        .push(json!({ "role": "tool", "tool_call_id": id, "content": "sunny" }));
+                }
+                json!({ "messages": messages, "max_completion_tokens": 64, "tools": [{ "type": "function",
+                    "function": { "name": "weather", "description": "Weather in a city", "parameters": schema } }] })
+            }
+            Self::Responses => {
+                let mut input = vec![json!({ "role": "user", "content": question })];
+                if let Some((id, name, arguments)) = call {
+                    input.push(
+                        json!({ "type": "function_call", "call_id": id, "name": name,
+                                       "arguments": arguments.to_string() }),
+                    );
+                    input.push(
+                        json!({ "type": "function_call_output", "call_id": id, "output": "sunny" }),
+                    );
+                }
+                json!({ "model": model, "input": input, "tools": [{ "type": "function", "name": "weather",
+                    "description": "Weather in a city", "parameters": schema }] })
+            }
+        };
+        (path, body)
+    }
+
+    /// The tool call in an answer: id, name and arguments.
+    fn tool_call(self, answer: &Answer) -> (String, String, Value) {
+        assert_eq!(answer.status, 200, "{self:?}: {}", answer.text());
+        let body = answer.json();
+        let text = |v: &Value| v.as_str().unwrap().to_owned();
+        let parse = |v: &Value| serde_json::from_str::<Value>(v.as_str().unwrap()).unwrap();
+        match self {
+            Self::Anthropic | Self::InvokeAnthropic => {
+                assert_eq!(body["stop_reason"], "tool_use", "{body}");
+                let call = body["content"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|b| b["type"] == "tool_use")
+                    .unwrap();
+                (
+                    text(&call["id"]),
+                    text(&call["name"]),
+                    call["input"].clone(),
+                )
+            }
+            Self::Converse => {
+                assert_eq!(body["stopReason"], "tool_use", "{body}");
+                let call = body["output"]["message"]["content"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find_map(|b| b.get("toolUse"))
+                    .unwrap();
+                (
+                    text(&call["toolUseId"]),
+                    text(&call["name"]),
+                    call["input"].clone(),
+                )
+            }
+            Self::InvokeChat => {
+                assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{body}");
+                let call = &body["choices"][0]["message"]["tool_calls"][0];
+                (
+                    text(&call["id"]),
+                    text(&call["function"]["name"]),
+                    parse(&call["function"]["arguments"]),
+                )
+            }
+            Self::Responses => {
+                let call = body["output"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|item| item["type"] == "function_call")
+                    .unwrap_or_else(|| panic!("no function_call in {body}"));
+                (
+                    text(&call["call_id"]),
+                    text(&call["name"]),
+                    parse(&call["arguments"]),
+                )
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tool_call_round_trips_from_every_ingress_through_every_upstream() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    let arguments = json!({ "city": "Paris" });
+    let tool_scripts = || {
+        up.openai.set_script(Script::tool_call(
+            "call_w",
+            "weather",
+            &arguments.to_string(),
+        ));
+        up.azure.set_script(Script::tool_call(
+            "call_w",
+            "weather",
+            &arguments.to_string(),
+        ));
+        up.anthropic
+            .set_script(AnthropicScript::tool_call("weather", &arguments));
+        up.bedrock
+            .set_script(BedrockScript::tool_call("weather", &arguments));
+        up.gemini
+            .set_script(GeminiScript::tool_call("weather", &arguments));
+    };
+    let reply_scripts = || {
+        up.openai.set_script(Script::stream(&["Sunny"]));
+        up.azure.set_script(Script::stream(&["Sunny"]));
+        up.anthropic.set_script(AnthropicScript::reply(&["Sunny"]));
+        up.bedrock.set_script(BedrockScript::reply(&["Sunny"]));
+        up.gemini.set_script(GeminiScript::reply(&["Sunny"]));
+    };
+    let last_sent = |provider: &str| -> String {
+        let requests = match provider {
+            "openai" => up.openai.requests(),
+            "azure" => up.azure.requests(),
+            "anthropic" => up.anthropic.requests(),
+            "bedrock" => up.bedrock.requests(),
+            _ => up.gemini.requests(),
+        };
+        String::from_utf8(requests.last().unwrap().body.to_vec()).unwrap()
+    };
+    for caller in CALLERS {
+        for (model, provider) in MODELS {
+            let case = format!("{caller:?} via {model}");
+            tool_scripts();
+            let (path, body) = caller.tool_turn(model, None);
+            let sent_tools = send(&gw, &path, &body, &[]).await;
+            let call = caller.tool_call(&sent_tools);
+            assert_eq!(call.1, "weather", "{case}");
+            assert_eq!(call.2, arguments, "{case}");
+            assert!(
+                last_sent(provider).contains("weather"),
+                "{case}: the tool reached the upstream"
+            );
+
+            reply_scripts();
+            let (path, body) = caller.tool_turn(model, Some(&call));
+            let answer = send(&gw, &path, &body, &[]).await;
+            assert_eq!(caller.text(&answer, false), "Sunny", "{case}");
+            // The call and its result reached the upstream in its own shape.
+            let sent = last_sent(provider);
+            assert!(
+                sent.contains("sunny") && sent.contains("weather"),
+                "{case}: {sent}"
+            );
+        }
+    }
 }

@@ -340,7 +340,13 @@ fn answer(
     }
 }
 
-fn message(model: &str, pieces: &[String], input: u64, output: u64, request_no: u64) -> Value {
+pub(crate) fn message(
+    model: &str,
+    pieces: &[String],
+    input: u64,
+    output: u64,
+    request_no: u64,
+) -> Value {
     json!({
         "id": format!("msg_{request_no:024}"), "type": "message", "role": "assistant", "model": model,
         "content": [{ "type": "text", "text": pieces.concat() }],
@@ -384,7 +390,7 @@ fn events(model: &str, pieces: &[String], input: u64, output: u64) -> Vec<(&'sta
 /// The Messages stream of one tool call: `message_start`, a `tool_use` `content_block_start`
 /// (input `{}`), `ping`, `input_json_delta` fragments (the first empty), `content_block_stop`,
 /// `message_delta` with stop reason `tool_use`, `message_stop`.
-fn tool_events(
+pub(crate) fn tool_events(
     model: &str,
     id: &str,
     name: &str,

@@ -173,7 +173,17 @@ pub(crate) fn answer(
                 request_no,
                 &[],
             ),
-            // InvokeModel and CountTokens: the tool call is a Converse feature here.
+            "invoke" => json_response(
+                200,
+                vec![("x-amzn-requestid", request_id(request_no))],
+                &invoke_tool_call(&model, id, name, arguments, *input_tokens, *output_tokens),
+            ),
+            "invoke-with-response-stream" => stream(
+                invoke_tool_events(&model, id, name, arguments, *input_tokens, *output_tokens),
+                frame_split,
+                request_no,
+                &[("x-amzn-bedrock-content-type", "application/json".to_owned())],
+            ),
             _ => reply(&[], *input_tokens, *output_tokens),
         },
         BedrockScript::Error {
@@ -434,4 +444,78 @@ fn upper_first(name: &str) -> String {
         .next()
         .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+/// InvokeModel's answer with a tool call, in the model's native format.
+fn invoke_tool_call(
+    model: &str,
+    id: &str,
+    name: &str,
+    arguments: &str,
+    input: u64,
+    output: u64,
+) -> Value {
+    if is_openai(model) {
+        return json!({
+            "id": "chatcmpl-bdrk-tool", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{ "index": 0, "finish_reason": "tool_calls", "message": { "role": "assistant", "content": null,
+                "tool_calls": [{ "id": id, "type": "function", "function": { "name": name, "arguments": arguments } }] } }],
+            "usage": { "prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output }
+        });
+    }
+    let mut message = crate::anthropic::message(model, &[], input, output, 1);
+    let arguments: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+    message["content"] =
+        json!([{ "type": "tool_use", "id": id, "name": name, "input": arguments }]);
+    message["stop_reason"] = json!("tool_use");
+    message
+}
+
+/// InvokeModelWithResponseStream with a tool call: the native tool-call stream in `chunk` frames,
+/// Bedrock's metrics on the last event.
+fn invoke_tool_events(
+    model: &str,
+    id: &str,
+    name: &str,
+    arguments: &str,
+    input: u64,
+    output: u64,
+) -> Vec<Bytes> {
+    let metrics = json!({ "inputTokenCount": input, "outputTokenCount": output,
+                          "invocationLatency": 42, "firstByteLatency": 7 });
+    let mut events: Vec<Value> = if is_openai(model) {
+        let chunk = |delta: Value, finish: Value| {
+            json!({ "id": "chatcmpl-bdrk-tool", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                    "model": model, "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+        };
+        let mut events = vec![chunk(
+            json!({ "role": "assistant", "content": null, "tool_calls": [{ "index": 0, "id": id, "type": "function",
+                    "function": { "name": name, "arguments": "" } }] }),
+            Value::Null,
+        )];
+        for piece in fragments(arguments) {
+            events.push(chunk(
+                json!({ "tool_calls": [{ "index": 0, "function": { "arguments": piece } }] }),
+                Value::Null,
+            ));
+        }
+        events.push(chunk(json!({}), json!("tool_calls")));
+        events
+    } else {
+        crate::anthropic::tool_events(model, id, name, arguments, input, output)
+            .into_iter()
+            .filter(|(event, _)| *event != "ping")
+            .map(|(_, data)| data)
+            .collect()
+    };
+    if let Some(last) = events.last_mut() {
+        last["amazon-bedrock-invocationMetrics"] = metrics;
+    }
+    events
+        .iter()
+        .map(|event| {
+            let bytes = STANDARD.encode(event.to_string());
+            event_frame("chunk", &json!({ "bytes": bytes, "p": PADDING }))
+        })
+        .collect()
 }
