@@ -114,6 +114,10 @@ name = "via-gpt-oss"
 deployments = [{{ provider = "bedrock", model = "openai.gpt-oss-120b-1:0" }}]
 
 [[models]]
+name = "team:chat"
+deployments = [{{ provider = "gemini", model = "gemini-x" }}]
+
+[[models]]
 name = "via-simulator"
 deployments = [{{ provider = "simulator", model = "sim" }}]
 "#,
@@ -1081,4 +1085,41 @@ async fn a_tool_call_round_trips_from_every_ingress_through_every_upstream() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn bedrock_model_ids_are_decoded_as_aws_encodes_them() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    let (_, body) = Caller::Converse.request("team:chat", false);
+    // boto3 percent-encodes the colon; the Anthropic SDK's Bedrock client leaves it raw.
+    for path in [
+        "/model/team%3Achat/converse",
+        "/model/team:chat/converse",
+        "/model/team%3achat/converse",
+    ] {
+        let answer = send(&gw, path, &body, &[]).await;
+        assert_eq!(
+            Caller::Converse.text(&answer, false),
+            "Hello there",
+            "{path}"
+        );
+        assert_eq!(answer.header("x-switchyard-provider"), "gemini");
+    }
+    // An ARN-shaped id with its slash encoded stays one path segment, and is a model name.
+    let answer = send(
+        &gw,
+        "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fteam/converse",
+        &body,
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 404);
+    assert!(
+        answer
+            .text()
+            .contains("arn:aws:bedrock:us-east-1:1:inference-profile/team"),
+        "{}",
+        answer.text()
+    );
 }
