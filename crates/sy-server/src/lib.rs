@@ -15,6 +15,7 @@ mod ledger;
 mod limits;
 mod listener;
 mod metrics;
+mod native;
 mod openai;
 mod ops;
 mod plan;

@@ -1123,3 +1123,60 @@ async fn bedrock_model_ids_are_decoded_as_aws_encodes_them() {
         answer.text()
     );
 }
+
+#[tokio::test]
+async fn invoke_model_callers_reach_their_models_own_family_natively() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    for (caller, model) in [
+        (Caller::InvokeAnthropic, "via-bedrock"),
+        (Caller::InvokeChat, "via-gpt-oss"),
+    ] {
+        for stream in [false, true] {
+            let (path, mut body) = caller.request(model, stream);
+            // A field only the native format has survives (Converse has no `top_k` for chat
+            // models, nor `cache_control` anywhere).
+            body["messages"][0]["content"] = if let Caller::InvokeAnthropic = caller {
+                json!([{ "type": "text", "text": "hi", "cache_control": { "type": "ephemeral" } }])
+            } else {
+                json!("hi")
+            };
+            let answer = send(&gw, &path, &body, &[]).await;
+            assert_eq!(caller.text(&answer, stream), "Hello there", "{caller:?}");
+            let sent = up.bedrock.requests().last().unwrap().clone();
+            let operation = if stream {
+                "/invoke-with-response-stream"
+            } else {
+                "/invoke"
+            };
+            assert!(
+                sent.path_and_query.ends_with(operation),
+                "{}",
+                sent.path_and_query
+            );
+            let native = sent.json();
+            assert_eq!(native["messages"][0]["role"], "user");
+            if let Caller::InvokeAnthropic = caller {
+                assert_eq!(native["anthropic_version"], "bedrock-2023-05-31");
+                assert_eq!(
+                    native["messages"][0]["content"][0]["cache_control"]["type"],
+                    "ephemeral"
+                );
+            } else {
+                assert_eq!(native["stream"], stream);
+                assert_eq!(native["max_completion_tokens"], 64);
+            }
+        }
+    }
+    // Another family on Bedrock still goes through Converse.
+    let (path, body) = Caller::InvokeAnthropic.request("via-gpt-oss", false);
+    let answer = send(&gw, &path, &body, &[]).await;
+    assert_eq!(Caller::InvokeAnthropic.text(&answer, false), "Hello there");
+    let sent = up.bedrock.requests().last().unwrap().clone();
+    assert!(
+        sent.path_and_query.ends_with("/converse"),
+        "{}",
+        sent.path_and_query
+    );
+    assert!(sent.json().get("anthropic_version").is_none());
+}

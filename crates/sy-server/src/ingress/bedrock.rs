@@ -12,15 +12,13 @@ use sy_core::GatewayError;
 use sy_dialect::{Decoded, anthropic as ant, converse, openai_chat};
 
 use super::{Accepted, Call, ErrorShape, Ingress, errors, invalid, run};
+use crate::native::BEDROCK_ANTHROPIC_VERSION;
 use crate::plan;
 use crate::request::RequestContext;
 use crate::sigv4::{self, Payload, SignedRequest};
 use crate::state::Gateway;
 
 const SHAPE: ErrorShape = ErrorShape::Bedrock;
-
-/// The `anthropic_version` Anthropic-on-Bedrock bodies carry.
-const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 pub async fn converse(
     State(gateway): State<Gateway>,

@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use crate::admission::Slot;
 use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
 use crate::metrics::Outcome;
+use crate::native;
 use crate::openai::pass_back;
 use crate::plan;
 use crate::relay::{
@@ -72,6 +73,16 @@ impl Ingress {
             Self::Anthropic => ErrorShape::Anthropic,
             Self::Converse | Self::InvokeAnthropic | Self::InvokeChat => ErrorShape::Bedrock,
             Self::Responses => ErrorShape::OpenAi,
+        }
+    }
+
+    /// The model format the caller's body is in, which Bedrock models of that family take
+    /// natively through InvokeModel.
+    fn native_format(self) -> Option<Dialect> {
+        match self {
+            Self::Anthropic | Self::InvokeAnthropic => Some(Dialect::Anthropic),
+            Self::InvokeChat => Some(Dialect::OpenAiChat),
+            Self::Converse | Self::Responses => None,
         }
     }
 
@@ -188,17 +199,21 @@ pub async fn run(
                 caller_reads_errors: true,
             });
         }
-        if ingress == Ingress::Anthropic
-            && dialect == Dialect::Converse
-            && is_anthropic_on_bedrock(&target.upstream_model)
+        if dialect == Dialect::Converse
+            && let Some(native) = ingress.native_format()
+            && native::family(&target.upstream_model) == Some(native)
         {
-            // Claude on Bedrock takes the Messages body natively through InvokeModel: nothing
-            // Anthropic-specific is lost to Converse, and the answer needs no translation.
-            return bedrock_anthropic_body(&body).map(|body| Outgoing {
+            // The model takes the caller's own format through InvokeModel: nothing is lost to
+            // Converse. An Anthropic caller's answer needs no translation either.
+            let body = native::invoke_body(native, &body, stream)?;
+            let translated =
+                (ingress != Ingress::Anthropic).then(|| (native, Translation::default()));
+            return Ok(Outgoing {
                 operation: Operation::Invoke { stream },
                 body,
                 added_stream_usage: false,
-                translated: None,
+                translated,
+                // Bedrock's errors, rendered in the caller's shape.
                 caller_reads_errors: false,
             });
         }
@@ -270,27 +285,6 @@ fn pass_through_body(body: &Bytes, upstream_model: &str) -> Result<Bytes, Gatewa
         include_usage: false,
     };
     edit_body(text, &model, false, edit).map_err(|e| GatewayError::invalid(e.message))
-}
-
-/// Whether a Bedrock model id (base id, inference profile or ARN) is an Anthropic model.
-fn is_anthropic_on_bedrock(model_id: &str) -> bool {
-    model_id.contains("anthropic.")
-}
-
-/// A Messages body as InvokeModel takes it for Claude on Bedrock: no `model` (it is in the
-/// path), no `stream` (the operation decides), and Bedrock's `anthropic_version`.
-fn bedrock_anthropic_body(body: &Bytes) -> Result<Bytes, GatewayError> {
-    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    object.remove("model");
-    object.remove("stream");
-    object.insert(
-        "anthropic_version".to_owned(),
-        serde_json::Value::from("bedrock-2023-05-31"),
-    );
-    serde_json::to_vec(&object)
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::internal(format!("re-encoding the body failed: {e}")))
 }
 
 /// What encoding the answer needs to know about the call.

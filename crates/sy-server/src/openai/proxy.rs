@@ -22,6 +22,7 @@ use super::error::{copy_client_headers, pass_back, respond};
 use crate::admission::Slot;
 use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
 use crate::metrics::Outcome;
+use crate::native;
 use crate::plan::{self, authenticate};
 use crate::relay::{self, Egress, ReadError, SseRelay, TranslatedStream, deadline, streamed};
 use crate::request::RequestContext;
@@ -165,9 +166,12 @@ async fn proxy(
                     operation.name()
                 )));
             }
-            if dialect == Dialect::Converse && is_openai_on_bedrock(&target.upstream_model) {
+            if dialect == Dialect::Converse
+                && native::family(&target.upstream_model) == Some(Dialect::OpenAiChat)
+            {
                 // gpt-oss on Bedrock takes the chat body natively through InvokeModel.
-                return bedrock_chat_body(&bytes, head.stream).map(|body| Outgoing {
+                let body = native::invoke_body(Dialect::OpenAiChat, &bytes, head.stream);
+                return body.map(|body| Outgoing {
                     operation: Operation::Invoke {
                         stream: head.stream,
                     },
@@ -237,25 +241,6 @@ async fn proxy(
     } else {
         whole(ctx, slot, dispatched).await
     }
-}
-
-/// Whether a Bedrock model id (base id, inference profile or ARN) is one of OpenAI's open-weight
-/// models, which take the chat completions body natively through InvokeModel.
-fn is_openai_on_bedrock(model_id: &str) -> bool {
-    model_id.contains("openai.")
-}
-
-/// A chat body as InvokeModel takes it: no `model` (it is in the path) and no `stream_options`
-/// (Bedrock reports the counts itself); `stream` as the operation decides.
-fn bedrock_chat_body(body: &[u8], stream: bool) -> Result<Bytes, GatewayError> {
-    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
-    object.remove("model");
-    object.remove("stream_options");
-    object.insert("stream".to_owned(), serde_json::Value::from(stream));
-    serde_json::to_vec(&object)
-        .map(Bytes::from)
-        .map_err(|e| GatewayError::internal(format!("re-encoding the body failed: {e}")))
 }
 
 /// Relays a complete (non-streamed) answer, reading its usage.
