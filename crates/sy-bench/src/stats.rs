@@ -216,7 +216,9 @@ mod tests {
         assert!(ends_with_done(
             b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
         ));
-        assert!(!ends_with_done(b"event: error\ndata: {\"type\":\"error\"}\n\n"));
+        assert!(!ends_with_done(
+            b"event: error\ndata: {\"type\":\"error\"}\n\n"
+        ));
         assert!(!ends_with_done(b"data: {\"x\":1}\n\n"));
         assert!(!ends_with_done(b""));
     }
