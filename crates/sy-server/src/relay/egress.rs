@@ -62,7 +62,11 @@ impl Egress {
     /// Encodes one event into `out`; says whether it ended the stream with an error.
     pub fn push(&mut self, event: StreamEvent, out: &mut VecDeque<Bytes>) -> bool {
         match self {
-            Self::Chat(encoder) => chunks(encoder.push(event), out),
+            Self::Chat(encoder) => {
+                let mut errored = false;
+                encoder.push_with(event, |json, error| errored |= data(json, error, out));
+                errored
+            }
             Self::Anthropic(encoder) => named(encoder.push(event), out),
             Self::Responses(encoder) => named(encoder.push(event), out),
             Self::Converse(encoder) => frames(encoder.push(event), out),
@@ -75,7 +79,8 @@ impl Egress {
     pub fn end(&mut self, out: &mut VecDeque<Bytes>) -> bool {
         match self {
             Self::Chat(encoder) => {
-                let errored = chunks(encoder.end(), out);
+                let mut errored = false;
+                encoder.end_with(|json, error| errored |= data(json, error, out));
                 if !errored {
                     out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
@@ -195,21 +200,14 @@ fn native_events(events: Vec<SseEvent>) -> Vec<(Value, bool)> {
 fn native_chunks(chunks: Vec<Chunk>) -> Vec<(Value, bool)> {
     chunks
         .into_iter()
-        .map(|chunk| match chunk {
-            Chunk::Data(v) => (v, false),
-            Chunk::Error(v) => (v, true),
-        })
+        .map(|chunk| (chunk.to_value(), chunk.is_error()))
         .collect()
 }
 
-fn chunks(chunks: Vec<Chunk>, out: &mut VecDeque<Bytes>) -> bool {
-    let mut errored = false;
-    for chunk in chunks {
-        errored |= matches!(chunk, Chunk::Error(_));
-        let json = chunk.into_value().to_string();
-        out.push_back(sy_wire::sse::data_event(json.as_bytes()));
-    }
-    errored
+/// One chunk as a `data:` event, written straight into the bytes sent; passes `error` through.
+fn data(json: &str, error: bool, out: &mut VecDeque<Bytes>) -> bool {
+    out.push_back(sy_wire::sse::data_event(json.as_bytes()));
+    error
 }
 
 /// Named SSE events; an `error` event (Anthropic) or `response.failed` (Responses) ends the stream.
