@@ -220,16 +220,16 @@ fn named(events: Vec<SseEvent>, out: &mut VecDeque<Bytes>) -> bool {
     errored
 }
 
-/// `event: NAME\ndata: JSON\n\n`.
+/// `event: NAME\ndata: JSON\n\n`, the JSON serialized straight into the bytes sent.
 pub fn named_event(name: &str, data: &Value) -> Bytes {
-    let json = data.to_string();
-    let mut buf = BytesMut::with_capacity(name.len() + json.len() + 16);
-    buf.put_slice(b"event: ");
-    buf.put_slice(name.as_bytes());
-    buf.put_slice(b"\ndata: ");
-    buf.put_slice(json.as_bytes());
-    buf.put_slice(b"\n\n");
-    buf.freeze()
+    let mut buf = BytesMut::with_capacity(name.len() + 256).writer();
+    buf.get_mut().put_slice(b"event: ");
+    buf.get_mut().put_slice(name.as_bytes());
+    buf.get_mut().put_slice(b"\ndata: ");
+    // A Value always serializes, and writing to memory cannot fail.
+    let _ = serde_json::to_writer(&mut buf, data);
+    buf.get_mut().put_slice(b"\n\n");
+    buf.into_inner().freeze()
 }
 
 fn frames(events: Vec<ConverseEvent>, out: &mut VecDeque<Bytes>) -> bool {
@@ -255,5 +255,71 @@ fn push_frame(
         Ok(bytes) => out.push_back(bytes),
         // Only a header or payload beyond the format's limits fails; ours are far below.
         Err(e) => tracing::error!(error = %e.0, "an event-stream frame could not be encoded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sy_dialect::ResponseMeta;
+    use sy_dialect::canonical::FinishReason;
+
+    use super::*;
+
+    #[test]
+    fn chat_chunks_are_framed_as_data_events_then_done() {
+        let meta = ResponseMeta {
+            id: "c".into(),
+            model: "m".into(),
+            created: 1,
+        };
+        let mut egress = Egress::Chat(ChunkEncoder::new(meta, false));
+        let mut out = VecDeque::new();
+        assert!(!egress.push(StreamEvent::TextDelta("hi".into()), &mut out));
+        let finish = StreamEvent::Finish {
+            reason: FinishReason::EndTurn,
+            stop_sequence: None,
+        };
+        assert!(!egress.push(finish, &mut out));
+        assert!(!egress.end(&mut out));
+        let prefix = r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":"#;
+        let out: Vec<&[u8]> = out.iter().map(|b| &b[..]).collect();
+        assert_eq!(
+            out,
+            [
+                format!(r#"{prefix}{{"role":"assistant","content":""}},"finish_reason":null}}]}}"#)
+                    + "\n\n",
+                format!(r#"{prefix}{{"content":"hi"}},"finish_reason":null}}]}}"#) + "\n\n",
+                format!(r#"{prefix}{{}},"finish_reason":"stop"}}]}}"#) + "\n\n",
+                "data: [DONE]\n\n".to_owned(),
+            ]
+            .iter()
+            .map(String::as_bytes)
+            .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_chat_error_ends_without_done() {
+        let meta = ResponseMeta {
+            id: "c".into(),
+            model: "m".into(),
+            created: 1,
+        };
+        let mut egress = Egress::Chat(ChunkEncoder::new(meta, false));
+        let mut out = VecDeque::new();
+        assert!(!egress.push(StreamEvent::TextDelta("hi".into()), &mut out));
+        assert!(egress.end(&mut out));
+        let last = out.back().unwrap();
+        assert!(last.starts_with(b"data: {\"error\":"), "{last:?}");
+        assert!(last.ends_with(b"}}\n\n"), "{last:?}");
+    }
+
+    #[test]
+    fn named_events_carry_their_name_and_json() {
+        let event = named_event("content_block_delta", &json!({ "type": "x", "n": 1 }));
+        assert_eq!(
+            &event[..],
+            b"event: content_block_delta\ndata: {\"n\":1,\"type\":\"x\"}\n\n"
+        );
     }
 }
