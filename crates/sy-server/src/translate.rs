@@ -31,6 +31,8 @@ pub struct Translator<'a> {
     decoded: OnceLock<Result<Decoded, GatewayError>>,
     /// The request with its image URLs fetched, for targets that refuse those URLs.
     inlined: Option<Inlined>,
+    /// Why the request has no canonical form, for refusals that name the target.
+    refused: Option<DialectError>,
 }
 
 /// The request with its image URLs replaced by the images' bytes, or why they could not be.
@@ -49,17 +51,22 @@ impl<'a> Translator<'a> {
             body,
             decoded: OnceLock::new(),
             inlined: None,
+            refused: None,
         }
     }
 
-    /// A request already decoded by its lane.
-    pub fn decoded(decoded: Decoded) -> Self {
+    /// A request already decoded by its lane, or the field that kept it out of the canonical
+    /// model (then only targets that take the caller's own bytes can serve it, and every other
+    /// target refuses it naming itself).
+    pub fn decoded(decoded: Result<Decoded, DialectError>) -> Self {
         let cell = OnceLock::new();
-        let _ = cell.set(Ok(decoded));
+        let refused = decoded.as_ref().err().cloned();
+        let _ = cell.set(decoded.map_err(|e| refusal(e, "this gateway")));
         Self {
             body: &[],
             decoded: cell,
             inlined: None,
+            refused,
         }
     }
 
@@ -136,6 +143,9 @@ impl<'a> Translator<'a> {
         target: &Target,
         provider: &str,
     ) -> Result<Encoded, GatewayError> {
+        if let Some(e) = &self.refused {
+            return Err(refusal(e.clone(), provider));
+        }
         let request = self.request()?;
         let encoded = encode_as(request, dialect, target);
         if let (Err(DialectError::Untranslatable { field, .. }), Some(inlined)) =

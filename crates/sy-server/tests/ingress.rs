@@ -555,7 +555,17 @@ async fn errors_come_in_each_callers_shape() {
     let answer = send(&gw, &path, &body, &[]).await;
     assert_eq!(answer.status, 429, "{}", answer.text());
     assert_eq!(answer.json()["error"]["type"], "rate_limit_error");
+    // A Converse caller gets Bedrock's own answer, as Bedrock sent it.
     let (path, body) = Caller::Converse.request("via-bedrock", false);
+    let answer = send(&gw, &path, &body, &[]).await;
+    assert_eq!(answer.status, 429);
+    assert!(
+        answer
+            .header("x-amzn-errortype")
+            .starts_with("ThrottlingException")
+    );
+    // Any other Bedrock-dialect caller gets the gateway's rendering of it.
+    let (path, body) = Caller::InvokeChat.request("via-bedrock", false);
     let answer = send(&gw, &path, &body, &[]).await;
     assert_eq!(answer.status, 429);
     assert_eq!(answer.header("x-amzn-errortype"), "ThrottlingException");
@@ -1179,4 +1189,66 @@ async fn invoke_model_callers_reach_their_models_own_family_natively() {
         sent.path_and_query
     );
     assert!(sent.json().get("anthropic_version").is_none());
+}
+
+#[tokio::test]
+async fn what_only_the_callers_own_vendor_has_passes_through_to_it_and_is_refused_elsewhere() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    // An Anthropic server tool: no other dialect has one.
+    let tools = json!([{ "type": "web_search_20250305", "name": "web_search", "max_uses": 1 }]);
+    let mut body = json!({ "model": "via-anthropic", "max_tokens": 64, "tools": tools,
+                           "messages": [{ "role": "user", "content": "news?" }] });
+    let answer = send(&gw, "/v1/messages", &body, &[]).await;
+    assert_eq!(Caller::Anthropic.text(&answer, false), "Hello there");
+    let sent = up.anthropic.requests().last().unwrap().json();
+    assert_eq!(sent["tools"][0]["type"], "web_search_20250305");
+    body["model"] = json!("via-gemini");
+    let answer = send(&gw, "/v1/messages", &body, &[]).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["type"], "invalid_request_error");
+    let message = answer.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("tools[0]") && message.contains("gemini"),
+        "{message}"
+    );
+
+    // A Bedrock guardrail: Converse callers reach Bedrock with it, and nothing else.
+    let body = json!({ "messages": [{ "role": "user", "content": [{ "text": "hi" }] }],
+                       "guardrailConfig": { "guardrailIdentifier": "gr-1", "guardrailVersion": "1" },
+                       "projectIdentifier": "proj-1" });
+    let answer = send(&gw, "/model/via-bedrock/converse", &body, &[]).await;
+    assert_eq!(Caller::Converse.text(&answer, false), "Hello there");
+    let sent = up.bedrock.requests().last().unwrap().json();
+    assert_eq!(sent["guardrailConfig"]["guardrailIdentifier"], "gr-1");
+    assert_eq!(sent["projectIdentifier"], "proj-1");
+    let answer = send(&gw, "/model/via-gemini/converse", &body, &[]).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert_eq!(answer.header("x-amzn-errortype"), "ValidationException");
+    assert!(
+        answer.text().contains("guardrailConfig"),
+        "{}",
+        answer.text()
+    );
+    // Bedrock's own error reaches a Converse caller as Bedrock sent it.
+    up.bedrock.set_script(BedrockScript::error(
+        400,
+        "ValidationException",
+        "The guardrail gr-1 does not exist",
+    ));
+    let answer = send(&gw, "/model/via-bedrock/converse", &body, &[]).await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer
+            .header("x-amzn-errortype")
+            .starts_with("ValidationException")
+    );
+    assert!(
+        answer.text().contains("gr-1 does not exist"),
+        "{}",
+        answer.text()
+    );
 }

@@ -93,6 +93,7 @@ const ADVISORY: &[&str] = &[
     "requestMetadata",
     "additionalModelResponseFieldPaths",
     "modelId",
+    "projectIdentifier",
 ];
 const UNTRANSLATABLE: &[&str] = &["guardrailConfig", "promptVariables"];
 

@@ -11,7 +11,7 @@ use sy_provider::{Dialect, Operation};
 use sy_router::Needs;
 
 use super::{
-    Accepted, Call, ErrorShape, Ingress, accept, invalid, pass_through_body, read_head, run,
+    Accepted, Call, ErrorShape, Ingress, accept, lenient, pass_through_body, read_head, run,
 };
 use crate::metrics::Outcome;
 use crate::plan;
@@ -30,7 +30,7 @@ pub async fn messages(State(gateway): State<Gateway>, request: Request) -> Respo
         Err(response) => return response,
     };
     let decoded =
-        read_head(&body).and_then(|head| Ok((head, ant::decode_request(&body).map_err(invalid)?)));
+        read_head(&body).and_then(|head| Ok((head, lenient(ant::decode_request(&body))?)));
     let ((model, stream), decoded) = match decoded {
         Ok(found) => found,
         Err(e) => return SHAPE.respond(ctx, &e),

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sy_core::GatewayError;
 use sy_dialect::{Decoded, anthropic as ant, converse, openai_chat};
 
-use super::{Accepted, Call, ErrorShape, Ingress, errors, invalid, run};
+use super::{Accepted, Call, ErrorShape, Ingress, errors, invalid, lenient, run};
 use crate::native::BEDROCK_ANTHROPIC_VERSION;
 use crate::plan;
 use crate::request::RequestContext;
@@ -72,11 +72,13 @@ async fn serve_converse(
         Ok(accepted) => accepted,
         Err(response) => return response,
     };
-    let mut decoded = match converse::decode_request(&body) {
+    let mut decoded = match lenient(converse::decode_request(&body)) {
         Ok(decoded) => decoded,
-        Err(e) => return SHAPE.respond(ctx, &invalid(e)),
+        Err(e) => return SHAPE.respond(ctx, &e),
     };
-    decoded.request.stream = stream;
+    if let Ok(decoded) = &mut decoded {
+        decoded.request.stream = stream;
+    }
     let call = Call {
         ingress: Ingress::Converse,
         model,
@@ -110,7 +112,7 @@ async fn serve_invoke(gateway: Gateway, model: String, request: Request, stream:
         ingress,
         model,
         stream,
-        decoded,
+        decoded: Ok(decoded),
         echo: None,
         body,
     };

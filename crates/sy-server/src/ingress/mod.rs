@@ -90,6 +90,7 @@ impl Ingress {
     fn pass_through(self) -> Option<Dialect> {
         match self {
             Self::Anthropic => Some(Dialect::Anthropic),
+            Self::Converse => Some(Dialect::Converse),
             _ => None,
         }
     }
@@ -101,7 +102,9 @@ pub struct Call {
     /// The gateway model name the caller asked for.
     pub model: String,
     pub stream: bool,
-    pub decoded: Decoded,
+    /// The canonical request, or the caller's field no other dialect can carry (then only the
+    /// lanes that send the caller's own body can serve it).
+    pub decoded: Result<Decoded, DialectError>,
     /// What a Responses answer repeats of its request.
     pub echo: Option<RequestEcho>,
     /// The caller's body as sent, for the pass-through lane.
@@ -165,7 +168,15 @@ pub async fn run(
     let shape = call.ingress.errors();
     ctx.model = Some(call.model.as_str().into());
     ctx.stream = call.stream;
-    let needs = needs_of(&call.decoded.request, call.body.len());
+    let needs = match &call.decoded {
+        Ok(decoded) => needs_of(&decoded.request, call.body.len()),
+        Err(_) => Needs {
+            chat: true,
+            streaming: call.stream,
+            input_tokens: (call.body.len() as u64).div_ceil(4),
+            ..Needs::default()
+        },
+    };
     ctx.input_estimate = needs.input_tokens;
     let snapshot = gateway.snapshot();
     let planned =
@@ -191,6 +202,17 @@ pub async fn run(
     let body_for = |target: &Target, provider: &Provider| {
         let dialect = provider.dialect();
         if ingress.pass_through() == Some(dialect) {
+            if dialect == Dialect::Converse {
+                // The model id is in the path: the body goes as the caller sent it (guardrails
+                // and all); the answer is read back through the Converse codec.
+                return Ok(Outgoing {
+                    operation: dialect.chat_operation(stream),
+                    body: body.clone(),
+                    added_stream_usage: false,
+                    translated: Some((Dialect::Converse, Translation::default())),
+                    caller_reads_errors: true,
+                });
+            }
             return pass_through_body(&body, &target.upstream_model).map(|body| Outgoing {
                 operation: dialect.chat_operation(stream),
                 body,
@@ -598,4 +620,17 @@ pub async fn accept(
 /// A codec's refusal of the caller's own request.
 fn invalid(e: DialectError) -> GatewayError {
     translate::refusal(e, "this gateway")
+}
+
+/// A decode that may leave the request out of the canonical model: a field no other dialect can
+/// carry still lets the lanes that send the caller's own body serve it; any other fault is the
+/// caller's 400.
+pub fn lenient(
+    decoded: Result<Decoded, DialectError>,
+) -> Result<Result<Decoded, DialectError>, GatewayError> {
+    match decoded {
+        Err(e @ DialectError::Untranslatable { .. }) => Ok(Err(e)),
+        Err(e) => Err(invalid(e)),
+        Ok(decoded) => Ok(Ok(decoded)),
+    }
 }

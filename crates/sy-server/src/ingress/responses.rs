@@ -33,7 +33,7 @@ pub async fn create(State(gateway): State<Gateway>, request: Request) -> Respons
         ingress: Ingress::Responses,
         model,
         stream,
-        decoded,
+        decoded: Ok(decoded),
         echo: Some(echo),
         body,
     };

@@ -99,6 +99,7 @@ pub fn copy_client_headers(upstream: &HeaderMap, out: &mut HeaderMap) {
             || n == "retry-after"
             || n == "retry-after-ms"
             || n == "x-should-retry"
+            || n == "x-amzn-errortype"
             || n.starts_with("x-ratelimit-")
         {
             out.append(name.clone(), value.clone());
