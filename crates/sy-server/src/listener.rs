@@ -185,6 +185,14 @@ pub fn router(gateway: Gateway) -> Router {
             "/model/{model}/invoke-with-response-stream",
             post(ingress::bedrock::invoke_stream),
         )
+        .route(
+            "/model/{model}/count-tokens",
+            post(ingress::bedrock::count_tokens),
+        )
+        .route(
+            "/model/{model}/{operation}",
+            axum::routing::any(ingress::bedrock::unknown_operation),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -1252,3 +1252,49 @@ async fn what_only_the_callers_own_vendor_has_passes_through_to_it_and_is_refuse
         answer.text()
     );
 }
+
+#[tokio::test]
+async fn bedrock_count_tokens_asks_bedrock_or_estimates_and_unknown_operations_answer_as_bedrock() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    let body = json!({ "input": { "converse": {
+        "messages": [{ "role": "user", "content": [{ "text": "hi" }] }] } } });
+    let answer = send(&gw, "/model/via-bedrock/count-tokens", &body, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.json()["inputTokens"].as_u64().unwrap() > 0);
+    assert!(answer.headers.get("x-switchyard-estimated").is_none());
+    let sent = up.bedrock.requests().last().unwrap().clone();
+    assert!(
+        sent.path_and_query.ends_with("/count-tokens"),
+        "{}",
+        sent.path_and_query
+    );
+    assert_eq!(sent.json(), body);
+
+    let answer = send(&gw, "/model/via-gemini/count-tokens", &body, &[]).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-switchyard-estimated"), "true");
+    assert!(answer.json()["inputTokens"].as_u64().unwrap() > 0);
+
+    let answer = send(
+        &gw,
+        "/model/via-bedrock/count-tokens",
+        &json!({ "x": 1 }),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.header("x-amzn-errortype"), "ValidationException");
+
+    let answer = send(&gw, "/model/via-bedrock/apply-guardrail", &body, &[]).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(
+        answer.header("x-amzn-errortype"),
+        "ResourceNotFoundException"
+    );
+    assert!(
+        answer.text().contains("apply-guardrail"),
+        "{}",
+        answer.text()
+    );
+}

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use sy_core::GatewayError;
 use sy_dialect::{Decoded, anthropic as ant, converse, openai_chat};
+use sy_provider::Dialect;
 
+use super::count::{Counting, count};
 use super::{Accepted, Call, ErrorShape, Ingress, errors, invalid, lenient, run};
 use crate::native::BEDROCK_ANTHROPIC_VERSION;
 use crate::plan;
@@ -50,6 +52,49 @@ pub async fn invoke_stream(
     request: Request,
 ) -> Response {
     serve_invoke(gateway, model, request, true).await
+}
+
+/// Bedrock's CountTokens (`{"input": {"converse": ...}}` or `{"input": {"invokeModel": ...}}`):
+/// asked of the model's Bedrock deployment when it has one, else estimated.
+pub async fn count_tokens(
+    State(gateway): State<Gateway>,
+    Path(model): Path<String>,
+    request: Request,
+) -> Response {
+    let accepted = match accept(&gateway, request, "count_tokens").await {
+        Ok(accepted) => accepted,
+        Err(response) => return response,
+    };
+    let input = serde_json::from_slice::<Value>(&accepted.body)
+        .ok()
+        .filter(|body| body["input"].is_object());
+    if input.is_none() {
+        let e = GatewayError::invalid_param(
+            "input",
+            "the body must be {\"input\": {\"converse\": {...}}} or {\"input\": {\"invokeModel\": {...}}}",
+        );
+        return SHAPE.respond(accepted.ctx, &e);
+    }
+    let counting = Counting {
+        shape: SHAPE,
+        dialect: Dialect::Converse,
+        body_for: &|body, _| Ok(body.clone()),
+        estimate: &|tokens| serde_json::json!({ "inputTokens": tokens }),
+    };
+    count(&gateway, accepted, model, &counting).await
+}
+
+/// An operation this gateway does not serve under `/model/`, answered as Bedrock does.
+pub async fn unknown_operation(State(gateway): State<Gateway>, uri: http::Uri) -> Response {
+    let ctx = RequestContext::start(&gateway, "unknown");
+    let operation = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+    let e = GatewayError::new(
+        sy_core::ErrorKind::RouteNotFound,
+        format!(
+            "the Bedrock Runtime operation `{operation}` is not served by this gateway; it serves converse, converse-stream, invoke, invoke-with-response-stream and count-tokens"
+        ),
+    );
+    SHAPE.respond(ctx, &e)
 }
 
 async fn serve_converse(

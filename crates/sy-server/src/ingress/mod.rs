@@ -7,6 +7,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+mod count;
 mod errors;
 pub mod responses;
 
