@@ -556,6 +556,9 @@ def write_self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 # Models of the ingress gateways served by sy-mock-upstream (OpenAI dialect), besides CLOUD_MODELS.
 INGRESS_MOCK_MODELS = ["mock-chat", "mock-tools", "mock-error-400", "mock-error-503"]
+# A gateway model named as Bedrock names the model, so boto3 code runs unchanged: the colon is
+# percent-encoded in the path, and twice over in what SigV4 signs.
+BEDROCK_NAMED_MODEL = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 
 @dataclass(frozen=True)
@@ -571,6 +574,8 @@ class Upstream:
 
 
 CLOUD_TEXT = "Hello from the cloud"
+# A 1x1 PNG, base64: an image any dialect can carry inline.
+PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 CLOUD_ARGUMENTS = {"city": "Paris", "unit": "celsius"}
 
 # Every upstream dialect an ingress can reach: sy-mock-upstream (OpenAI) and the fake clouds.
@@ -670,6 +675,12 @@ def _ingress_config(mock_addr: str, urls: dict[str, str], admin_key: str, tls: s
             f'deployments = [{{ provider = "mock", model = "{MOCK_MODELS[name]}" }}]',
             "",
         ]
+    out += [
+        "[[models]]",
+        f'name = "{BEDROCK_NAMED_MODEL}"',
+        f'deployments = [{{ provider = "bedrock", model = "{CLOUD_MODELS["claude-via-bedrock"][1]}" }}]',
+        "",
+    ]
     return "\n".join(out)
 
 
