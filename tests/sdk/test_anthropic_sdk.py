@@ -12,7 +12,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from conftest import CLOUD_MODELS, UPSTREAMS, IngressGateway, Upstream
+from conftest import CLOUD_MODELS, PNG_BASE64, UPSTREAMS, IngressGateway, Upstream
 
 USER = [{"role": "user", "content": "Say hello."}]
 WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -176,6 +176,37 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, upstream: str):
     assert answered.content[0].text == up.text
 
 
+@pytest.mark.parametrize(
+    "tool_choice",
+    [{"type": "any"}, {"type": "tool", "name": "get_weather"}],
+    ids=["any", "named"],
+)
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_tool_choice(client: anthropic.Anthropic, upstream: str, tool_choice: dict):
+    up = UPSTREAMS[upstream]
+    asked = client.messages.create(
+        model=up.tool_model,
+        max_tokens=MAX_TOKENS,
+        messages=WEATHER,
+        tools=[WEATHER_TOOL],
+        tool_choice=tool_choice,
+    )
+    assert asked.stop_reason == "tool_use"
+    assert [b.input for b in asked.content if b.type == "tool_use"] == [up.arguments]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_count_tokens_with_tools_and_system(client: anthropic.Anthropic, upstream: str):
+    up = UPSTREAMS[upstream]
+    plain = client.messages.count_tokens(model=up.text_model, messages=WEATHER)
+    more = client.messages.count_tokens(
+        model=up.text_model, messages=WEATHER, tools=[WEATHER_TOOL], system="Be brief."
+    )
+    assert more.input_tokens > 0
+    if upstream != "anthropic":  # the fake Anthropic counts a fixed 25
+        assert more.input_tokens > plain.input_tokens
+
+
 @pytest.mark.parametrize("upstream", UPSTREAM_IDS)
 def test_tool_use_streamed(client: anthropic.Anthropic, upstream: str):
     up = UPSTREAMS[upstream]
@@ -267,6 +298,91 @@ def test_upstream_refusals_raise_the_sdk_classes(
     assert type(raised.value) is exception
     assert raised.value.status_code == status
     _anthropic_error_body(raised.value, kind)
+
+
+def test_throttling_carries_retry_after(client: anthropic.Anthropic):
+    """Gemini's retryDelay of 7s reaches the caller as retry-after, as on the chat lane."""
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        client.messages.create(model="gemini-exhausted", max_tokens=MAX_TOKENS, messages=USER)
+    assert raised.value.response.headers.get("retry-after") == "7"
+
+
+def test_count_tokens_for_an_unknown_model_is_not_found(client: anthropic.Anthropic):
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        client.messages.count_tokens(model="no-such-model", messages=USER)
+    _anthropic_error_body(raised.value, "not_found_error")
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_system_prompt_and_sampling_settings(client: anthropic.Anthropic, upstream: str):
+    up = UPSTREAMS[upstream]
+    message = client.messages.create(
+        model=up.text_model,
+        max_tokens=MAX_TOKENS,
+        system=[{"type": "text", "text": "Be brief."}],
+        stop_sequences=["END"],
+        # Sampling settings older SDKs send (this one has no parameter for them).
+        extra_body={"temperature": 0.2, "top_k": 40},
+        metadata={"user_id": "sdk-test"},
+        messages=[
+            {"role": "user", "content": "Hi."},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": [{"type": "text", "text": "Say hello."}]},
+        ],
+    )
+    assert message.content[0].text == up.text
+    assert message.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_an_inline_image(client: anthropic.Anthropic, upstream: str):
+    up = UPSTREAMS[upstream]
+    image = {"type": "base64", "media_type": "image/png", "data": PNG_BASE64}
+    message = client.messages.create(
+        model=up.text_model,
+        max_tokens=MAX_TOKENS,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": image},
+                    {"type": "text", "text": "What is in this picture?"},
+                ],
+            }
+        ],
+    )
+    assert message.content[0].text == up.text
+
+
+def test_async_client_streams(ingress_gateway: IngressGateway):
+    import asyncio
+
+    async def run() -> tuple[str, str]:
+        async with anthropic.AsyncAnthropic(
+            base_url=ingress_gateway.root_url, api_key=ingress_gateway.key, max_retries=0
+        ) as client:
+            up = UPSTREAMS["gemini"]
+            async with client.messages.stream(
+                model=up.text_model, max_tokens=MAX_TOKENS, messages=USER
+            ) as stream:
+                text = "".join([piece async for piece in stream.text_stream])
+                final = await stream.get_final_message()
+            return text, final.content[0].text
+
+    text, final = asyncio.run(run())
+    assert text == final == UPSTREAMS["gemini"].streamed_text
+
+
+def test_a_model_the_key_may_not_use_is_a_permission_error(ingress_gateway: IngressGateway):
+    minted = ingress_gateway.admin(
+        "POST", "/admin/v1/keys", {"tenant": "sdk-ingress-narrow", "models": ["claude-via-anthropic"]}
+    )
+    with _client(ingress_gateway, api_key=minted["key"]) as client:
+        client.messages.create(model="claude-via-anthropic", max_tokens=MAX_TOKENS, messages=USER)
+        with pytest.raises(anthropic.PermissionDeniedError) as raised:
+            client.messages.create(model="gemini-direct", max_tokens=MAX_TOKENS, messages=USER)
+    assert raised.value.status_code == 403
+    _anthropic_error_body(raised.value, "permission_error")
 
 
 def test_overloaded_is_a_server_error_the_sdk_retries(ingress_gateway: IngressGateway):
