@@ -12,6 +12,7 @@ certificate). Errors arrive as botocore's ClientError / EventStreamError with Be
 
 from __future__ import annotations
 
+import base64
 import json
 
 import boto3
@@ -19,7 +20,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
-from conftest import UPSTREAMS, IngressGateway, Upstream
+from conftest import BEDROCK_NAMED_MODEL, CLOUD_TEXT, PNG_BASE64, UPSTREAMS, IngressGateway, Upstream
 
 REGION = "us-east-1"
 USER = [{"role": "user", "content": [{"text": "Say hello."}]}]
@@ -454,3 +455,207 @@ def test_a_mid_stream_failure_in_invoke_with_response_stream(client):
     assert kinds[0] == "message_start"
     assert "message_stop" not in kinds
     assert raised.value.response["Error"]["Code"] == "throttlingException"
+
+
+# --------------------------------------------------------------------------------------------
+# More of the request: system prompts, inference settings, tools through InvokeModel
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_converse_with_system_and_inference_config(client, upstream: str):
+    up = UPSTREAMS[upstream]
+    answer = client.converse(
+        modelId=up.text_model,
+        system=[{"text": "Be brief."}],
+        messages=USER,
+        inferenceConfig={"maxTokens": 128, "temperature": 0.2, "topP": 0.9, "stopSequences": ["END"]},
+    )
+    assert answer["output"]["message"]["content"] == [{"text": up.text}]
+    assert answer["ResponseMetadata"]["RequestId"], "x-amzn-requestid reaches boto3"
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_converse_with_tool_choice_and_model_fields(client, upstream: str):
+    up = UPSTREAMS[upstream]
+    answer = client.converse(
+        modelId=up.tool_model,
+        messages=WEATHER,
+        toolConfig={**TOOL_CONFIG, "toolChoice": {"tool": {"name": "get_weather"}}},
+        additionalModelRequestFields={"top_k": 40},
+        requestMetadata={"team": "sdk-tests"},
+    )
+    assert answer["stopReason"] == "tool_use"
+    calls = [b["toolUse"] for b in answer["output"]["message"]["content"] if "toolUse" in b]
+    assert [c["input"] for c in calls] == [up.arguments]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_invoke_stream_anthropic_body_tool_use(client, upstream: str):
+    up = UPSTREAMS[upstream]
+    tool = {"name": "get_weather", "description": "Weather.", "input_schema": WEATHER_SCHEMA}
+    body = json.dumps(
+        {
+            "anthropic_version": ANTHROPIC_VERSION,
+            "max_tokens": 256,
+            "tools": [tool],
+            "tool_choice": {"type": "any"},
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        }
+    )
+    answer = client.invoke_model_with_response_stream(modelId=up.tool_model, body=body)
+    events = [json.loads(part["chunk"]["bytes"]) for part in answer["body"]]
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [s["type"] for s in starts] == ["tool_use"]
+    assert starts[0]["name"] == "get_weather" and starts[0]["id"]
+    partial = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+    )
+    assert json.loads(partial) == up.arguments
+    stops = [e["delta"]["stop_reason"] for e in events if e["type"] == "message_delta"]
+    assert stops == ["tool_use"]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_converse_with_an_inline_image(client, upstream: str):
+    up = UPSTREAMS[upstream]
+    image = {"image": {"format": "png", "source": {"bytes": base64.b64decode(PNG_BASE64)}}}
+    answer = client.converse(
+        modelId=up.text_model,
+        messages=[{"role": "user", "content": [image, {"text": "What is in this picture?"}]}],
+    )
+    assert answer["output"]["message"]["content"] == [{"text": up.text}]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_invoke_model_anthropic_body_tool_use(client, upstream: str):
+    up = UPSTREAMS[upstream]
+    tool = {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "input_schema": WEATHER_SCHEMA,
+    }
+    body = json.dumps(
+        {
+            "anthropic_version": ANTHROPIC_VERSION,
+            "max_tokens": 256,
+            "tools": [tool],
+            "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        }
+    )
+    answer = json.loads(client.invoke_model(modelId=up.tool_model, body=body)["body"].read())
+    assert answer["stop_reason"] == "tool_use"
+    calls = [block for block in answer["content"] if block["type"] == "tool_use"]
+    assert len(calls) == 1
+    assert calls[0]["id"]
+    assert calls[0]["name"] == "get_weather"
+    assert calls[0]["input"] == up.arguments
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_invoke_model_chat_body_tool_calls(client, upstream: str):
+    up = UPSTREAMS[upstream]
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city.",
+            "parameters": WEATHER_SCHEMA,
+        },
+    }
+    body = json.dumps(
+        {"messages": [{"role": "user", "content": "What is the weather in Paris?"}], "tools": [tool]}
+    )
+    answer = json.loads(client.invoke_model(modelId=up.tool_model, body=body)["body"].read())
+    choice = answer["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    calls = choice["message"]["tool_calls"]
+    assert len(calls) == 1
+    assert calls[0]["id"]
+    assert calls[0]["function"]["name"] == "get_weather"
+    assert json.loads(calls[0]["function"]["arguments"]) == up.arguments
+
+
+def test_throttling_carries_retry_after(client):
+    """Gemini's retryDelay of 7s reaches the caller as Retry-After, as on the chat lane."""
+    with pytest.raises(ClientError) as raised:
+        client.converse(modelId="gemini-exhausted", messages=USER)
+    headers = raised.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers.get("retry-after") == "7"
+
+
+# --------------------------------------------------------------------------------------------
+# A key's own limits, in Bedrock's words
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_model_the_key_may_not_use_is_access_denied(ingress_gateway: IngressGateway):
+    minted = ingress_gateway.admin(
+        "POST",
+        "/admin/v1/keys",
+        {"tenant": "sdk-ingress-narrow", "models": ["claude-via-anthropic"], "aws_access_key": True},
+    )
+    client = _sigv4_client(
+        ingress_gateway,
+        access_key_id=minted["access_key_id"],
+        secret=minted["secret_access_key"],
+    )
+    assert client.converse(modelId="claude-via-anthropic", messages=USER)["stopReason"] == "end_turn"
+    with pytest.raises(ClientError) as raised:
+        client.converse(modelId="gemini-direct", messages=USER)
+    code, status, _ = _error(raised)
+    assert (code, status) == ("AccessDeniedException", 403)
+
+
+def test_a_key_over_its_rate_limit_is_throttled(ingress_gateway: IngressGateway):
+    minted = ingress_gateway.admin(
+        "POST",
+        "/admin/v1/keys",
+        {"tenant": "sdk-ingress-rpm", "rpm": 1, "aws_access_key": True},
+    )
+    client = _sigv4_client(
+        ingress_gateway,
+        access_key_id=minted["access_key_id"],
+        secret=minted["secret_access_key"],
+    )
+    client.converse(modelId="claude-via-anthropic", messages=USER)
+    with pytest.raises(ClientError) as raised:
+        client.converse(modelId="claude-via-anthropic", messages=USER)
+    code, status, _ = _error(raised)
+    assert (code, status) == ("ThrottlingException", 429)
+    assert int(raised.value.response["ResponseMetadata"]["HTTPHeaders"]["retry-after"]) >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# A model named as Bedrock names it (a colon in the model id)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["converse", "converse_stream", "invoke_model", "invoke_stream"])
+def test_a_bedrock_style_model_id_signed_with_sigv4(client, operation: str):
+    if operation == "converse":
+        answer = client.converse(modelId=BEDROCK_NAMED_MODEL, messages=USER)
+        assert answer["output"]["message"]["content"] == [{"text": CLOUD_TEXT}]
+    elif operation == "converse_stream":
+        answer = client.converse_stream(modelId=BEDROCK_NAMED_MODEL, messages=USER)
+        events = list(answer["stream"])
+        assert "".join(
+            e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e
+        ) == CLOUD_TEXT
+    elif operation == "invoke_model":
+        answer = client.invoke_model(modelId=BEDROCK_NAMED_MODEL, body=_anthropic_body())
+        assert json.loads(answer["body"].read())["content"][0]["text"] == CLOUD_TEXT
+    else:
+        answer = client.invoke_model_with_response_stream(
+            modelId=BEDROCK_NAMED_MODEL, body=_anthropic_body()
+        )
+        kinds = [json.loads(p["chunk"]["bytes"])["type"] for p in answer["body"]]
+        assert kinds[-1] == "message_stop"
+
+
+def test_a_bedrock_style_model_id_with_a_bearer_token(ingress_gateway_tls: IngressGateway, monkeypatch):
+    client = _bearer_client(ingress_gateway_tls, monkeypatch, ingress_gateway_tls.key)
+    answer = client.converse(modelId=BEDROCK_NAMED_MODEL, messages=USER)
+    assert answer["output"]["message"]["content"] == [{"text": CLOUD_TEXT}]
