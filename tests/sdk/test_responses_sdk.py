@@ -15,7 +15,7 @@ import json
 import openai
 import pytest
 
-from conftest import UPSTREAMS, IngressGateway, Upstream
+from conftest import PNG_BASE64, UPSTREAMS, IngressGateway, Upstream
 
 PROMPT = "Say hello."
 WEATHER = "What is the weather in Paris?"
@@ -77,6 +77,25 @@ def test_create_with_instructions_and_message_list(client: openai.OpenAI, upstre
     )
     assert response.output_text == up.text
     assert response.instructions == "Be brief."
+    assert response.max_output_tokens == 256
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_an_inline_image(client: openai.OpenAI, upstream: str):
+    up = UPSTREAMS[upstream]
+    response = client.responses.create(
+        model=up.text_model,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG_BASE64}"},
+                    {"type": "input_text", "text": "What is in this picture?"},
+                ],
+            }
+        ],
+    )
+    assert response.output_text == up.text
 
 
 @pytest.mark.parametrize("upstream", UPSTREAM_IDS)
@@ -150,6 +169,41 @@ def test_function_call_round_trip(client: openai.OpenAI, upstream: str):
 
 
 @pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_function_call_with_required_tool_choice(client: openai.OpenAI, upstream: str):
+    up = UPSTREAMS[upstream]
+    asked = client.responses.create(
+        model=up.tool_model,
+        input=WEATHER,
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    calls = [item for item in asked.output if item.type == "function_call"]
+    assert [json.loads(c.arguments) for c in calls] == [up.arguments]
+    assert asked.tool_choice == "required"
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_structured_output_format(client: openai.OpenAI, upstream: str):
+    """A json_schema text format is accepted and echoed; the fakes answer their fixed text."""
+    up = UPSTREAMS[upstream]
+    schema = {
+        "type": "object",
+        "properties": {"greeting": {"type": "string"}},
+        "required": ["greeting"],
+        "additionalProperties": False,
+    }
+    response = client.responses.create(
+        model=up.text_model,
+        input=PROMPT,
+        text={"format": {"type": "json_schema", "name": "greeting", "schema": schema, "strict": True}},
+    )
+    assert response.status == "completed"
+    assert response.output_text == up.text
+    assert response.text.format.type == "json_schema"
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
 def test_function_call_streamed(client: openai.OpenAI, upstream: str):
     up = UPSTREAMS[upstream]
     done = []
@@ -217,6 +271,12 @@ def test_refusals_raise_the_sdk_classes(
     assert raised.value.status_code == status
     body = raised.value.body
     assert isinstance(body, dict) and body.get("message") and body.get("type")
+
+
+def test_throttling_carries_retry_after(client: openai.OpenAI):
+    with pytest.raises(openai.RateLimitError) as raised:
+        client.responses.create(model="gemini-exhausted", input=PROMPT)
+    assert raised.value.response.headers.get("retry-after") == "7"
 
 
 def test_a_wrong_key_is_an_authentication_error(ingress_gateway: IngressGateway):
