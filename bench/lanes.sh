@@ -4,8 +4,11 @@
 # and once to a Bedrock upstream answering ConverseStream (the translation lane: OpenAI decoded into
 # the canonical model, encoded as Converse and signed with SigV4; the answer's event-stream frames
 # decoded, CRCs checked, and re-framed as OpenAI chunks). Both upstreams are the same mock, playing
-# the same words with the same pauses; the runs interleave (pass, lane, pass, lane) at the same
-# offered load, with the gateway alone on core 1.
+# the same words with the same pauses; the runs interleave (pass, lane, ant, pass, lane, ant) at
+# the same offered load, with the gateway alone on core 1. The third run is the ingress side: an
+# Anthropic Messages client (`/v1/messages`) answered by the OpenAI-compatible upstream, so the
+# request is decoded from Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic
+# events.
 #
 #   bench/lanes.sh                   # 20 s per run
 #   BENCH_QUICK=1 bench/lanes.sh     # 5 s per run
@@ -92,16 +95,24 @@ for lane in pass lane; do
     out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/$lane.json" "$URL")
     grep -q 'data: \[DONE\]' <<<"$out" || die "the $lane lane's stream did not end with [DONE]: ${out:0:400}"
 done
+ANT_URL=http://127.0.0.1:$PORT/v1/messages
+jq -c '{model: "bench-pass", max_tokens: 512, stream: true,
+        system: ([.messages[] | select(.role == "system") | .content] | join("\n")),
+        messages: [.messages[] | select(.role != "system")]}' bench/body.json >"$WORK/ant.json"
+out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/ant.json" "$ANT_URL")
+grep -q 'event: message_stop' <<<"$out" || die "the Anthropic lane's stream did not end with message_stop: ${out:0:400}"
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 CLK_TCK=$(getconf CLK_TCK)
 declare -A CPU_US
-for run in pass1 lane1 pass2 lane2; do
+for run in pass1 lane1 ant1 pass2 lane2 ant2; do
     lane=${run%[12]}
+    url=$URL
+    [[ "$lane" == ant ]] && url=$ANT_URL
     log "$run: $RATE streams/s for $DUR s"
     before=$(cpu_ticks "$GATEWAY_PID")
-    taskset -c 0 "$BIN/sy-bench-stream" --url "$URL" --body-file "$WORK/$lane.json" \
+    taskset -c 0 "$BIN/sy-bench-stream" --url "$url" --body-file "$WORK/$lane.json" \
         --duration "${DUR}s" --rate "$RATE" >"$WORK/$run.json"
     after=$(cpu_ticks "$GATEWAY_PID")
     count=$(jq '.count' "$WORK/$run.json")
@@ -113,17 +124,18 @@ f() { jq -r ".$2 // \"n/a\"" "$WORK/$1.json"; }
 pair() { calc "($(f "${1}1" "$2") + $(f "${1}2" "$2")) / 2"; }
 mkdir -p "$RESULTS"
 {
-    echo "# Lanes: pass-through vs translation (OpenAI in, Bedrock ConverseStream out), ms"
+    echo "# Lanes: pass-through vs translation (OpenAI in, Bedrock ConverseStream out) and Anthropic ingress (Anthropic in, OpenAI out), ms"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short=12 HEAD); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Open loop, $RATE streams/s, $DUR s per run; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1."
     echo
     echo "| run | streams | errors | first byte p50 | p99 | whole stream p50 | p99 | gateway CPU µs/stream |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for run in pass1 lane1 pass2 lane2; do
+    for run in pass1 lane1 ant1 pass2 lane2 ant2; do
         printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(f "$run" count)" "$(f "$run" errors)" \
             "$(f "$run" ttfb_p50_ms)" "$(f "$run" ttfb_p99_ms)" "$(f "$run" total_p50_ms)" "$(f "$run" total_p99_ms)" "${CPU_US[$run]}"
     done
     echo
     echo "- Translation over pass-through (mean of two runs each): first byte p50 +$(calc "$(pair lane ttfb_p50_ms) - $(pair pass ttfb_p50_ms)") ms, whole stream p50 +$(calc "$(pair lane total_p50_ms) - $(pair pass total_p50_ms)") ms, p99 +$(calc "$(pair lane total_p99_ms) - $(pair pass total_p99_ms)") ms; gateway CPU +$(calc "(${CPU_US[lane1]} + ${CPU_US[lane2]} - ${CPU_US[pass1]} - ${CPU_US[pass2]}) / 2") µs per stream."
+    echo "- Anthropic ingress (Anthropic in, OpenAI out) over pass-through: first byte p50 +$(calc "$(pair ant ttfb_p50_ms) - $(pair pass ttfb_p50_ms)") ms, whole stream p50 +$(calc "$(pair ant total_p50_ms) - $(pair pass total_p50_ms)") ms; gateway CPU +$(calc "(${CPU_US[ant1]} + ${CPU_US[ant2]} - ${CPU_US[pass1]} - ${CPU_US[pass2]}) / 2") µs per stream."
 } | tee "$RESULTS/lanes.md"

@@ -32,10 +32,13 @@ pub struct Outcome {
     pub ending: Ending,
 }
 
-/// Whether `tail` (the last bytes of a body) ends with the `data: [DONE]` event, trailing blank lines allowed.
+/// Whether `tail` (the last bytes of a body) ends a complete stream, trailing blank lines allowed:
+/// OpenAI's `data: [DONE]`, or Anthropic's `message_stop` event.
 pub fn ends_with_done(tail: &[u8]) -> bool {
     let trimmed = tail.trim_ascii_end();
-    trimmed.ends_with(b"data: [DONE]") || trimmed.ends_with(b"data:[DONE]")
+    trimmed.ends_with(b"data: [DONE]")
+        || trimmed.ends_with(b"data:[DONE]")
+        || trimmed.ends_with(br#"data: {"type":"message_stop"}"#)
 }
 
 /// Nearest-rank percentile `p` (0..=100) of ascending `sorted`; `None` when empty.
@@ -210,6 +213,12 @@ mod tests {
     fn done_detection() {
         assert!(ends_with_done(b"data: {}\n\ndata: [DONE]\n\n"));
         assert!(ends_with_done(b"data: [DONE]"));
+        assert!(ends_with_done(
+            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+        ));
+        assert!(!ends_with_done(
+            b"event: error\ndata: {\"type\":\"error\"}\n\n"
+        ));
         assert!(!ends_with_done(b"data: {\"x\":1}\n\n"));
         assert!(!ends_with_done(b""));
     }

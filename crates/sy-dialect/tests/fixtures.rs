@@ -11,7 +11,7 @@ use sy_dialect::anthropic::{AnthropicStreamDecoder, AnthropicStreamEncoder};
 use sy_dialect::canonical::{Response, StreamEvent};
 use sy_dialect::converse::{ConverseStreamDecoder, ConverseStreamEncoder};
 use sy_dialect::gemini::GeminiStreamDecoder;
-use sy_dialect::openai_chat::{ChunkDecoder, ChunkEncoder};
+use sy_dialect::openai_chat::{Chunk, ChunkDecoder, ChunkEncoder};
 use sy_dialect::openai_responses::{RequestEcho, ResponsesStreamEncoder};
 use sy_dialect::{
     Decoded, DialectError, EncodeOptions, ResponseMeta, SseEvent, StructuredOutputMode,
@@ -381,7 +381,7 @@ impl Sink {
     fn feed(&mut self, events: impl Iterator<Item = StreamEvent>, out: &mut Vec<Value>) {
         for event in events {
             match self {
-                Self::OpenAi(e) => out.extend(e.push(event).into_iter().map(|c| c.into_value())),
+                Self::OpenAi(e) => out.extend(e.push(event).iter().map(Chunk::to_value)),
                 Self::Anthropic(e) => out.extend(e.push(event).into_iter().map(sse_value)),
                 Self::Converse(e) => out.extend(e.push(event).into_iter().map(converse_value)),
                 Self::Responses(e) => out.extend(e.push(event).into_iter().map(sse_value)),
@@ -391,7 +391,7 @@ impl Sink {
 
     fn end(&mut self, out: &mut Vec<Value>) {
         match self {
-            Self::OpenAi(e) => out.extend(e.end().into_iter().map(|c| c.into_value())),
+            Self::OpenAi(e) => out.extend(e.end().iter().map(Chunk::to_value)),
             Self::Anthropic(e) => out.extend(e.end().into_iter().map(sse_value)),
             Self::Converse(e) => out.extend(e.end().into_iter().map(converse_value)),
             Self::Responses(e) => out.extend(e.end().into_iter().map(sse_value)),

@@ -461,11 +461,11 @@ mod tests {
         let mut decoded = Vec::new();
         for event in events.iter().cloned() {
             for chunk in encoder.push(event) {
-                decoded.extend(decoder.push(chunk.into_value().to_string().as_bytes()));
+                decoded.extend(decoder.push(chunk.as_str().as_bytes()));
             }
         }
         for chunk in encoder.end() {
-            decoded.extend(decoder.push(chunk.into_value().to_string().as_bytes()));
+            decoded.extend(decoder.push(chunk.as_str().as_bytes()));
         }
         decoded.extend(decoder.end());
         let kinds = |events: &[StreamEvent]| -> Vec<StreamEvent> {
@@ -574,7 +574,7 @@ mod tests {
             let mut decoded: Vec<_> = encoder
                 .push(error.clone())
                 .into_iter()
-                .flat_map(|chunk| decoder.push(chunk.into_value().to_string().as_bytes()))
+                .flat_map(|chunk| decoder.push(chunk.as_str().as_bytes()))
                 .collect();
             decoded.extend(decoder.end());
             assert_eq!(decoded, vec![error], "{kind:?}");

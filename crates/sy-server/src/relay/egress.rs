@@ -62,7 +62,11 @@ impl Egress {
     /// Encodes one event into `out`; says whether it ended the stream with an error.
     pub fn push(&mut self, event: StreamEvent, out: &mut VecDeque<Bytes>) -> bool {
         match self {
-            Self::Chat(encoder) => chunks(encoder.push(event), out),
+            Self::Chat(encoder) => {
+                let mut errored = false;
+                encoder.push_with(event, |json, error| errored |= data(json, error, out));
+                errored
+            }
             Self::Anthropic(encoder) => named(encoder.push(event), out),
             Self::Responses(encoder) => named(encoder.push(event), out),
             Self::Converse(encoder) => frames(encoder.push(event), out),
@@ -75,7 +79,8 @@ impl Egress {
     pub fn end(&mut self, out: &mut VecDeque<Bytes>) -> bool {
         match self {
             Self::Chat(encoder) => {
-                let errored = chunks(encoder.end(), out);
+                let mut errored = false;
+                encoder.end_with(|json, error| errored |= data(json, error, out));
                 if !errored {
                     out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
@@ -195,21 +200,14 @@ fn native_events(events: Vec<SseEvent>) -> Vec<(Value, bool)> {
 fn native_chunks(chunks: Vec<Chunk>) -> Vec<(Value, bool)> {
     chunks
         .into_iter()
-        .map(|chunk| match chunk {
-            Chunk::Data(v) => (v, false),
-            Chunk::Error(v) => (v, true),
-        })
+        .map(|chunk| (chunk.to_value(), chunk.is_error()))
         .collect()
 }
 
-fn chunks(chunks: Vec<Chunk>, out: &mut VecDeque<Bytes>) -> bool {
-    let mut errored = false;
-    for chunk in chunks {
-        errored |= matches!(chunk, Chunk::Error(_));
-        let json = chunk.into_value().to_string();
-        out.push_back(sy_wire::sse::data_event(json.as_bytes()));
-    }
-    errored
+/// One chunk as a `data:` event, written straight into the bytes sent; passes `error` through.
+fn data(json: &str, error: bool, out: &mut VecDeque<Bytes>) -> bool {
+    out.push_back(sy_wire::sse::data_event(json.as_bytes()));
+    error
 }
 
 /// Named SSE events; an `error` event (Anthropic) or `response.failed` (Responses) ends the stream.
@@ -222,16 +220,16 @@ fn named(events: Vec<SseEvent>, out: &mut VecDeque<Bytes>) -> bool {
     errored
 }
 
-/// `event: NAME\ndata: JSON\n\n`.
+/// `event: NAME\ndata: JSON\n\n`, the JSON serialized straight into the bytes sent.
 pub fn named_event(name: &str, data: &Value) -> Bytes {
-    let json = data.to_string();
-    let mut buf = BytesMut::with_capacity(name.len() + json.len() + 16);
-    buf.put_slice(b"event: ");
-    buf.put_slice(name.as_bytes());
-    buf.put_slice(b"\ndata: ");
-    buf.put_slice(json.as_bytes());
-    buf.put_slice(b"\n\n");
-    buf.freeze()
+    let mut buf = BytesMut::with_capacity(name.len() + 256).writer();
+    buf.get_mut().put_slice(b"event: ");
+    buf.get_mut().put_slice(name.as_bytes());
+    buf.get_mut().put_slice(b"\ndata: ");
+    // A Value always serializes, and writing to memory cannot fail.
+    let _ = serde_json::to_writer(&mut buf, data);
+    buf.get_mut().put_slice(b"\n\n");
+    buf.into_inner().freeze()
 }
 
 fn frames(events: Vec<ConverseEvent>, out: &mut VecDeque<Bytes>) -> bool {
@@ -257,5 +255,71 @@ fn push_frame(
         Ok(bytes) => out.push_back(bytes),
         // Only a header or payload beyond the format's limits fails; ours are far below.
         Err(e) => tracing::error!(error = %e.0, "an event-stream frame could not be encoded"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sy_dialect::ResponseMeta;
+    use sy_dialect::canonical::FinishReason;
+
+    use super::*;
+
+    #[test]
+    fn chat_chunks_are_framed_as_data_events_then_done() {
+        let meta = ResponseMeta {
+            id: "c".into(),
+            model: "m".into(),
+            created: 1,
+        };
+        let mut egress = Egress::Chat(ChunkEncoder::new(meta, false));
+        let mut out = VecDeque::new();
+        assert!(!egress.push(StreamEvent::TextDelta("hi".into()), &mut out));
+        let finish = StreamEvent::Finish {
+            reason: FinishReason::EndTurn,
+            stop_sequence: None,
+        };
+        assert!(!egress.push(finish, &mut out));
+        assert!(!egress.end(&mut out));
+        let prefix = r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":"#;
+        let out: Vec<&[u8]> = out.iter().map(|b| &b[..]).collect();
+        assert_eq!(
+            out,
+            [
+                format!(r#"{prefix}{{"role":"assistant","content":""}},"finish_reason":null}}]}}"#)
+                    + "\n\n",
+                format!(r#"{prefix}{{"content":"hi"}},"finish_reason":null}}]}}"#) + "\n\n",
+                format!(r#"{prefix}{{}},"finish_reason":"stop"}}]}}"#) + "\n\n",
+                "data: [DONE]\n\n".to_owned(),
+            ]
+            .iter()
+            .map(String::as_bytes)
+            .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_chat_error_ends_without_done() {
+        let meta = ResponseMeta {
+            id: "c".into(),
+            model: "m".into(),
+            created: 1,
+        };
+        let mut egress = Egress::Chat(ChunkEncoder::new(meta, false));
+        let mut out = VecDeque::new();
+        assert!(!egress.push(StreamEvent::TextDelta("hi".into()), &mut out));
+        assert!(egress.end(&mut out));
+        let last = out.back().unwrap();
+        assert!(last.starts_with(b"data: {\"error\":"), "{last:?}");
+        assert!(last.ends_with(b"}}\n\n"), "{last:?}");
+    }
+
+    #[test]
+    fn named_events_carry_their_name_and_json() {
+        let event = named_event("content_block_delta", &json!({ "type": "x", "n": 1 }));
+        assert_eq!(
+            &event[..],
+            b"event: content_block_delta\ndata: {\"n\":1,\"type\":\"x\"}\n\n"
+        );
     }
 }

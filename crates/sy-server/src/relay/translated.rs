@@ -171,7 +171,13 @@ impl TranslatedStream {
                     parser.push(&chunk);
                     let mut events = Vec::new();
                     while let Some(event) = parser.next_event() {
-                        events.extend(decode_sse(&mut self.decoder, &event));
+                        let decoded = decode_sse(&mut self.decoder, &event);
+                        // Mostly one event per read: keep its list rather than copy it.
+                        if events.is_empty() {
+                            events = decoded;
+                        } else {
+                            events.extend(decoded);
+                        }
                     }
                     Read::Events(events)
                 }
