@@ -169,6 +169,31 @@ def test_function_call_round_trip(client: openai.OpenAI, upstream: str):
 
 
 @pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_replaying_the_output_items_as_returned(client: openai.OpenAI, upstream: str):
+    """Stateless multi-turn as SDK users write it: the previous `response.output` items, as the
+    SDK returned them (ids, status and all), go back in `input`."""
+    up = UPSTREAMS[upstream]
+    asked = client.responses.create(model=up.tool_model, input=WEATHER, tools=[WEATHER_TOOL])
+    items = [item.model_dump(exclude_none=True) for item in asked.output]
+    calls = [item for item in items if item["type"] == "function_call"]
+    assert len(calls) == 1 and calls[0].get("id") and calls[0].get("status")
+    follow = [
+        {"role": "user", "content": WEATHER},
+        *items,
+        {"type": "function_call_output", "call_id": calls[0]["call_id"], "output": "sunny"},
+    ]
+    answered = client.responses.create(model=up.text_model, input=follow, tools=[WEATHER_TOOL])
+    text_items = [item.model_dump(exclude_none=True) for item in answered.output]
+    assert text_items[0]["type"] == "message" and text_items[0].get("id")
+    again = client.responses.create(
+        model=up.text_model,
+        input=[*follow, *text_items, {"role": "user", "content": "And tomorrow?"}],
+        tools=[WEATHER_TOOL],
+    )
+    assert again.output_text == up.text
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
 def test_function_call_with_required_tool_choice(client: openai.OpenAI, upstream: str):
     up = UPSTREAMS[upstream]
     asked = client.responses.create(
