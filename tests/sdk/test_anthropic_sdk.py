@@ -138,6 +138,66 @@ def test_messages_create_stream_true(client: anthropic.Anthropic, upstream: str)
     assert text == up.streamed_text
 
 
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_system_prompt_and_sampling_settings(client: anthropic.Anthropic, upstream: str):
+    up = UPSTREAMS[upstream]
+    message = client.messages.create(
+        model=up.text_model,
+        max_tokens=MAX_TOKENS,
+        system=[{"type": "text", "text": "Be brief."}],
+        stop_sequences=["END"],
+        # Sampling settings older SDKs send (this one has no parameter for them).
+        extra_body={"temperature": 0.2, "top_k": 40},
+        metadata={"user_id": "sdk-test"},
+        messages=[
+            {"role": "user", "content": "Hi."},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": [{"type": "text", "text": "Say hello."}]},
+        ],
+    )
+    assert message.content[0].text == up.text
+    assert message.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_an_inline_image(client: anthropic.Anthropic, upstream: str):
+    up = UPSTREAMS[upstream]
+    image = {"type": "base64", "media_type": "image/png", "data": PNG_BASE64}
+    message = client.messages.create(
+        model=up.text_model,
+        max_tokens=MAX_TOKENS,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": image},
+                    {"type": "text", "text": "What is in this picture?"},
+                ],
+            }
+        ],
+    )
+    assert message.content[0].text == up.text
+
+
+def test_async_client_streams(ingress_gateway: IngressGateway):
+    import asyncio
+
+    async def run() -> tuple[str, str]:
+        async with anthropic.AsyncAnthropic(
+            base_url=ingress_gateway.root_url, api_key=ingress_gateway.key, max_retries=0
+        ) as client:
+            up = UPSTREAMS["gemini"]
+            async with client.messages.stream(
+                model=up.text_model, max_tokens=MAX_TOKENS, messages=USER
+            ) as stream:
+                text = "".join([piece async for piece in stream.text_stream])
+                final = await stream.get_final_message()
+            return text, final.content[0].text
+
+    text, final = asyncio.run(run())
+    assert text == final == UPSTREAMS["gemini"].streamed_text
+
+
 # --------------------------------------------------------------------------------------------
 # Tools
 # --------------------------------------------------------------------------------------------
@@ -196,18 +256,6 @@ def test_tool_choice(client: anthropic.Anthropic, upstream: str, tool_choice: di
 
 
 @pytest.mark.parametrize("upstream", UPSTREAM_IDS)
-def test_count_tokens_with_tools_and_system(client: anthropic.Anthropic, upstream: str):
-    up = UPSTREAMS[upstream]
-    plain = client.messages.count_tokens(model=up.text_model, messages=WEATHER)
-    more = client.messages.count_tokens(
-        model=up.text_model, messages=WEATHER, tools=[WEATHER_TOOL], system="Be brief."
-    )
-    assert more.input_tokens > 0
-    if upstream != "anthropic":  # the fake Anthropic counts a fixed 25
-        assert more.input_tokens > plain.input_tokens
-
-
-@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
 def test_tool_use_streamed(client: anthropic.Anthropic, upstream: str):
     up = UPSTREAMS[upstream]
     partial = ""
@@ -244,6 +292,18 @@ def test_count_tokens(client: anthropic.Anthropic, upstream: str):
         assert raw.headers.get("x-switchyard-estimated") is None
     else:
         assert raw.headers.get("x-switchyard-estimated") == "true"
+
+
+@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
+def test_count_tokens_with_tools_and_system(client: anthropic.Anthropic, upstream: str):
+    up = UPSTREAMS[upstream]
+    plain = client.messages.count_tokens(model=up.text_model, messages=WEATHER)
+    more = client.messages.count_tokens(
+        model=up.text_model, messages=WEATHER, tools=[WEATHER_TOOL], system="Be brief."
+    )
+    assert more.input_tokens > 0
+    if upstream != "anthropic":  # the fake Anthropic counts a fixed 25
+        assert more.input_tokens > plain.input_tokens
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,47 +373,6 @@ def test_count_tokens_for_an_unknown_model_is_not_found(client: anthropic.Anthro
     _anthropic_error_body(raised.value, "not_found_error")
 
 
-@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
-def test_system_prompt_and_sampling_settings(client: anthropic.Anthropic, upstream: str):
-    up = UPSTREAMS[upstream]
-    message = client.messages.create(
-        model=up.text_model,
-        max_tokens=MAX_TOKENS,
-        system=[{"type": "text", "text": "Be brief."}],
-        stop_sequences=["END"],
-        # Sampling settings older SDKs send (this one has no parameter for them).
-        extra_body={"temperature": 0.2, "top_k": 40},
-        metadata={"user_id": "sdk-test"},
-        messages=[
-            {"role": "user", "content": "Hi."},
-            {"role": "assistant", "content": "Hello."},
-            {"role": "user", "content": [{"type": "text", "text": "Say hello."}]},
-        ],
-    )
-    assert message.content[0].text == up.text
-    assert message.stop_reason == "end_turn"
-
-
-@pytest.mark.parametrize("upstream", UPSTREAM_IDS)
-def test_an_inline_image(client: anthropic.Anthropic, upstream: str):
-    up = UPSTREAMS[upstream]
-    image = {"type": "base64", "media_type": "image/png", "data": PNG_BASE64}
-    message = client.messages.create(
-        model=up.text_model,
-        max_tokens=MAX_TOKENS,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image", "source": image},
-                    {"type": "text", "text": "What is in this picture?"},
-                ],
-            }
-        ],
-    )
-    assert message.content[0].text == up.text
-
-
 WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
 
 
@@ -389,25 +408,6 @@ def test_a_server_tool_reaches_a_model_on_anthropic(client: anthropic.Anthropic,
             model=up.text_model, max_tokens=MAX_TOKENS, messages=USER, tools=[WEB_SEARCH]
         )
     assert message.content[0].text == up.text
-
-
-def test_async_client_streams(ingress_gateway: IngressGateway):
-    import asyncio
-
-    async def run() -> tuple[str, str]:
-        async with anthropic.AsyncAnthropic(
-            base_url=ingress_gateway.root_url, api_key=ingress_gateway.key, max_retries=0
-        ) as client:
-            up = UPSTREAMS["gemini"]
-            async with client.messages.stream(
-                model=up.text_model, max_tokens=MAX_TOKENS, messages=USER
-            ) as stream:
-                text = "".join([piece async for piece in stream.text_stream])
-                final = await stream.get_final_message()
-            return text, final.content[0].text
-
-    text, final = asyncio.run(run())
-    assert text == final == UPSTREAMS["gemini"].streamed_text
 
 
 def test_a_model_the_key_may_not_use_is_a_permission_error(ingress_gateway: IngressGateway):
@@ -463,10 +463,10 @@ def test_a_mid_stream_failure_is_an_error_event(client: anthropic.Anthropic, mod
     # The stream had begun (200) and delivered the first piece before the error event.
     assert raised.value.status_code == 200
     assert text == "Hello"
-    _error = raised.value.body
-    assert isinstance(_error, dict) and _error["type"] == "error", _error
-    assert _error["error"]["type"] == kind
-    assert _error["error"]["message"]
+    body = raised.value.body
+    assert isinstance(body, dict) and body["type"] == "error", body
+    assert body["error"]["type"] == kind
+    assert body["error"]["message"]
 
 
 # --------------------------------------------------------------------------------------------
