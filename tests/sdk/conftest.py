@@ -675,6 +675,8 @@ def _ingress_config(mock_addr: str, urls: dict[str, str], admin_key: str, tls: s
             f'deployments = [{{ provider = "mock", model = "{MOCK_MODELS[name]}" }}]',
             "",
         ]
+    # A price for the mock's chat model, so a key's budget has something to count.
+    out += ["[[prices]]", 'provider = "mock"', 'model = "mock-model"', 'input = "1.00"', 'output = "2.00"', ""]
     out += [
         "[[models]]",
         f'name = "{BEDROCK_NAMED_MODEL}"',

@@ -422,6 +422,24 @@ def test_a_model_the_key_may_not_use_is_a_permission_error(ingress_gateway: Ingr
     _anthropic_error_body(raised.value, "permission_error")
 
 
+def test_a_spent_budget_is_not_retried(ingress_gateway: IngressGateway):
+    # With max_tokens 4,096 at $2 per million output tokens the hold is far over $0.00001.
+    minted = ingress_gateway.admin(
+        "POST", "/admin/v1/keys", {"tenant": "sdk-ingress-budget-a", "budget_usd": "0.00001"}
+    )
+    with anthropic.Anthropic(
+        base_url=ingress_gateway.root_url, api_key=minted["key"], max_retries=3, timeout=30.0
+    ) as client:
+        with pytest.raises(anthropic.RateLimitError) as raised:
+            client.messages.create(model="mock-chat", max_tokens=4096, messages=USER)
+    error = raised.value
+    assert error.status_code == 429
+    _anthropic_error_body(error, "rate_limit_error")
+    assert error.response.headers.get("x-should-retry") == "false"
+    assert error.response.request.headers.get("x-stainless-retry-count") == "0"
+    assert error.body["error"]["details"]["error_code"] == "enforced_spend_limit_reached"
+
+
 def test_overloaded_is_a_server_error_the_sdk_retries(ingress_gateway: IngressGateway):
     """529 is an InternalServerError subclass, and the SDK retries it (then gives up)."""
     with anthropic.Anthropic(

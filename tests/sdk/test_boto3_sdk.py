@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import boto3
 import botocore.config
@@ -737,3 +738,48 @@ def test_an_unserved_bedrock_operation_answers_in_bedrock_shape(client):
     assert status in (400, 404)
     assert code.endswith("Exception"), code
     assert message
+
+
+# --------------------------------------------------------------------------------------------
+# A key's budget and revocation, in Bedrock's words
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_spent_budget_is_a_service_quota_exception(ingress_gateway: IngressGateway):
+    # With no maxTokens the hold assumes 4,096 output tokens at $2 per million: over $0.00001.
+    minted = ingress_gateway.admin(
+        "POST",
+        "/admin/v1/keys",
+        {"tenant": "sdk-ingress-budget", "budget_usd": "0.00001", "aws_access_key": True},
+    )
+    client = _sigv4_client(
+        ingress_gateway, access_key_id=minted["access_key_id"], secret=minted["secret_access_key"]
+    )
+    with pytest.raises(ClientError) as raised:
+        client.converse(modelId="mock-chat", messages=USER)
+    code, status, message = _error(raised)
+    # A quota, not throttling: boto3 does not retry it.
+    assert (code, status) == ("ServiceQuotaExceededException", 400)
+    assert message
+
+
+def test_a_revoked_access_key_is_unrecognized(ingress_gateway: IngressGateway):
+    minted = ingress_gateway.admin(
+        "POST", "/admin/v1/keys", {"tenant": "sdk-ingress-revoked", "aws_access_key": True}
+    )
+    client = _sigv4_client(
+        ingress_gateway, access_key_id=minted["access_key_id"], secret=minted["secret_access_key"]
+    )
+    assert client.converse(modelId="mock-chat", messages=USER)["stopReason"] == "end_turn"
+    ingress_gateway.admin("POST", f"/admin/v1/keys/{minted['id']}/revoke")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.converse(modelId="mock-chat", messages=USER)
+        except ClientError as e:
+            code = e.response["Error"]["Code"]
+            status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+            assert (code, status) == ("UnrecognizedClientException", 403)
+            break
+        assert time.monotonic() < deadline, "the revoked access key still works"
+        time.sleep(0.2)
