@@ -96,6 +96,22 @@ def _error(raised: pytest.ExceptionInfo) -> tuple[str, int, str]:
     )
 
 
+def _assert_blocks_well_formed(events: list[dict]) -> None:
+    """Every content block's events carry its index, and each block ends with one stop."""
+    opened: list[int] = []
+    stopped: list[int] = []
+    for event in events:
+        (kind, body), = event.items()
+        if kind in ("contentBlockStart", "contentBlockDelta"):
+            index = body["contentBlockIndex"]
+            assert index not in stopped, f"{kind} after its block stopped: {events}"
+            if index not in opened:
+                opened.append(index)
+        elif kind == "contentBlockStop":
+            stopped.append(body["contentBlockIndex"])
+    assert opened == stopped == list(range(len(opened))), events
+
+
 # --------------------------------------------------------------------------------------------
 # Converse
 # --------------------------------------------------------------------------------------------
@@ -128,6 +144,7 @@ def test_converse_stream(client, upstream: str):
     assert events[0]["messageStart"]["role"] == "assistant"
     assert "contentBlockDelta" in kinds
     assert kinds[-2:] == ["messageStop", "metadata"]
+    _assert_blocks_well_formed(events)
     text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
     assert text == up.streamed_text
     assert events[-2]["messageStop"]["stopReason"] == "end_turn"
@@ -179,6 +196,7 @@ def test_converse_stream_tool_use(client, upstream: str):
     up = UPSTREAMS[upstream]
     answer = client.converse_stream(modelId=up.tool_model, messages=WEATHER, toolConfig=TOOL_CONFIG)
     events = list(answer["stream"])
+    _assert_blocks_well_formed(events)
     starts = [e["contentBlockStart"] for e in events if "contentBlockStart" in e]
     assert len(starts) == 1
     tool_use = starts[0]["start"]["toolUse"]
