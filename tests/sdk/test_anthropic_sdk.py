@@ -9,6 +9,8 @@ ones included), and both ways the SDK authenticates (`x-api-key` and Bearer) in 
 
 from __future__ import annotations
 
+import ssl
+
 import anthropic
 import pytest
 
@@ -548,3 +550,17 @@ def test_no_key_at_all_is_an_authentication_error(ingress_gateway: IngressGatewa
     assert "authorization" not in sent and "x-api-key" not in sent
     assert raised.value.status_code == 401
     _anthropic_error_body(raised.value, "authentication_error")
+
+
+def test_over_https(ingress_gateway_tls: IngressGateway):
+    """The same lane through the gateway's TLS listener, trusting its throwaway certificate."""
+    gw = ingress_gateway_tls
+    http = anthropic.DefaultHttpxClient(verify=ssl.create_default_context(cafile=str(gw.ca)))
+    with anthropic.Anthropic(
+        base_url=gw.root_url, api_key=gw.key, max_retries=0, timeout=30.0, http_client=http
+    ) as client:
+        up = UPSTREAMS["bedrock"]
+        message = client.messages.create(model=up.text_model, max_tokens=MAX_TOKENS, messages=USER)
+        assert message.content[0].text == up.text
+        with client.messages.stream(model=up.text_model, max_tokens=MAX_TOKENS, messages=USER) as s:
+            assert "".join(s.text_stream) == up.streamed_text

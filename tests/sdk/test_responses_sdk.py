@@ -11,6 +11,7 @@ as `error` and `response.failed` events.
 from __future__ import annotations
 
 import json
+import ssl
 
 import openai
 import pytest
@@ -367,3 +368,16 @@ def test_a_mid_stream_failure_is_error_then_response_failed(
     assert failed["error"]["message"]
     numbers = [event["sequence_number"] for event in events]
     assert numbers == list(range(len(events)))
+
+
+def test_over_https(ingress_gateway_tls: IngressGateway):
+    """The same lane through the gateway's TLS listener, trusting its throwaway certificate."""
+    gw = ingress_gateway_tls
+    http = openai.DefaultHttpxClient(verify=ssl.create_default_context(cafile=str(gw.ca)))
+    with openai.OpenAI(
+        base_url=f"{gw.root_url}/v1", api_key=gw.key, max_retries=0, timeout=30.0, http_client=http
+    ) as client:
+        up = UPSTREAMS["gemini"]
+        assert client.responses.create(model=up.text_model, input=PROMPT).output_text == up.text
+        with client.responses.stream(model=up.text_model, input=PROMPT) as stream:
+            assert stream.get_final_response().output_text == up.streamed_text
