@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -205,18 +206,21 @@ def _config(mock_addr: str) -> str:
     return "\n".join(out)
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
+        with urllib.request.urlopen(url, timeout=1, context=context) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
 def _start_gateway(
-    binary: Path, config: Path, log: Path
+    binary: Path, config: Path, log: Path, tls_ca: Path | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """Starts `switchyard serve` on a free port and waits for GET /healthz."""
+    """Starts `switchyard serve` on a free port and waits for GET /healthz (over https, trusting
+    the certificate `tls_ca`, when given)."""
+    scheme = "https" if tls_ca else "http"
+    context = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
     last_error = ""
     for _attempt in range(3):
         addr = f"127.0.0.1:{_free_port()}"
@@ -236,7 +240,7 @@ def _start_gateway(
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
-            if _healthy(f"http://{addr}/healthz"):
+            if _healthy(f"{scheme}://{addr}/healthz", context):
                 return proc, addr
             time.sleep(0.05)
         _stop(proc)
@@ -371,6 +375,9 @@ CLOUD_MODELS = {
     "claude-overloaded": ("anthropic", "claude-overloaded"),
     "bedrock-throttled": ("bedrock", "anthropic.overloaded-v1:0"),
     "gemini-exhausted": ("gemini", "gemini-exhausted"),
+    # Streams that break off after their first piece with the vendor's mid-stream error.
+    "claude-stream-overloaded": ("anthropic", "claude-stream-overloaded"),
+    "bedrock-stream-throttled": ("bedrock", "anthropic.stream-throttled-v1:0"),
     # The only deployment's API is not listening.
     "claude-unreachable": ("anthropic-down", "claude-3-5-sonnet-20241022"),
 }
@@ -384,6 +391,7 @@ class CloudsGateway:
     clouds: subprocess.Popen
     addr: str
     log: Path
+    cloud_urls: dict[str, str]
 
     @property
     def base_url(self) -> str:
@@ -483,7 +491,7 @@ def clouds_gateway(tmp_path_factory: pytest.TempPathFactory):
         config.write_text(_clouds_config(urls))
         log = tmp / "switchyard.log"
         gateway, addr = _start_gateway(switchyard, config, log)
-        _CLOUDS = CloudsGateway(proc=gateway, clouds=clouds, addr=addr, log=log)
+        _CLOUDS = CloudsGateway(proc=gateway, clouds=clouds, addr=addr, log=log, cloud_urls=urls)
         yield _CLOUDS
     finally:
         _CLOUDS = None
@@ -500,6 +508,233 @@ def clouds_client(clouds_gateway: CloudsGateway) -> openai.OpenAI:
     c.close()
 
 
+def write_self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "switchyard sdk tests")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+# Models of the ingress gateways served by sy-mock-upstream (OpenAI dialect), besides CLOUD_MODELS.
+INGRESS_MOCK_MODELS = ["mock-chat", "mock-tools", "mock-error-400", "mock-error-503"]
+# A gateway model named as Bedrock names the model, so boto3 code runs unchanged: the colon is
+# percent-encoded in the path, and twice over in what SigV4 signs.
+BEDROCK_NAMED_MODEL = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One upstream behind the ingress gateways, as its answers look to any caller."""
+
+    provider: str  # the provider name, as x-switchyard-provider reports it
+    text_model: str  # a gateway model answered with text
+    tool_model: str  # a gateway model answered with a call of get_weather
+    text: str  # the text of a whole answer
+    streamed_text: str  # the text of a streamed answer
+    arguments: dict  # the arguments of the get_weather call
+
+
+CLOUD_TEXT = "Hello from the cloud"
+# A 1x1 PNG, base64: an image any dialect can carry inline.
+PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+CLOUD_ARGUMENTS = {"city": "Paris", "unit": "celsius"}
+
+# Every upstream dialect an ingress can reach: sy-mock-upstream (OpenAI) and the fake clouds.
+UPSTREAMS = {
+    "openai": Upstream(
+        "mock",
+        "mock-chat",
+        "mock-tools",
+        "Hello from the mock upstream. This is a fixed reply.",
+        "Hello from the mock upstream." * 2,
+        {"city": "Paris"},
+    ),
+    "anthropic": Upstream(
+        "anthropic",
+        "claude-via-anthropic",
+        "claude-tool-via-anthropic",
+        CLOUD_TEXT,
+        CLOUD_TEXT,
+        CLOUD_ARGUMENTS,
+    ),
+    "bedrock": Upstream(
+        "bedrock",
+        "claude-via-bedrock",
+        "claude-tool-via-bedrock",
+        CLOUD_TEXT,
+        CLOUD_TEXT,
+        CLOUD_ARGUMENTS,
+    ),
+    "gemini": Upstream(
+        "gemini", "gemini-direct", "gemini-tool", CLOUD_TEXT, CLOUD_TEXT, CLOUD_ARGUMENTS
+    ),
+}
+
+
+@dataclass
+class IngressGateway:
+    """A gateway in `keys` mode in front of sy-mock-upstream and the fake clouds, for callers of
+    the Anthropic, Bedrock Runtime and Responses dialects; with one key minted for the tests,
+    which also has an AWS access key pair for SigV4."""
+
+    proc: subprocess.Popen
+    addr: str
+    log: Path
+    admin_key: str
+    ca: Path | None  # the certificate to trust when it serves https
+    key: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+    @property
+    def root_url(self) -> str:
+        return f"{'https' if self.ca else 'http'}://{self.addr}"
+
+    def admin(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.root_url}{path}",
+            data=data,
+            method=method,
+            headers={"authorization": f"Bearer {self.admin_key}", "content-type": "application/json"},
+        )
+        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+            return json.loads(resp.read())
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no gateway log)"
+
+
+_INGRESS: list[IngressGateway] = []
+
+
+def _ingress_config(mock_addr: str, urls: dict[str, str], admin_key: str, tls: str) -> str:
+    out = [
+        "[server]",
+        "shutdown_grace_ms = 1000",
+        *([tls] if tls else []),
+        "[storage]",
+        'url = "sqlite://state.db"',
+        "[auth]",
+        'mode = "keys"',
+        f'admin_key = "{admin_key}"',
+        "",
+        _clouds_config(urls),
+        "[providers.mock]",
+        'kind = "openai-compatible"',
+        f'base_url = "http://{mock_addr}/v1"',
+        "",
+    ]
+    for name in INGRESS_MOCK_MODELS:
+        out += [
+            "[[models]]",
+            f'name = "{name}"',
+            f'deployments = [{{ provider = "mock", model = "{MOCK_MODELS[name]}" }}]',
+            "",
+        ]
+    # A price for the mock's chat model, so a key's budget has something to count.
+    out += ["[[prices]]", 'provider = "mock"', 'model = "mock-model"', 'input = "1.00"', 'output = "2.00"', ""]
+    out += [
+        "[[models]]",
+        f'name = "{BEDROCK_NAMED_MODEL}"',
+        f'deployments = [{{ provider = "bedrock", model = "{CLOUD_MODELS["claude-via-bedrock"][1]}" }}]',
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _start_ingress(
+    tmp: Path, stack: Stack, clouds: CloudsGateway, tls: bool
+) -> IngressGateway:
+    switchyard = _binary("SWITCHYARD_BIN", "target/debug/switchyard")
+    admin_key = "sdk-admin-" + os.urandom(8).hex()
+    ca, tls_line = None, ""
+    if tls:
+        ca, key_pem = write_self_signed_cert(tmp)
+        tls_line = f'tls = {{ cert = "{ca}", key = "{key_pem}" }}'
+    config = tmp / "switchyard.toml"
+    config.write_text(_ingress_config(stack.mock_addr, clouds.cloud_urls, admin_key, tls_line))
+    log = tmp / "switchyard.log"
+    proc, addr = _start_gateway(switchyard, config, log, tls_ca=ca)
+    gw = IngressGateway(proc=proc, addr=addr, log=log, admin_key=admin_key, ca=ca)
+    try:
+        minted = gw.admin("POST", "/admin/v1/keys", {"tenant": "sdk-ingress", "aws_access_key": True})
+    except BaseException:
+        _stop(proc)
+        raise
+    gw.key = minted["key"]
+    gw.access_key_id = minted["access_key_id"]
+    gw.secret_access_key = minted["secret_access_key"]
+    return gw
+
+
+@pytest.fixture(scope="session")
+def ingress_gateway(tmp_path_factory, stack: Stack, clouds_gateway: CloudsGateway):
+    """Plain http: the Anthropic and OpenAI SDKs, and boto3 signing with SigV4."""
+    gw = _start_ingress(tmp_path_factory.mktemp("switchyard-ingress"), stack, clouds_gateway, False)
+    _INGRESS.append(gw)
+    try:
+        yield gw
+    finally:
+        _INGRESS.remove(gw)
+        _stop(gw.proc)
+
+
+@pytest.fixture(scope="session")
+def ingress_gateway_tls(tmp_path_factory, stack: Stack, clouds_gateway: CloudsGateway):
+    """HTTPS with a throwaway certificate: boto3 sends a bearer token only over https."""
+    gw = _start_ingress(tmp_path_factory.mktemp("switchyard-ingress-tls"), stack, clouds_gateway, True)
+    _INGRESS.append(gw)
+    try:
+        yield gw
+    finally:
+        _INGRESS.remove(gw)
+        _stop(gw.proc)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """On a failure, attach the tail of the gateway's log to the report."""
@@ -509,3 +744,6 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("switchyard log (tail)", _STACK.gateway_log_tail()))
     if report.failed and _CLOUDS is not None:
         report.sections.append(("switchyard (clouds) log (tail)", _CLOUDS.log_tail()))
+    if report.failed:
+        for gw in _INGRESS:
+            report.sections.append((f"switchyard ({gw.root_url}) log (tail)", gw.log_tail()))

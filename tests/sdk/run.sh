@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end suite: the official `openai` Python SDK against a real `switchyard` in front of
-# `sy-mock-upstream`, the built-in simulator and `sy-fake-clouds` (fake Anthropic, Bedrock, Gemini).
+# End-to-end suite: the official Python SDKs (`openai`, `anthropic`, boto3's `bedrock-runtime`)
+# against a real `switchyard` in front of `sy-mock-upstream`, the built-in simulator and
+# `sy-fake-clouds` (fake Anthropic, Bedrock, Gemini).
 #
 #   bash tests/sdk/run.sh [pytest args...]      (from the repository root, or anywhere)
 #

@@ -5,6 +5,10 @@
 //! * a model id containing `tool`: one call of `get_weather` with `{"city":"Paris","unit":"celsius"}`;
 //! * `claude-overloaded` (Anthropic), `anthropic.overloaded-v1:0` (Bedrock, throttled),
 //!   `gemini-exhausted` (Gemini): the vendor's overload error;
+//! * `claude-stream-overloaded` (Anthropic), `anthropic.stream-throttled-v1:0` (Bedrock): a stream
+//!   that breaks off after its first piece with the vendor's mid-stream error (`event: error`
+//!   `overloaded_error`; a `throttlingException` frame); the same error as an HTTP answer when
+//!   not streamed;
 //! * anything else: the text `Hello from the cloud`, in three pieces when streamed.
 //!
 //! Keys: the testkit's `TEST_API_KEY`s and `BedrockCredentials::test()`.
@@ -43,6 +47,10 @@ fn main() -> ExitCode {
                     AnthropicScript::tool_call("get_weather", &args),
                 ),
                 ("claude-overloaded", AnthropicScript::overloaded()),
+                (
+                    "claude-stream-overloaded",
+                    AnthropicScript::stream_error(&TEXT, 1, "overloaded_error", "Overloaded"),
+                ),
             ],
             AnthropicScript::reply(&TEXT),
         ))
@@ -54,6 +62,15 @@ fn main() -> ExitCode {
                     BedrockScript::tool_call("get_weather", &args),
                 ),
                 ("anthropic.overloaded-v1:0", BedrockScript::throttled()),
+                (
+                    "anthropic.stream-throttled-v1:0",
+                    BedrockScript::stream_exception(
+                        &TEXT,
+                        1,
+                        "throttlingException",
+                        "Too many tokens, please wait before trying again.",
+                    ),
+                ),
             ],
             BedrockScript::reply(&TEXT),
         ))
