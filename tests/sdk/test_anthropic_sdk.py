@@ -390,13 +390,6 @@ def test_a_server_tool_for_a_model_off_anthropic_is_a_bad_request(client: anthro
     assert "web_search" in raised.value.body["error"]["message"]
 
 
-@pytest.mark.xfail(
-    reason="gateway bug: an Anthropic server tool (web_search_20250305) is refused at decode "
-    "(400 'cannot be sent to the provider `this gateway` (canonical): server tool ... exists "
-    "only in Anthropic') even when the model's only deployment is Anthropic, whose lane passes "
-    "the caller's body through",
-    strict=True,
-)
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_a_server_tool_reaches_a_model_on_anthropic(client: anthropic.Anthropic, stream: bool):
     up = UPSTREAMS["anthropic"]
@@ -459,10 +452,23 @@ def test_a_malformed_request_is_a_bad_request(client: anthropic.Anthropic):
         client.messages.create(
             model=UPSTREAMS["anthropic"].text_model,
             max_tokens=MAX_TOKENS,
+            messages=[{"role": "user", "content": [{"type": "text"}]}],
+        )
+    assert raised.value.status_code == 400
+    _anthropic_error_body(raised.value, "invalid_request_error")
+
+
+def test_a_block_only_anthropic_knows_is_refused_for_a_model_elsewhere(client: anthropic.Anthropic):
+    # An Anthropic model would get the block as sent (and judge it); no other provider can.
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(
+            model=UPSTREAMS["openai"].text_model,
+            max_tokens=MAX_TOKENS,
             messages=[{"role": "user", "content": [{"type": "no-such-block", "text": "hi"}]}],
         )
     assert raised.value.status_code == 400
     _anthropic_error_body(raised.value, "invalid_request_error")
+    assert "no-such-block" in str(raised.value.body), raised.value.body
 
 
 @pytest.mark.parametrize(

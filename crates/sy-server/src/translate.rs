@@ -19,6 +19,9 @@ use sy_store::Tokens;
 use crate::images;
 use crate::state::{Gateway, Snapshot};
 
+/// Who refuses a request that fails to decode (no provider is involved yet).
+pub const THIS_GATEWAY: &str = "this gateway";
+
 /// The output ceiling sent to an upstream that requires one (Anthropic) when neither the
 /// request nor the model's catalogue entry gives one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -61,7 +64,7 @@ impl<'a> Translator<'a> {
     pub fn decoded(decoded: Result<Decoded, DialectError>) -> Self {
         let cell = OnceLock::new();
         let refused = decoded.as_ref().err().cloned();
-        let _ = cell.set(decoded.map_err(|e| refusal(e, "this gateway")));
+        let _ = cell.set(decoded.map_err(|e| refusal(e, THIS_GATEWAY)));
         Self {
             body: &[],
             decoded: cell,
@@ -73,7 +76,7 @@ impl<'a> Translator<'a> {
     pub fn request(&self) -> Result<&Canonical, GatewayError> {
         self.decoded
             .get_or_init(|| {
-                openai_chat::decode_request(self.body).map_err(|e| refusal(e, "this gateway"))
+                openai_chat::decode_request(self.body).map_err(|e| refusal(e, THIS_GATEWAY))
             })
             .as_ref()
             .map(|decoded| &decoded.request)
@@ -181,6 +184,13 @@ fn encode_as(
 /// A codec's refusal as the caller's 400, naming the field and the provider.
 pub fn refusal(error: DialectError, provider: &str) -> GatewayError {
     match error {
+        // Decoding found a field with no place in the canonical model: no provider is named.
+        DialectError::Untranslatable { field, reason, .. } if provider == THIS_GATEWAY => {
+            GatewayError::invalid_param(
+                &field,
+                format!("`{field}` cannot be translated for any other provider: {reason}"),
+            )
+        }
         DialectError::Untranslatable {
             field,
             target,

@@ -75,7 +75,7 @@ fn anthropic(ctx: RequestContext, error: &GatewayError) -> Response {
 }
 
 /// Bedrock's exception name and status (x-amzn-ErrorType). Budgets are a quota (400, not retried);
-/// throttling stays a retryable 429.
+/// throttling stays a retryable 429, upstream failures a retryable 500.
 pub fn bedrock_code_and_status(error: &GatewayError) -> (&'static str, u16) {
     match &error.kind {
         ErrorKind::InvalidRequest { .. }
@@ -94,8 +94,10 @@ pub fn bedrock_code_and_status(error: &GatewayError) -> (&'static str, u16) {
         ErrorKind::UpstreamRejected { status: 403, .. } => ("AccessDeniedException", 403),
         ErrorKind::UpstreamRejected { status: 404, .. } => ("ResourceNotFoundException", 404),
         ErrorKind::UpstreamRejected { status, .. } if *status < 500 => ("ValidationException", 400),
+        // An upstream that failed or could not be reached may answer a retry: boto3 retries
+        // InternalServerException, not ModelErrorException.
         ErrorKind::UpstreamRejected { .. } | ErrorKind::UpstreamFailed => {
-            ("ModelErrorException", 424)
+            ("InternalServerException", 500)
         }
         ErrorKind::UpstreamTimeout => ("ModelTimeoutException", 408),
         ErrorKind::Saturated { .. }

@@ -167,6 +167,18 @@ pub async fn run(
     call: Call,
 ) -> Response {
     let shape = call.ingress.errors();
+    if let Ok(decoded) = &call.decoded
+        && decoded.request.messages.is_empty()
+    {
+        // Every vendor refuses a conversation with no turns; so does the gateway, before routing.
+        let field = if call.ingress == Ingress::Responses {
+            "input"
+        } else {
+            "messages"
+        };
+        let e = GatewayError::invalid_param(field, format!("`{field}` must not be empty"));
+        return shape.respond(ctx, &e);
+    }
     ctx.model = Some(call.model.as_str().into());
     ctx.stream = call.stream;
     let needs = match &call.decoded {
@@ -620,7 +632,7 @@ pub async fn accept(
 
 /// A codec's refusal of the caller's own request.
 fn invalid(e: DialectError) -> GatewayError {
-    translate::refusal(e, "this gateway")
+    translate::refusal(e, translate::THIS_GATEWAY)
 }
 
 /// A decode that may leave the request out of the canonical model: a field no other dialect can
