@@ -33,7 +33,6 @@ use sy_provider::{Dialect, Operation, Provider};
 use sy_router::{Needs, Target};
 use sy_wire::openai::BodyEdit;
 use sy_wire::openai::head::edit_body;
-use tokio::time::Instant;
 
 use crate::admission::Slot;
 use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
@@ -42,16 +41,13 @@ use crate::native;
 use crate::openai::pass_back;
 use crate::plan;
 use crate::relay::{
-    self, Egress, InvokeStream, Native, ReadError, TappedSse, TranslatedStream, deadline, streamed,
+    self, Egress, InvokeStream, Native, TappedSse, TranslatedStream, deadline, streamed,
 };
 use crate::request::RequestContext;
 use crate::state::Gateway;
 use crate::translate::{self, Translator};
 
 pub use errors::ErrorShape;
-
-/// Largest non-streamed upstream answer the gateway will hold.
-const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 /// The caller's dialect, which decides the answer's encoding and framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,44 +417,6 @@ impl Answer {
         };
     }
 
-    /// Reads a whole answer, within the deployment's time limits.
-    async fn read_whole(
-        ctx: &RequestContext,
-        dispatched: &mut Dispatched,
-    ) -> Result<Bytes, GatewayError> {
-        let timeouts = dispatched.timeouts;
-        let remaining = deadline(ctx, &timeouts).saturating_duration_since(Instant::now());
-        let read = tokio::time::timeout(
-            remaining,
-            relay::read_bounded(
-                &mut dispatched.response.body,
-                MAX_RESPONSE_BODY,
-                timeouts.idle,
-            ),
-        )
-        .await
-        .unwrap_or(Err(ReadError::Idle));
-        read.map_err(|e| {
-            let provider = &dispatched.provider.name;
-            match e {
-                ReadError::Idle => GatewayError::new(
-                    ErrorKind::UpstreamTimeout,
-                    format!("upstream provider `{provider}` did not finish its answer in time"),
-                ),
-                ReadError::TooLarge => GatewayError::new(
-                    ErrorKind::UpstreamFailed,
-                    format!(
-                        "upstream provider `{provider}` answered with more than {MAX_RESPONSE_BODY} bytes"
-                    ),
-                ),
-                ReadError::Broken(reason) => GatewayError::new(
-                    ErrorKind::UpstreamFailed,
-                    format!("upstream provider `{provider}` broke off its answer: {reason}"),
-                ),
-            }
-        })
-    }
-
     async fn translated_whole(
         self,
         mut ctx: RequestContext,
@@ -467,7 +425,7 @@ impl Answer {
         translation: &Translation,
     ) -> Response {
         let shape = self.ingress.errors();
-        let bytes = match Self::read_whole(&ctx, &mut dispatched).await {
+        let bytes = match relay::read_whole(&ctx, &mut dispatched).await {
             Ok(bytes) => bytes,
             Err(e) => return shape.respond(ctx, &e),
         };
@@ -542,7 +500,7 @@ impl Answer {
         mut dispatched: Dispatched,
     ) -> Response {
         let shape = self.ingress.errors();
-        let bytes = match Self::read_whole(&ctx, &mut dispatched).await {
+        let bytes = match relay::read_whole(&ctx, &mut dispatched).await {
             Ok(bytes) => bytes,
             Err(e) => return shape.respond(ctx, &e),
         };

@@ -16,7 +16,6 @@ use sy_provider::{Dialect, Operation, Provider};
 use sy_router::{Needs, Target};
 use sy_wire::openai::head::edit_body;
 use sy_wire::openai::{BodyEdit, ChatHead, EmbeddingsHead, HeadError, UsageProbe};
-use tokio::time::Instant;
 
 use super::error::{copy_client_headers, pass_back, respond};
 use crate::admission::Slot;
@@ -24,14 +23,11 @@ use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
 use crate::metrics::Outcome;
 use crate::native;
 use crate::plan::{self, authenticate};
-use crate::relay::{self, Egress, ReadError, SseRelay, TranslatedStream, deadline, streamed};
+use crate::relay::{self, Egress, SseRelay, TranslatedStream, deadline, streamed};
 use crate::request::RequestContext;
 use crate::state::Gateway;
 use crate::translate::{self, Translator};
 use sy_dialect::openai_chat::ChunkEncoder;
-
-/// Largest non-streamed upstream answer the gateway will hold.
-const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 /// What the lane needs from a request head.
 struct Head<'a> {
@@ -244,42 +240,12 @@ async fn proxy(
 }
 
 /// Relays a complete (non-streamed) answer, reading its usage.
-async fn whole(mut ctx: RequestContext, _slot: Slot, dispatched: Dispatched) -> Response {
-    let Dispatched {
-        response: upstream,
-        provider,
-        timeouts,
-        ..
-    } = dispatched;
-    let mut body = upstream.body;
-    let remaining = deadline(&ctx, &timeouts).saturating_duration_since(Instant::now());
-    let read = tokio::time::timeout(
-        remaining,
-        relay::read_bounded(&mut body, MAX_RESPONSE_BODY, timeouts.idle),
-    )
-    .await
-    .unwrap_or(Err(ReadError::Idle));
-    let bytes = match read {
+async fn whole(mut ctx: RequestContext, _slot: Slot, mut dispatched: Dispatched) -> Response {
+    let bytes = match relay::read_whole(&ctx, &mut dispatched).await {
         Ok(bytes) => bytes,
-        Err(e) => {
-            let (kind, what) = match e {
-                ReadError::Idle => (
-                    ErrorKind::UpstreamTimeout,
-                    "did not finish its answer in time".to_owned(),
-                ),
-                ReadError::TooLarge => (
-                    ErrorKind::UpstreamFailed,
-                    format!("answered with more than {MAX_RESPONSE_BODY} bytes"),
-                ),
-                ReadError::Broken(reason) => (
-                    ErrorKind::UpstreamFailed,
-                    format!("broke off its answer: {reason}"),
-                ),
-            };
-            let message = format!("upstream provider `{}` {what}", provider.name);
-            return respond(ctx, &GatewayError::new(kind, message));
-        }
+        Err(e) => return respond(ctx, &e),
     };
+    let upstream = dispatched.response;
     ctx.usage = UsageProbe::parse(&bytes).and_then(|p| p.usage);
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = upstream.status;
@@ -318,34 +284,15 @@ fn stream(ctx: RequestContext, slot: Slot, dispatched: Dispatched) -> Response {
 async fn translated_whole(
     mut ctx: RequestContext,
     _slot: Slot,
-    dispatched: Dispatched,
+    mut dispatched: Dispatched,
     dialect: Dialect,
     translation: &sy_dialect::Translation,
 ) -> Response {
-    let Dispatched {
-        response: upstream,
-        provider,
-        timeouts,
-        ..
-    } = dispatched;
-    let mut body = upstream.body;
-    let remaining = deadline(&ctx, &timeouts).saturating_duration_since(Instant::now());
-    let read = tokio::time::timeout(
-        remaining,
-        relay::read_bounded(&mut body, MAX_RESPONSE_BODY, timeouts.idle),
-    )
-    .await
-    .unwrap_or(Err(ReadError::Idle));
-    let answer = match read {
+    let answer = match relay::read_whole(&ctx, &mut dispatched).await {
         Ok(bytes) => translate::decode_answer(dialect, &bytes, translation),
-        Err(e) => {
-            let message = format!(
-                "upstream provider `{}` broke off its answer: {e:?}",
-                provider.name
-            );
-            return respond(ctx, &GatewayError::new(ErrorKind::UpstreamFailed, message));
-        }
+        Err(e) => return respond(ctx, &e),
     };
+    let provider = dispatched.provider;
     let answer = match answer {
         Ok(answer) => answer,
         Err(e) => {

@@ -1,5 +1,6 @@
-//! Handing an answer to the client: a stream whose accounting closes when it ends (or when the
-//! client leaves), and the deadline every read of an upstream answer keeps.
+//! Handing an answer to the client: a whole answer read within the deployment's time limits, a
+//! stream whose accounting closes when it ends (or when the client leaves), and the deadline every
+//! read of an upstream answer keeps.
 
 use std::time::Duration;
 
@@ -7,10 +8,12 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use sy_core::{ErrorKind, GatewayError};
 use tokio::time::Instant;
 
-use super::{SseRelay, StreamEnd, TappedSse, TranslatedStream};
+use super::{ReadError, SseRelay, StreamEnd, TappedSse, TranslatedStream, read_bounded};
 use crate::admission::Slot;
+use crate::dispatch::Dispatched;
 use crate::metrics::Outcome;
 use crate::request::RequestContext;
 
@@ -106,4 +109,41 @@ impl ClientStream for TappedSse {
         ctx.translated_usage = self.usage.as_ref().map(crate::translate::tokens);
         ctx.outcome = outcome(self.end.as_ref());
     }
+}
+
+/// Largest non-streamed upstream answer the gateway will hold.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads a whole answer, within the deployment's idle and total time limits.
+pub async fn read_whole(
+    ctx: &RequestContext,
+    dispatched: &mut Dispatched,
+) -> Result<Bytes, GatewayError> {
+    let timeouts = dispatched.timeouts;
+    let remaining = deadline(ctx, &timeouts).saturating_duration_since(Instant::now());
+    let body = &mut dispatched.response.body;
+    let read = tokio::time::timeout(
+        remaining,
+        read_bounded(body, MAX_RESPONSE_BODY, timeouts.idle),
+    )
+    .await
+    .unwrap_or(Err(ReadError::Idle));
+    read.map_err(|e| {
+        let (kind, what) = match e {
+            ReadError::Idle => (
+                ErrorKind::UpstreamTimeout,
+                "did not finish its answer in time".to_owned(),
+            ),
+            ReadError::TooLarge => (
+                ErrorKind::UpstreamFailed,
+                format!("answered with more than {MAX_RESPONSE_BODY} bytes"),
+            ),
+            ReadError::Broken(reason) => (
+                ErrorKind::UpstreamFailed,
+                format!("broke off its answer: {reason}"),
+            ),
+        };
+        let provider = &dispatched.provider.name;
+        GatewayError::new(kind, format!("upstream provider `{provider}` {what}"))
+    })
 }

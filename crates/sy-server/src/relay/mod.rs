@@ -6,7 +6,7 @@ mod sse;
 mod tapped;
 mod translated;
 
-pub use client::{deadline, streamed};
+pub use client::{deadline, read_whole, streamed};
 pub use egress::{Egress, InvokeStream, Native};
 
 pub use sse::{SseRelay, StreamEnd};
