@@ -26,9 +26,9 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use sy_server::ImageFetcher;
-use sy_testkit::anthropic::{AnthropicScript, FakeAnthropic, TEST_API_KEY as ANTHROPIC_KEY};
+use sy_testkit::anthropic::{AnthropicScript, FakeAnthropic};
 use sy_testkit::bedrock::{BedrockScript, FakeBedrock};
-use sy_testkit::gemini::{FakeGemini, GeminiScript, TEST_API_KEY as GEMINI_KEY};
+use sy_testkit::gemini::{FakeGemini, GeminiScript};
 use tokio::net::TcpListener;
 
 /// A PNG signature and a few bytes: enough for the gateway's checks.
@@ -160,41 +160,18 @@ async fn clouds() -> Clouds {
 
 /// Model `m` on the one provider named; `images` is the `[images]` table's body.
 async fn gateway(clouds: &Clouds, provider: &str, images: &str) -> TestGateway {
-    let creds = clouds.bedrock.credentials();
     let config = format!(
         r#"
 [images]
 {images}
 
-[providers.anthropic]
-kind = "anthropic"
-base_url = "{anthropic}"
-api_key = "{ANTHROPIC_KEY}"
-
-[providers.bedrock]
-kind = "bedrock"
-base_url = "{bedrock}"
-region = "{region}"
-access_key_id = "{akid}"
-secret_access_key = "{secret}"
-session_token = "{token}"
-
-[providers.gemini]
-kind = "gemini"
-base_url = "{gemini}"
-api_key = "{GEMINI_KEY}"
+{clouds}
 
 [[models]]
 name = "m"
 deployments = [{{ provider = "{provider}", model = "vision-x" }}]
 "#,
-        anthropic = clouds.anthropic.base_url(),
-        bedrock = clouds.bedrock.base_url(),
-        gemini = clouds.gemini.base_url(),
-        region = creds.region,
-        akid = creds.access_key_id,
-        secret = creds.secret_access_key,
-        token = creds.session_token.clone().unwrap_or_default(),
+        clouds = common::cloud_providers(&clouds.anthropic, &clouds.bedrock, &clouds.gemini),
     );
     TestGateway::start(&config).await
 }

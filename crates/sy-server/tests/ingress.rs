@@ -18,9 +18,9 @@ use common::{Answer, TestGateway, collect};
 use http::Request;
 use http_body_util::Full;
 use serde_json::{Value, json};
-use sy_testkit::anthropic::{AnthropicScript, FakeAnthropic, TEST_API_KEY as ANTHROPIC_KEY};
+use sy_testkit::anthropic::{AnthropicScript, FakeAnthropic};
 use sy_testkit::bedrock::{BedrockScript, FakeBedrock, decode_frames};
-use sy_testkit::gemini::{FakeGemini, GeminiScript, TEST_API_KEY as GEMINI_KEY};
+use sy_testkit::gemini::{FakeGemini, GeminiScript};
 use sy_testkit::{FakeUpstream, Script};
 
 struct Upstreams {
@@ -52,7 +52,6 @@ const MODELS: [(&str, &str); 6] = [
 ];
 
 fn config(up: &Upstreams, extra: &str) -> String {
-    let creds = up.bedrock.credentials();
     format!(
         r#"
 {extra}
@@ -71,23 +70,7 @@ api_version = "2024-10-21"
 [providers.simulator]
 kind = "simulator"
 
-[providers.anthropic]
-kind = "anthropic"
-base_url = "{anthropic}"
-api_key = "{ANTHROPIC_KEY}"
-
-[providers.bedrock]
-kind = "bedrock"
-base_url = "{bedrock}"
-region = "{region}"
-access_key_id = "{akid}"
-secret_access_key = "{secret}"
-session_token = "{token}"
-
-[providers.gemini]
-kind = "gemini"
-base_url = "{gemini}"
-api_key = "{GEMINI_KEY}"
+{clouds}
 
 [[models]]
 name = "via-openai"
@@ -123,13 +106,7 @@ deployments = [{{ provider = "simulator", model = "sim" }}]
 "#,
         openai = up.openai.base_url(),
         azure = up.azure.base_url(),
-        anthropic = up.anthropic.base_url(),
-        bedrock = up.bedrock.base_url(),
-        gemini = up.gemini.base_url(),
-        region = creds.region,
-        akid = creds.access_key_id,
-        secret = creds.secret_access_key,
-        token = creds.session_token.clone().unwrap_or_default(),
+        clouds = common::cloud_providers(&up.anthropic, &up.bedrock, &up.gemini),
     )
 }
 

@@ -12,9 +12,9 @@ mod common;
 
 use common::{Answer, TestGateway, sse_data};
 use serde_json::{Value, json};
-use sy_testkit::anthropic::{AnthropicScript, FakeAnthropic, TEST_API_KEY as ANTHROPIC_KEY};
+use sy_testkit::anthropic::{AnthropicScript, FakeAnthropic};
 use sy_testkit::bedrock::{BedrockScript, FakeBedrock};
-use sy_testkit::gemini::{FakeGemini, GeminiScript, TEST_API_KEY as GEMINI_KEY};
+use sy_testkit::gemini::{FakeGemini, GeminiScript};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]}"#;
 const CHAT_STREAM: &str = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
@@ -36,7 +36,6 @@ async fn clouds() -> Clouds {
 /// Model `m` served by the deployments named, in priority order, on the three clouds; the admin
 /// API on for reading the ledger.
 async fn gateway(clouds: &Clouds, deployments: &[(&str, &str)]) -> TestGateway {
-    let creds = clouds.bedrock.credentials();
     let deployments: Vec<String> = deployments
         .iter()
         .map(|(provider, model)| format!("{{ provider = \"{provider}\", model = \"{model}\" }}"))
@@ -46,23 +45,7 @@ async fn gateway(clouds: &Clouds, deployments: &[(&str, &str)]) -> TestGateway {
 [auth]
 admin_key = "admin-secret"
 
-[providers.anthropic]
-kind = "anthropic"
-base_url = "{anthropic}"
-api_key = "{ANTHROPIC_KEY}"
-
-[providers.bedrock]
-kind = "bedrock"
-base_url = "{bedrock}"
-region = "{region}"
-access_key_id = "{akid}"
-secret_access_key = "{secret}"
-session_token = "{token}"
-
-[providers.gemini]
-kind = "gemini"
-base_url = "{gemini}"
-api_key = "{GEMINI_KEY}"
+{clouds}
 
 [[models]]
 name = "m"
@@ -74,13 +57,7 @@ model = "claude-x"
 input = "3.00"
 output = "15.00"
 "#,
-        anthropic = clouds.anthropic.base_url(),
-        bedrock = clouds.bedrock.base_url(),
-        gemini = clouds.gemini.base_url(),
-        region = creds.region,
-        akid = creds.access_key_id,
-        secret = creds.secret_access_key,
-        token = creds.session_token.clone().unwrap_or_default(),
+        clouds = common::cloud_providers(&clouds.anthropic, &clouds.bedrock, &clouds.gemini),
         deployments = deployments.join(", "),
     );
     TestGateway::start(&config).await

@@ -237,3 +237,43 @@ deployments = [{{ provider = "up", model = "upstream-m" }}]
 pub const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 pub const CHAT_STREAM: &str =
     r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+
+/// The `[providers.anthropic]`, `[providers.bedrock]` and `[providers.gemini]` sections for the
+/// three fake clouds (Bedrock signed with the fake's own credentials).
+pub fn cloud_providers(
+    anthropic: &sy_testkit::FakeAnthropic,
+    bedrock: &sy_testkit::FakeBedrock,
+    gemini: &sy_testkit::FakeGemini,
+) -> String {
+    let creds = bedrock.credentials();
+    format!(
+        r#"
+[providers.anthropic]
+kind = "anthropic"
+base_url = "{anthropic}"
+api_key = "{anthropic_key}"
+
+[providers.bedrock]
+kind = "bedrock"
+base_url = "{bedrock}"
+region = "{region}"
+access_key_id = "{akid}"
+secret_access_key = "{secret}"
+session_token = "{token}"
+
+[providers.gemini]
+kind = "gemini"
+base_url = "{gemini}"
+api_key = "{gemini_key}"
+"#,
+        anthropic = anthropic.base_url(),
+        anthropic_key = sy_testkit::anthropic::TEST_API_KEY,
+        bedrock = bedrock.base_url(),
+        region = creds.region,
+        akid = creds.access_key_id,
+        secret = creds.secret_access_key,
+        token = creds.session_token.clone().unwrap_or_default(),
+        gemini = gemini.base_url(),
+        gemini_key = sy_testkit::gemini::TEST_API_KEY,
+    )
+}
