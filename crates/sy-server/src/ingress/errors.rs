@@ -10,6 +10,7 @@ use serde_json::json;
 use sy_core::{ErrorKind, GatewayError};
 use tracing::warn;
 
+use crate::dispatch::DispatchError;
 use crate::metrics::Outcome;
 use crate::request::RequestContext;
 use crate::sigv4::SigV4Error;
@@ -29,6 +30,25 @@ impl ErrorShape {
             Self::OpenAi => crate::openai::respond(ctx, error),
             Self::Anthropic => anthropic(ctx, error),
             Self::Bedrock => bedrock(ctx, error),
+        }
+    }
+}
+
+impl ErrorShape {
+    /// Answers a dispatch that found no deployment: an upstream's own rejection, when the caller
+    /// can read its body (the same dialect), as it was sent; anything else in this shape.
+    pub fn respond_to_dispatch(self, ctx: RequestContext, failure: DispatchError) -> Response {
+        match failure {
+            DispatchError::Upstream {
+                error,
+                status,
+                headers,
+                body,
+                same_dialect: true,
+            } if matches!(error.kind, ErrorKind::UpstreamRejected { .. }) => {
+                crate::openai::pass_back(ctx, status, &headers, body)
+            }
+            failure => self.respond(ctx, failure.error()),
         }
     }
 }

@@ -35,10 +35,9 @@ use sy_wire::openai::BodyEdit;
 use sy_wire::openai::head::edit_body;
 
 use crate::admission::Slot;
-use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
+use crate::dispatch::{Dispatched, Outgoing, dispatch};
 use crate::metrics::Outcome;
 use crate::native;
-use crate::openai::pass_back;
 use crate::plan;
 use crate::relay::{
     self, Egress, InvokeStream, Native, TappedSse, TranslatedStream, deadline, streamed,
@@ -267,17 +266,7 @@ pub async fn run(
     .await;
     let mut dispatched = match result {
         Ok(d) => d,
-        Err(DispatchError::Upstream {
-            error,
-            status,
-            headers,
-            body,
-            same_dialect: true,
-        }) if matches!(error.kind, ErrorKind::UpstreamRejected { .. }) => {
-            // Same dialect: the upstream's own error reaches the client as it was sent.
-            return pass_back(ctx, status, &headers, body);
-        }
-        Err(e) => return shape.respond(ctx, e.error()),
+        Err(failure) => return shape.respond_to_dispatch(ctx, failure),
     };
     let answer = Answer {
         ingress,

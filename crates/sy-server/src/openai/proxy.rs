@@ -17,9 +17,10 @@ use sy_router::{Needs, Target};
 use sy_wire::openai::head::edit_body;
 use sy_wire::openai::{BodyEdit, ChatHead, EmbeddingsHead, HeadError, UsageProbe};
 
-use super::error::{copy_client_headers, pass_back, respond};
+use super::error::{copy_client_headers, respond};
 use crate::admission::Slot;
-use crate::dispatch::{DispatchError, Dispatched, Outgoing, dispatch};
+use crate::dispatch::{Dispatched, Outgoing, dispatch};
+use crate::ingress::ErrorShape;
 use crate::metrics::Outcome;
 use crate::native;
 use crate::plan::{self, authenticate};
@@ -206,17 +207,7 @@ async fn proxy(
     let result = dispatch(&mut ctx, &snapshot, &plan, max_attempts, &body_for).await;
     let mut dispatched = match result {
         Ok(d) => d,
-        Err(DispatchError::Upstream {
-            error,
-            status,
-            headers,
-            body,
-            same_dialect: true,
-        }) if matches!(error.kind, ErrorKind::UpstreamRejected { .. }) => {
-            // Same dialect: the upstream's own error reaches the client as it was sent.
-            return pass_back(ctx, status, &headers, body);
-        }
-        Err(e) => return respond(ctx, e.error()),
+        Err(failure) => return ErrorShape::OpenAi.respond_to_dispatch(ctx, failure),
     };
     if let Some((dialect, translation)) = dispatched.translated.take() {
         let include_usage = head.client_wants_usage;
