@@ -144,7 +144,7 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     request.reasoning = body
         .reasoning_effort
         .as_deref()
-        .map(decode_effort)
+        .map(|text| decode_effort("reasoning_effort", text))
         .transpose()?;
     request.stream = body.stream.unwrap_or(false);
     if let Some(options) = body.stream_options {
@@ -600,11 +600,13 @@ fn decode_response_format(raw: &RawValue) -> Result<Option<ResponseFormat>, Dial
     })
 }
 
-fn decode_effort(text: &str) -> Result<Reasoning, DialectError> {
+/// OpenAI's reasoning effort (`none` turns reasoning off); shared with the Responses decoder,
+/// which names the field differently.
+pub(crate) fn decode_effort(field: &str, text: &str) -> Result<Reasoning, DialectError> {
     if text == "none" {
         return Ok(Reasoning::Disabled);
     }
-    Effort::parse(text).map(Reasoning::Effort).ok_or_else(|| {
-        DialectError::invalid("reasoning_effort", format!("unknown effort `{text}`"))
-    })
+    Effort::parse(text)
+        .map(Reasoning::Effort)
+        .ok_or_else(|| DialectError::invalid(field, format!("unknown effort `{text}`")))
 }

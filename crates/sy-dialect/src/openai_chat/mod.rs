@@ -11,6 +11,7 @@ mod stream_decode;
 pub use stream::{Chunk, ChunkEncoder};
 pub use stream_decode::ChunkDecoder;
 
+pub(crate) use decode::decode_effort;
 pub(crate) use stream::error_type_and_code;
 
 use crate::canonical::{Request, Response};

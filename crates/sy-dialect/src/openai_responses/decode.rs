@@ -14,6 +14,7 @@
 //! - `user` becomes the canonical end-user id, as in Chat Completions;
 //! - unknown fields (`stop`, `n`, `seed`, ... are not part of this dialect) are invalid.
 
+use crate::openai_chat::decode_effort;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -24,8 +25,7 @@ use super::TARGET_CANONICAL;
 use super::echo::RequestEcho;
 use super::input::decode_input;
 use crate::canonical::{
-    Effort, Origin, RawJson, Reasoning, Request, ResponseFormat, SystemPart, ToolChoice,
-    ToolDefinition,
+    Origin, RawJson, Request, ResponseFormat, SystemPart, ToolChoice, ToolDefinition,
 };
 use crate::limits::within;
 use crate::{Decoded, DialectError};
@@ -164,7 +164,11 @@ pub(super) fn decode_request(body: &[u8]) -> Result<(Decoded, RequestEcho), Dial
         }
     }
     if let Some(reasoning) = body.reasoning {
-        request.reasoning = reasoning.effort.as_deref().map(decode_effort).transpose()?;
+        request.reasoning = reasoning
+            .effort
+            .as_deref()
+            .map(|text| decode_effort("reasoning.effort", text))
+            .transpose()?;
         let summary = reasoning.summary.or(reasoning.generate_summary);
         if let Some(summary) = &summary
             && !matches!(summary.as_str(), "auto" | "concise" | "detailed")
@@ -354,14 +358,5 @@ fn decode_format(raw: &RawValue) -> Result<Option<ResponseFormat>, DialectError>
                 format!("unknown format `{other}`"),
             ));
         }
-    })
-}
-
-fn decode_effort(text: &str) -> Result<Reasoning, DialectError> {
-    if text == "none" {
-        return Ok(Reasoning::Disabled);
-    }
-    Effort::parse(text).map(Reasoning::Effort).ok_or_else(|| {
-        DialectError::invalid("reasoning.effort", format!("unknown effort `{text}`"))
     })
 }
