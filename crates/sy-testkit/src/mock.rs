@@ -84,28 +84,28 @@ impl Mock {
             }
             let completion_tokens = deltas.len() as u64;
             let finish = if tools { "tool_calls" } else { "stop" };
-            let mut events: Vec<Value> = deltas
+            let sse = |event: &Value| format!("data: {event}\n\n");
+            let mut deliveries: Vec<String> = deltas
                 .into_iter()
-                .map(|d| chunk(d, None, include_usage))
+                .map(|d| sse(&chunk(d, None, include_usage)))
                 .collect();
-            events.push(chunk(json!({}), Some(finish), include_usage));
+            // The end of an answer comes at once, as OpenAI sends it: the finish chunk, the usage
+            // chunk when asked for, and `[DONE]`.
+            let mut end = sse(&chunk(json!({}), Some(finish), include_usage));
             if include_usage {
                 let mut usage = chunk(Value::Null, None, true);
                 usage["choices"] = json!([]);
                 usage["usage"] = usage_json(12, completion_tokens);
-                events.push(usage);
+                end.push_str(&sse(&usage));
             }
-            let mut frames: Vec<Bytes> = events
-                .iter()
-                .map(|e| Bytes::from(format!("data: {e}\n\n")))
-                .collect();
-            frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-            let mut steps = Vec::with_capacity(frames.len() * 2);
-            for (i, frame) in frames.into_iter().enumerate() {
+            end.push_str("data: [DONE]\n\n");
+            deliveries.push(end);
+            let mut steps = Vec::with_capacity(deliveries.len() * 2);
+            for (i, delivery) in deliveries.into_iter().enumerate() {
                 if i > 0 && !config.chunk_interval.is_zero() {
                     steps.push(Step::Pause(config.chunk_interval));
                 }
-                steps.push(Step::Data(frame));
+                steps.push(Step::Data(Bytes::from(delivery)));
             }
             Arc::<[Step]>::from(steps)
         };
@@ -249,35 +249,44 @@ pub async fn run(listener: TcpListener, mock: Arc<Mock>) {
 
 /// The same answer as a chat stream, as Bedrock's ConverseStream event frames: `messageStart`,
 /// one `contentBlockDelta` per word, `contentBlockStop`, `messageStop`, `metadata` with usage.
+///
+/// The frames arrive at the chat stream's moments, so that comparing the two streams measures the
+/// gateway rather than the mock: `messageStart` with the first word (as the role comes with the
+/// first chat chunk), and the end of the answer at once (as the finish chunk, usage and `[DONE]`).
 fn converse_stream(config: &MockConfig) -> Arc<[Step]> {
     use crate::bedrock::event_frame;
     let n = config.stream_chunks;
-    let mut frames = vec![event_frame("messageStart", &json!({ "role": "assistant" }))];
-    for i in 0..n {
-        frames.push(event_frame(
+    let word = |i: usize| {
+        event_frame(
             "contentBlockDelta",
             &json!({ "contentBlockIndex": 0, "delta": { "text": WORDS[i % WORDS.len()] } }),
-        ));
+        )
+    };
+    let mut deliveries = vec![vec![event_frame(
+        "messageStart",
+        &json!({ "role": "assistant" }),
+    )]];
+    for i in 0..n {
+        match deliveries.last_mut() {
+            Some(first) if i == 0 => first.push(word(i)),
+            _ => deliveries.push(vec![word(i)]),
+        }
     }
-    frames.push(event_frame(
-        "contentBlockStop",
-        &json!({ "contentBlockIndex": 0 }),
-    ));
-    frames.push(event_frame(
-        "messageStop",
-        &json!({ "stopReason": "end_turn" }),
-    ));
-    frames.push(event_frame(
-        "metadata",
-        &json!({ "usage": { "inputTokens": 12, "outputTokens": n, "totalTokens": 12 + n },
-                 "metrics": { "latencyMs": 1 } }),
-    ));
-    let mut steps = Vec::with_capacity(frames.len() * 2);
-    for (i, frame) in frames.into_iter().enumerate() {
+    deliveries.push(vec![
+        event_frame("contentBlockStop", &json!({ "contentBlockIndex": 0 })),
+        event_frame("messageStop", &json!({ "stopReason": "end_turn" })),
+        event_frame(
+            "metadata",
+            &json!({ "usage": { "inputTokens": 12, "outputTokens": n, "totalTokens": 12 + n },
+                     "metrics": { "latencyMs": 1 } }),
+        ),
+    ]);
+    let mut steps = Vec::with_capacity(deliveries.len() * 2);
+    for (i, frames) in deliveries.into_iter().enumerate() {
         if i > 0 && !config.chunk_interval.is_zero() {
             steps.push(Step::Pause(config.chunk_interval));
         }
-        steps.push(Step::Data(frame));
+        steps.push(Step::Data(Bytes::from(frames.concat())));
     }
     Arc::from(steps)
 }

@@ -68,8 +68,8 @@ async fn default_stream_frames_and_include_usage() {
     assert!(!failed);
     assert_eq!(
         frames_plain.len(),
-        12 + 2,
-        "12 chunks, finish, [DONE]; one frame each"
+        12 + 1,
+        "12 chunks, one frame each, then finish and [DONE] in one"
     );
     assert!(
         frames_plain
@@ -85,7 +85,11 @@ async fn default_stream_frames_and_include_usage() {
 
     let body = r#"{"model":"m","stream":true,"stream_options":{"include_usage" : true}}"#;
     let (frames_usage, _) = frames(post_chat(&mock, body)).await;
-    assert_eq!(frames_usage.len(), 12 + 3);
+    assert_eq!(
+        frames_usage.len(),
+        12 + 1,
+        "finish, usage and [DONE] in one frame"
+    );
     let usage = chunks(&sse_data(&frames_usage.concat()));
     let (last, rest) = usage.split_last().unwrap();
     assert!(rest.iter().all(|c| c.get("usage") == Some(&Value::Null)));
@@ -112,10 +116,52 @@ async fn stream_chunks_and_interval_are_configurable() {
     let mock = Mock::new(&config);
     let started = std::time::Instant::now();
     let (frames, _) = frames(post_chat(&mock, r#"{"stream":true}"#)).await;
-    assert_eq!(frames.len(), 5);
+    // Three words, then the finish chunk and [DONE] together.
+    assert_eq!(frames.len(), 4);
+    assert!(frames[3].ends_with(b"data: [DONE]\n\n"));
     assert!(
-        started.elapsed() >= Duration::from_millis(80),
-        "4 pauses of 20 ms"
+        started.elapsed() >= Duration::from_millis(60),
+        "3 pauses of 20 ms"
+    );
+}
+
+/// ConverseStream arrives at the chat stream's moments: as many deliveries, as many pauses.
+#[tokio::test]
+async fn converse_stream_is_paced_like_the_chat_stream() {
+    let config = MockConfig {
+        stream_chunks: 3,
+        chunk_interval: Duration::from_millis(1),
+    };
+    let mock = Mock::new(&config);
+    let (chat, _) = frames(post_chat(
+        &mock,
+        r#"{"stream":true,"stream_options":{"include_usage":true}}"#,
+    ))
+    .await;
+    let resp = mock.respond(
+        &Method::POST,
+        "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream",
+        b"{}",
+    );
+    let (deliveries, failed) = frames(resp).await;
+    assert!(!failed);
+    assert_eq!(deliveries.len(), chat.len());
+    let names = |bytes: &Bytes| -> Vec<String> {
+        sy_testkit::bedrock::decode_frames(bytes)
+            .unwrap()
+            .into_iter()
+            .map(|(_, name, _)| name)
+            .collect()
+    };
+    let grouped: Vec<Vec<String>> = deliveries.iter().map(names).collect();
+    assert_eq!(
+        grouped,
+        [
+            vec!["messageStart", "contentBlockDelta"],
+            vec!["contentBlockDelta"],
+            vec!["contentBlockDelta"],
+            vec!["contentBlockStop", "messageStop", "metadata"],
+        ]
     );
 }
 
