@@ -181,6 +181,16 @@ impl EventStreamReader {
         }
     }
 
+    /// The next frame already received whole, without waiting for the network; `None` when
+    /// the bytes at hand hold no whole frame. A corrupt frame is left for [`Self::next`] to
+    /// report (the decoder keeps failing once it has failed).
+    pub fn next_buffered(&mut self) -> Option<Frame> {
+        if self.done {
+            return None;
+        }
+        self.decoder.next_frame().ok().flatten()
+    }
+
     fn fail(&mut self, e: EventStreamError) -> Option<Result<Frame, EventStreamError>> {
         self.done = true;
         Some(Err(e))

@@ -497,3 +497,34 @@ async fn the_reader_reports_a_body_that_ends_mid_frame() {
     assert!(reader.next().await.is_some_and(|f| f.is_ok()));
     assert!(reader.next().await.is_none(), "a clean end");
 }
+
+/// Frames that came in one delivery are taken without waiting; a corrupt one among them is left
+/// for `next` to report, after the good frames before it.
+#[tokio::test]
+async fn the_reader_hands_over_the_frames_already_received() {
+    let good = hex(DELTA_FRAME);
+    let mut corrupt = good.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let delivery = [good.clone(), good.clone(), good[..20].to_vec()].concat();
+    let chunks: Vec<Result<Bytes, BodyError>> = vec![
+        Ok(Bytes::from(delivery)),
+        Ok(Bytes::from([good[20..].to_vec(), corrupt].concat())),
+    ];
+    let body = UpstreamBody::Local(Box::pin(futures_util::stream::iter(chunks)));
+    let mut reader = EventStreamReader::new(body);
+    assert!(reader.next_buffered().is_none(), "nothing received yet");
+    assert!(reader.next().await.is_some_and(|f| f.is_ok()));
+    let second = reader.next_buffered().expect("the second frame is at hand");
+    assert_eq!(second.name, "contentBlockDelta");
+    assert!(reader.next_buffered().is_none(), "the third is not whole");
+    assert!(reader.next().await.is_some_and(|f| f.is_ok()));
+    assert!(
+        reader.next_buffered().is_none(),
+        "a corrupt frame is not handed over"
+    );
+    let broken = reader.next().await.expect("an error").expect_err("corrupt");
+    assert!(broken.0.contains("corrupt"), "{broken}");
+    assert!(reader.next().await.is_none());
+    assert!(reader.next_buffered().is_none());
+}

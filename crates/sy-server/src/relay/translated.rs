@@ -15,7 +15,7 @@ use sy_dialect::canonical::{StreamError, StreamErrorKind, StreamEvent, Usage};
 use sy_dialect::converse::ConverseStreamDecoder;
 use sy_dialect::gemini::GeminiStreamDecoder;
 use sy_dialect::openai_chat::ChunkDecoder;
-use sy_provider::bedrock::eventstream::EventStreamReader;
+use sy_provider::bedrock::eventstream::{EventStreamReader, Frame};
 use sy_provider::{Dialect, UpstreamBody};
 use sy_wire::sse::{SseEvent, SseParser};
 use tokio::time::Instant;
@@ -196,19 +196,18 @@ impl TranslatedStream {
                 }
             },
             Source::EventStream(reader) => match reader.next().await {
-                Some(Ok(frame)) => match &mut self.decoder {
-                    Decoder::Converse(decoder) => {
-                        Read::Events(decoder.push(&frame.name, &frame.payload))
+                Some(Ok(frame)) => {
+                    let mut events = decode_frame(&mut self.decoder, &frame, self.usage.is_some());
+                    // The frames that came in the same delivery: one answer for the client.
+                    while let Some(frame) = reader.next_buffered() {
+                        events.extend(decode_frame(
+                            &mut self.decoder,
+                            &frame,
+                            self.usage.is_some(),
+                        ));
                     }
-                    decoder if frame.name == "chunk" && !frame.is_failure() => {
-                        Read::Events(unwrap_chunk(decoder, &frame.payload, self.usage.is_some()))
-                    }
-                    // Bedrock's exceptions are the same for every operation.
-                    _ => Read::Events(
-                        ConverseStreamDecoder::new(&Translation::default())
-                            .push(&frame.name, &frame.payload),
-                    ),
-                },
+                    Read::Events(events)
+                }
                 Some(Err(e)) => Read::Failed(e.to_string()),
                 None => Read::Ended,
             },
@@ -256,6 +255,19 @@ impl TranslatedStream {
     fn fail(&mut self, reason: String) {
         self.egress.fail(&reason, &mut self.out);
         self.end = Some(StreamEnd::Failed(reason));
+    }
+}
+
+/// One event-stream frame: a ConverseStream event, an InvokeModelWithResponseStream `chunk`, or
+/// an exception.
+fn decode_frame(decoder: &mut Decoder, frame: &Frame, have_usage: bool) -> Vec<StreamEvent> {
+    match decoder {
+        Decoder::Converse(decoder) => decoder.push(&frame.name, &frame.payload),
+        decoder if frame.name == "chunk" && !frame.is_failure() => {
+            unwrap_chunk(decoder, &frame.payload, have_usage)
+        }
+        // Bedrock's exceptions are the same for every operation.
+        _ => ConverseStreamDecoder::new(&Translation::default()).push(&frame.name, &frame.payload),
     }
 }
 
