@@ -4,22 +4,32 @@
 # and once to a Bedrock upstream answering ConverseStream (the translation lane: OpenAI decoded into
 # the canonical model, encoded as Converse and signed with SigV4; the answer's event-stream frames
 # decoded, CRCs checked, and re-framed as OpenAI chunks). Both upstreams are the same mock, playing
-# the same words with the same pauses; the runs interleave (pass, lane, ant, pass, lane, ant) at
-# the same offered load, with the gateway alone on core 1. The third run is the ingress side: an
-# Anthropic Messages client (`/v1/messages`) answered by the OpenAI-compatible upstream, so the
-# request is decoded from Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic
-# events.
+# the same words at the same moments (ConverseStream's frames are delivered where the chat
+# stream's chunks are). The third lane is the ingress side: an Anthropic Messages client
+# (`/v1/messages`) answered by the OpenAI-compatible upstream, so the request is decoded from
+# Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic events.
 #
-#   bench/lanes.sh                   # 20 s per run
-#   BENCH_QUICK=1 bench/lanes.sh     # 5 s per run
+# After a warm-up, the lanes run in rounds (pass, lane, ant; pass, lane, ant; ...) at the same
+# offered load, with the gateway alone on core 1; each lane's cost is the median over the rounds
+# of its difference from the pass-through run of the same round, which cancels the drift of a
+# shared machine. Then the pass-through and translation lanes run one stream at a time against a
+# mock that answers at once, which times the gateway's own latency for a request and its whole
+# answer without queueing. `sy-bench-translate` times the lane's translation work in process.
 #
-# Knobs: BENCH_DURATION, BENCH_STREAM_RATE (streams/s, 200), BENCH_GATEWAY_PORT (18280),
-# BENCH_SKIP_BUILD=1. Writes bench/results/lanes.md.
+#   bench/lanes.sh                   # 6 rounds of 10 s per lane at load, 5 s one at a time
+#   BENCH_QUICK=1 bench/lanes.sh     # 2 rounds of 5 s and 3 s
+#
+# Knobs: BENCH_ROUNDS, BENCH_DURATION, BENCH_STREAM_RATE (streams/s, 200), BENCH_GATEWAY_PORT
+# (18280), BENCH_SKIP_BUILD=1. Writes bench/results/lanes.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-if [[ "${BENCH_QUICK:-0}" == 1 ]]; then DUR=${BENCH_DURATION:-5}; else DUR=${BENCH_DURATION:-20}; fi
+if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
+    DUR=${BENCH_DURATION:-5} ROUNDS=${BENCH_ROUNDS:-2} LAT_DUR=3
+else
+    DUR=${BENCH_DURATION:-10} ROUNDS=${BENCH_ROUNDS:-6} LAT_DUR=5
+fi
 RATE=${BENCH_STREAM_RATE:-200}
 PORT=${BENCH_GATEWAY_PORT:-18280}
 CHUNKS=12
@@ -47,15 +57,25 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
 fi
 for tool in jq taskset curl awk; do command -v "$tool" >/dev/null || die "needs $tool"; done
 
-taskset -c 0 "$BIN/sy-mock-upstream" --listen 127.0.0.1:0 --stream-chunks "$CHUNKS" \
-    --chunk-interval-ms "$INTERVAL_MS" >"$WORK/mock.out" 2>"$WORK/mock.log" &
-PIDS+=($!)
-for _ in $(seq 100); do
-    MOCK=$(sed -n 's/^listening on //p' "$WORK/mock.out")
-    [[ -n "$MOCK" ]] && break
-    sleep 0.1
-done
-[[ -n "${MOCK:-}" ]] || die "the mock did not start"
+# $1: a name; the rest: the mock's flags. Sets MOCK_ADDR (not a subshell, so PIDS keeps the PID).
+start_mock() {
+    local name=$1
+    shift
+    MOCK_ADDR=
+    taskset -c 0 "$BIN/sy-mock-upstream" --listen 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        MOCK_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+        [[ -n "$MOCK_ADDR" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$MOCK_ADDR" ]] || die "the mock $name did not start"
+}
+start_mock mock --stream-chunks "$CHUNKS" --chunk-interval-ms "$INTERVAL_MS"
+MOCK=$MOCK_ADDR
+# The same answers at once, for timing a request alone (the whole answer is the gateway's work).
+start_mock now --stream-chunks "$CHUNKS" --chunk-interval-ms 0
+NOW=$MOCK_ADDR
 
 cat >"$WORK/lanes.toml" <<EOF
 [server]
@@ -72,12 +92,27 @@ base_url = "http://$MOCK"
 region = "us-east-1"
 access_key_id = "AKIDBENCHMARK000000"
 secret_access_key = "bench-secret-access-key"
+[providers.openai-now]
+kind = "openai-compatible"
+base_url = "http://$NOW/v1"
+[providers.bedrock-now]
+kind = "bedrock"
+base_url = "http://$NOW"
+region = "us-east-1"
+access_key_id = "AKIDBENCHMARK000000"
+secret_access_key = "bench-secret-access-key"
 [[models]]
 name = "bench-pass"
 deployments = [{ provider = "openai-mock", model = "mock-model" }]
 [[models]]
 name = "bench-lane"
 deployments = [{ provider = "bedrock-mock", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
+[[models]]
+name = "bench-pass-now"
+deployments = [{ provider = "openai-now", model = "mock-model" }]
+[[models]]
+name = "bench-lane-now"
+deployments = [{ provider = "bedrock-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
 EOF
 SWITCHYARD_LOG=warn taskset -c 1 "$BIN/switchyard" serve --config "$WORK/lanes.toml" \
     >"$WORK/gateway.out" 2>"$WORK/gateway.log" &
@@ -90,7 +125,7 @@ done
 curl -fsS -m 1 "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/gateway.log" >&2; die "the gateway did not start"; }
 
 URL=http://127.0.0.1:$PORT/v1/chat/completions
-for lane in pass lane; do
+for lane in pass lane pass-now lane-now; do
     jq -c --arg m "bench-$lane" '.model = $m | .stream = true' bench/body.json >"$WORK/$lane.json"
     out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/$lane.json" "$URL")
     grep -q 'data: \[DONE\]' <<<"$out" || die "the $lane lane's stream did not end with [DONE]: ${out:0:400}"
@@ -104,38 +139,99 @@ grep -q 'event: message_stop' <<<"$out" || die "the Anthropic lane's stream did 
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 CLK_TCK=$(getconf CLK_TCK)
 declare -A CPU_US
-for run in pass1 lane1 ant1 pass2 lane2 ant2; do
-    lane=${run%[12]}
-    url=$URL
+# One stream run of lane $1 for $2 seconds into $WORK/$3.json; the gateway's CPU per stream.
+run_lane() {
+    local lane=$1 secs=$2 run=$3 url=$URL before after count
     [[ "$lane" == ant ]] && url=$ANT_URL
-    log "$run: $RATE streams/s for $DUR s"
     before=$(cpu_ticks "$GATEWAY_PID")
     taskset -c 0 "$BIN/sy-bench-stream" --url "$url" --body-file "$WORK/$lane.json" \
-        --duration "${DUR}s" --rate "$RATE" >"$WORK/$run.json"
+        --duration "${secs}s" --rate "$RATE" >"$WORK/$run.json"
     after=$(cpu_ticks "$GATEWAY_PID")
     count=$(jq '.count' "$WORK/$run.json")
     CPU_US[$run]=$(calc "($after - $before) / $CLK_TCK * 1000000 / $count")
-    sleep 2
+    sleep 1
+}
+log "warm-up: 3 s per lane"
+for lane in pass lane ant; do run_lane "$lane" 3 "warm-$lane"; done
+RUNS=()
+for round in $(seq "$ROUNDS"); do
+    for lane in pass lane ant; do
+        log "round $round, $lane: $RATE streams/s for $DUR s"
+        run_lane "$lane" "$DUR" "$lane$round"
+        RUNS+=("$lane$round")
+    done
 done
+# One request at a time against the instant mock: no queueing, no pauses, so the time to the
+# first byte and to the end is the gateway's own latency for the request and its whole answer.
+for round in $(seq "$ROUNDS"); do
+    for lane in pass-now lane-now; do
+        log "round $round, $lane: one stream at a time for $LAT_DUR s"
+        taskset -c 0 "$BIN/sy-bench-stream" --url "$URL" --body-file "$WORK/$lane.json" \
+            --duration "${LAT_DUR}s" --concurrency 1 >"$WORK/$lane$round.json"
+    done
+done
+log "sy-bench-translate"
+"$BIN/sy-bench-translate" bench/body.json >"$WORK/translate.txt"
 
 f() { jq -r ".$2 // \"n/a\"" "$WORK/$1.json"; }
-pair() { calc "($(f "${1}1" "$2") + $(f "${1}2" "$2")) / 2"; }
+# The median over the rounds of lane $1's field $2 minus the pass-through run's ($2 = cpu: CPU);
+# $3: the pass-through lane (pass).
+delta() {
+    local round a b base=${3:-pass}
+    for round in $(seq "$ROUNDS"); do
+        if [[ "$2" == cpu ]]; then a=${CPU_US[$1$round]} b=${CPU_US[$base$round]}
+        else a=$(f "$1$round" "$2") b=$(f "$base$round" "$2"); fi
+        calc "$a - $b"
+        echo
+    done | median
+}
+# The median over the rounds of lane $1's field $2.
+middle() {
+    local round
+    for round in $(seq "$ROUNDS"); do
+        if [[ "$2" == cpu ]]; then echo "${CPU_US[$1$round]}"; else f "$1$round" "$2"; fi
+    done | median
+}
 mkdir -p "$RESULTS"
 {
     echo "# Lanes: pass-through vs translation (OpenAI in, Bedrock ConverseStream out) and Anthropic ingress (Anthropic in, OpenAI out), ms"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short=12 HEAD); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- Open loop, $RATE streams/s, $DUR s per run; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1."
+    echo "- Open loop, $RATE streams/s; $ROUNDS rounds of $DUR s per lane after a warm-up; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1."
     echo
     echo "| run | streams | errors | first byte p50 | p99 | whole stream p50 | p99 | gateway CPU µs/stream |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-    for run in pass1 lane1 ant1 pass2 lane2 ant2; do
+    for run in "${RUNS[@]}"; do
         printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(f "$run" count)" "$(f "$run" errors)" \
             "$(f "$run" ttfb_p50_ms)" "$(f "$run" ttfb_p99_ms)" "$(f "$run" total_p50_ms)" "$(f "$run" total_p99_ms)" "${CPU_US[$run]}"
     done
     echo
-    echo "- Translation over pass-through (mean of two runs each): first byte p50 +$(calc "$(pair lane ttfb_p50_ms) - $(pair pass ttfb_p50_ms)") ms, whole stream p50 +$(calc "$(pair lane total_p50_ms) - $(pair pass total_p50_ms)") ms, p99 +$(calc "$(pair lane total_p99_ms) - $(pair pass total_p99_ms)") ms; gateway CPU +$(calc "(${CPU_US[lane1]} + ${CPU_US[lane2]} - ${CPU_US[pass1]} - ${CPU_US[pass2]}) / 2") µs per stream."
-    echo "- Anthropic ingress (Anthropic in, OpenAI out) over pass-through: first byte p50 +$(calc "$(pair ant ttfb_p50_ms) - $(pair pass ttfb_p50_ms)") ms, whole stream p50 +$(calc "$(pair ant total_p50_ms) - $(pair pass total_p50_ms)") ms; gateway CPU +$(calc "(${CPU_US[ant1]} + ${CPU_US[ant2]} - ${CPU_US[pass1]} - ${CPU_US[pass2]}) / 2") µs per stream."
+    echo "Medians over the rounds (each lane against the pass-through run of its round):"
+    echo
+    echo "| lane | first byte p50 | whole stream p50 | gateway CPU µs/stream | first byte p50 added | whole stream p50 added | CPU added µs/stream |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for lane in pass lane ant; do
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$lane" "$(middle "$lane" ttfb_p50_ms)" \
+            "$(middle "$lane" total_p50_ms)" "$(middle "$lane" cpu)" "$(delta "$lane" ttfb_p50_ms)" \
+            "$(delta "$lane" total_p50_ms)" "$(delta "$lane" cpu)"
+    done
+    echo
+    echo "One stream at a time, answers at once (the gateway's own latency per request; medians over the rounds, in µs):"
+    echo
+    echo "| lane | first byte p50 | p90 | whole stream p50 | p90 | first byte p50 added | whole stream p50 added |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for lane in pass-now lane-now; do
+        us() { calc "$1 * 1000"; }
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$lane" "$(us "$(middle "$lane" ttfb_p50_ms)")" \
+            "$(us "$(middle "$lane" ttfb_p90_ms)")" "$(us "$(middle "$lane" total_p50_ms)")" \
+            "$(us "$(middle "$lane" total_p90_ms)")" "$(us "$(delta "$lane" ttfb_p50_ms pass-now)")" \
+            "$(us "$(delta "$lane" total_p50_ms pass-now)")"
+    done
+    echo
+    echo '```'
+    cat "$WORK/translate.txt"
+    echo '```'
 } | tee "$RESULTS/lanes.md"

@@ -1,0 +1,206 @@
+//! Micro-benchmark of the translation lane's own work for one streamed chat request (OpenAI in,
+//! Bedrock ConverseStream out), in process and on one thread, without the network:
+//!
+//! - the request: the OpenAI body decoded into the canonical model, encoded as Converse, and the
+//!   upstream request built and SigV4-signed;
+//! - the answer: the ConverseStream frames of a 12-word reply (with the `p` padding Bedrock adds)
+//!   decoded with both CRCs checked, read as canonical events, and written as OpenAI chunks with
+//!   their SSE framing, then `data: [DONE]`.
+//!
+//! Everything else a request costs (HTTP, sockets, routing, the ledger) is the same in the
+//! pass-through lane, which `bench/lanes.sh` compares end to end. Prints µs per request for each
+//! half and in all: `sy-bench-translate [BODY.json]` (default `bench/body.json`).
+
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Instant, SystemTime};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{Method, Request};
+use http_body_util::Full;
+use serde_json::json;
+use sy_core::Secret;
+use sy_dialect::canonical::StreamEvent;
+use sy_dialect::converse::{self, ConverseStreamDecoder};
+use sy_dialect::openai_chat::{self, ChunkEncoder};
+use sy_dialect::{EncodeOptions, ResponseMeta, Translation};
+use sy_provider::bedrock::SigV4Signer;
+use sy_provider::bedrock::eventstream::{FrameDecoder, event_frame};
+
+const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+const WORDS: [&str; 12] = [
+    "Thanks",
+    " for",
+    " your",
+    " order",
+    " NW-48213",
+    ".",
+    " Your",
+    " tent",
+    " ships",
+    " on",
+    " Friday",
+    ".",
+];
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "bench/body.json".to_owned());
+    let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    body["stream"] = json!(true);
+    let body = serde_json::to_vec(&body)?;
+    let signer = SigV4Signer::new(
+        "AKIDBENCHMARK000000",
+        &Secret::new("bench-secret-access-key".to_owned()),
+        None,
+        "us-east-1",
+    );
+    let frames = answer_frames()?;
+
+    // Check once that the lane does what it is timed doing.
+    let (request, translation) = request_side(&body, &signer)?;
+    anyhow::ensure!(
+        request.headers().contains_key("authorization"),
+        "the request was not signed"
+    );
+    let sse = answer_side(&frames, &translation)?;
+    let text = String::from_utf8_lossy(&sse);
+    anyhow::ensure!(
+        text.contains("\"finish_reason\":\"stop\"") && text.ends_with("data: [DONE]\n\n"),
+        "the answer was not translated: {text}"
+    );
+
+    let rounds: u32 = 20_000;
+    let warm = || -> anyhow::Result<()> {
+        for _ in 0..rounds / 10 {
+            black_box(request_side(&body, &signer)?);
+            black_box(answer_side(&frames, &translation)?);
+        }
+        Ok(())
+    };
+    warm()?;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        black_box(request_side(black_box(&body), &signer)?);
+    }
+    let request_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        black_box(answer_side(black_box(&frames), &translation)?);
+    }
+    let answer_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "translation lane work per streamed request (OpenAI in, Bedrock ConverseStream out), \
+         {rounds} rounds, {} request bytes, {} frames ({} bytes) answered as {} bytes of SSE",
+        body.len(),
+        frames.len(),
+        frames.iter().map(Bytes::len).sum::<usize>(),
+        sse.len()
+    )?;
+    writeln!(
+        out,
+        "request  (decode, encode as Converse, sign): {request_us:>7.2} µs"
+    )?;
+    writeln!(
+        out,
+        "answer   (frames, events, OpenAI chunks):    {answer_us:>7.2} µs"
+    )?;
+    writeln!(
+        out,
+        "in all:                                      {:>7.2} µs",
+        request_us + answer_us
+    )?;
+    Ok(())
+}
+
+/// What the gateway does before the upstream call: decode, encode, build and sign.
+fn request_side(
+    body: &[u8],
+    signer: &SigV4Signer,
+) -> anyhow::Result<(Request<Full<Bytes>>, Translation)> {
+    let decoded = openai_chat::decode_request(body)?;
+    let encoded = converse::encode_request(&decoded.request, &EncodeOptions::new(MODEL))?;
+    let body = Bytes::from(encoded.body);
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(format!(
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/{}/converse-stream",
+            MODEL.replace(':', "%3A")
+        ))
+        .header("content-type", "application/json")
+        .header("user-agent", "switchyard")
+        .body(Full::new(body.clone()))?;
+    signer.sign(&mut request, &body, SystemTime::now())?;
+    Ok((request, encoded.translation))
+}
+
+/// What the gateway does with the answer: every frame decoded and re-framed for the caller.
+fn answer_side(frames: &[Bytes], translation: &Translation) -> anyhow::Result<Bytes> {
+    let mut decoder = FrameDecoder::new();
+    let mut events = ConverseStreamDecoder::new(translation);
+    let meta = ResponseMeta {
+        id: "chatcmpl-bench".to_owned(),
+        model: "bench-lane".to_owned(),
+        created: 1_700_000_000,
+    };
+    let mut encoder = ChunkEncoder::new(meta, false);
+    let mut out = BytesMut::new();
+    let mut write = |json: &str, _error: bool| {
+        out.put_slice(b"data: ");
+        out.put_slice(json.as_bytes());
+        out.put_slice(b"\n\n");
+    };
+    for bytes in frames {
+        decoder.push(bytes);
+        while let Some(frame) = decoder.next_frame()? {
+            for event in events.push(&frame.name, &frame.payload) {
+                anyhow::ensure!(!matches!(event, StreamEvent::Error(_)), "{event:?}");
+                encoder.push_with(event, &mut write);
+            }
+        }
+    }
+    decoder.finish()?;
+    for event in events.end() {
+        encoder.push_with(event, &mut write);
+    }
+    encoder.end_with(&mut write);
+    out.put_slice(b"data: [DONE]\n\n");
+    Ok(out.freeze())
+}
+
+/// A 12-word ConverseStream answer as Bedrock frames it, padding included.
+fn answer_frames() -> anyhow::Result<Vec<Bytes>> {
+    let padding =
+        |n: usize| "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"[..n].to_owned();
+    let mut events = vec![(
+        "messageStart",
+        json!({ "role": "assistant", "p": padding(20) }),
+    )];
+    for (i, word) in WORDS.iter().enumerate() {
+        events.push((
+            "contentBlockDelta",
+            json!({ "contentBlockIndex": 0, "delta": { "text": word }, "p": padding(10 + i * 3) }),
+        ));
+    }
+    events.push((
+        "contentBlockStop",
+        json!({ "contentBlockIndex": 0, "p": padding(30) }),
+    ));
+    events.push((
+        "messageStop",
+        json!({ "stopReason": "end_turn", "p": padding(40) }),
+    ));
+    events.push((
+        "metadata",
+        json!({ "usage": { "inputTokens": 120, "outputTokens": 12, "totalTokens": 132 },
+                "metrics": { "latencyMs": 412 }, "p": padding(12) }),
+    ));
+    events
+        .iter()
+        .map(|(name, payload)| Ok(event_frame(name, &serde_json::to_vec(payload)?)?))
+        .collect()
+}
