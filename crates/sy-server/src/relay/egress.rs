@@ -259,20 +259,25 @@ fn push_frame(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sy_dialect::ResponseMeta;
     use sy_dialect::canonical::FinishReason;
 
     use super::*;
 
-    #[test]
-    fn chat_chunks_are_framed_as_data_events_then_done() {
+    /// A chat egress for answer `c` of model `m`, created at 1, without usage.
+    pub(crate) fn chat_egress() -> Egress {
         let meta = ResponseMeta {
             id: "c".into(),
             model: "m".into(),
             created: 1,
         };
-        let mut egress = Egress::Chat(ChunkEncoder::new(meta, false));
+        Egress::Chat(ChunkEncoder::new(meta, false))
+    }
+
+    #[test]
+    fn chat_chunks_are_framed_as_data_events_then_done() {
+        let mut egress = chat_egress();
         let mut out = VecDeque::new();
         assert!(!egress.push(StreamEvent::TextDelta("hi".into()), &mut out));
         let finish = StreamEvent::Finish {
@@ -300,12 +305,7 @@ mod tests {
 
     #[test]
     fn a_chat_error_ends_without_done() {
-        let meta = ResponseMeta {
-            id: "c".into(),
-            model: "m".into(),
-            created: 1,
-        };
-        let mut egress = Egress::Chat(ChunkEncoder::new(meta, false));
+        let mut egress = chat_egress();
         let mut out = VecDeque::new();
         assert!(!egress.push(StreamEvent::TextDelta("hi".into()), &mut out));
         assert!(egress.end(&mut out));

@@ -196,15 +196,16 @@ impl TranslatedStream {
                 }
             },
             Source::EventStream(reader) => match reader.next().await {
-                Some(Ok(frame)) => {
-                    let mut events = decode_frame(&mut self.decoder, &frame, self.usage.is_some());
-                    // The frames that came in the same delivery: one answer for the client.
-                    while let Some(frame) = reader.next_buffered() {
-                        events.extend(decode_frame(
-                            &mut self.decoder,
-                            &frame,
-                            self.usage.is_some(),
-                        ));
+                Some(Ok(first)) => {
+                    // The frames that came in the same delivery are one answer for the client.
+                    let mut events = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(frame) = next {
+                        // Usage reported earlier in this delivery counts as reported.
+                        let have_usage = self.usage.is_some()
+                            || events.iter().any(|e| matches!(e, StreamEvent::Usage(_)));
+                        events.extend(decode_frame(&mut self.decoder, &frame, have_usage));
+                        next = reader.next_buffered();
                     }
                     Read::Events(events)
                 }
@@ -330,4 +331,66 @@ fn unwrap_chunk(decoder: &mut Decoder, payload: &[u8], have_usage: bool) -> Vec<
         }));
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use sy_provider::bedrock::eventstream::event_frame;
+
+    use super::super::egress::tests::chat_egress;
+    use super::*;
+
+    /// InvokeModelWithResponseStream frames carrying Anthropic events, all in one delivery.
+    fn invoke_chunks(events: &[Value]) -> Bytes {
+        let frames: Vec<Bytes> = events
+            .iter()
+            .map(|event| {
+                let bytes = base64::engine::general_purpose::STANDARD.encode(event.to_string());
+                event_frame("chunk", json!({ "bytes": bytes }).to_string().as_bytes())
+                    .expect("a frame")
+            })
+            .collect();
+        Bytes::from(frames.concat())
+    }
+
+    /// Bedrock's invocation metrics stand in only for usage the model's events lack: when the
+    /// model's usage came earlier in the same delivery, its cache buckets are kept.
+    #[tokio::test]
+    async fn usage_earlier_in_a_delivery_is_not_replaced_by_invocation_metrics() {
+        let body = invoke_chunks(&[
+            json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message",
+                "role": "assistant", "model": "claude", "content": [], "stop_reason": null,
+                "usage": { "input_tokens": 10, "cache_read_input_tokens": 90, "output_tokens": 1 } } }),
+            json!({ "type": "content_block_start", "index": 0,
+                "content_block": { "type": "text", "text": "" } }),
+            json!({ "type": "content_block_delta", "index": 0,
+                "delta": { "type": "text_delta", "text": "hi" } }),
+            json!({ "type": "content_block_stop", "index": 0 }),
+            json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn" },
+                "usage": { "output_tokens": 5 } }),
+            json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": {
+                "inputTokenCount": 100, "outputTokenCount": 5 } }),
+        ]);
+        let mut stream = TranslatedStream::new(
+            Dialect::Anthropic,
+            true,
+            UpstreamBody::full(body),
+            &Translation::default(),
+            chat_egress(),
+            Duration::from_secs(5),
+            Instant::now() + Duration::from_secs(5),
+        );
+        let mut text = Vec::new();
+        while let Some(bytes) = stream.next().await {
+            text.extend_from_slice(&bytes);
+        }
+        assert!(text.ends_with(b"data: [DONE]\n\n"));
+        assert_eq!(stream.end, Some(StreamEnd::Completed));
+        let usage = stream.usage.expect("usage");
+        assert_eq!(
+            (usage.input_uncached, usage.input_cache_read, usage.output),
+            (10, 90, 5)
+        );
+    }
 }
