@@ -369,13 +369,7 @@ fn invoke_events(model: &str, pieces: &[String], input: u64, output: u64) -> Vec
         let mut last = chunk(json!({}), json!("stop"));
         last["amazon-bedrock-invocationMetrics"] = metrics;
         events.push(last);
-        return events
-            .iter()
-            .map(|event| {
-                let bytes = STANDARD.encode(event.to_string());
-                event_frame("chunk", &json!({ "bytes": bytes, "p": PADDING }))
-            })
-            .collect();
+        return chunk_frames(&events);
     }
     let mut events = vec![
         json!({ "type": "message_start", "message": { "id": "msg_bdrk_1", "type": "message", "role": "assistant",
@@ -391,6 +385,12 @@ fn invoke_events(model: &str, pieces: &[String], input: u64, output: u64) -> Vec
                         "usage": { "output_tokens": output } }));
     events.push(json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": {
         "inputTokenCount": input, "outputTokenCount": output, "invocationLatency": 42, "firstByteLatency": 7 } }));
+    chunk_frames(&events)
+}
+
+/// Native events as InvokeModelWithResponseStream sends them: each one's JSON, base64 in the
+/// `bytes` of a `chunk` frame, with Bedrock's padding.
+fn chunk_frames(events: &[Value]) -> Vec<Bytes> {
     events
         .iter()
         .map(|event| {
@@ -511,11 +511,5 @@ fn invoke_tool_events(
     if let Some(last) = events.last_mut() {
         last["amazon-bedrock-invocationMetrics"] = metrics;
     }
-    events
-        .iter()
-        .map(|event| {
-            let bytes = STANDARD.encode(event.to_string());
-            event_frame("chunk", &json!({ "bytes": bytes, "p": PADDING }))
-        })
-        .collect()
+    chunk_frames(&events)
 }
