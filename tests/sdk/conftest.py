@@ -288,6 +288,22 @@ def client(stack: Stack) -> openai.OpenAI:
     c.close()
 
 
+def admin_call(
+    root_url: str, admin_key: str, method: str, path: str, body: dict | None = None, ca: Path | None = None
+) -> dict:
+    """One admin API call with the admin key; `ca` is the certificate to trust over https."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{root_url}{path}",
+        data=data,
+        method=method,
+        headers={"authorization": f"Bearer {admin_key}", "content-type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=str(ca)) if ca else None
+    with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+        return json.loads(resp.read())
+
+
 @dataclass
 class KeysGateway:
     """A gateway in `keys` mode on the simulator, with an admin key to mint keys."""
@@ -301,15 +317,7 @@ class KeysGateway:
         return f"http://{self.addr}/v1"
 
     def admin(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://{self.addr}{path}",
-            data=data,
-            method=method,
-            headers={"authorization": f"Bearer {self.admin_key}", "content-type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return json.loads(resp.read())
+        return admin_call(f"http://{self.addr}", self.admin_key, method, path, body)
 
 
 @pytest.fixture(scope="session")
@@ -630,16 +638,7 @@ class IngressGateway:
         return f"{'https' if self.ca else 'http'}://{self.addr}"
 
     def admin(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.root_url}{path}",
-            data=data,
-            method=method,
-            headers={"authorization": f"Bearer {self.admin_key}", "content-type": "application/json"},
-        )
-        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca else None
-        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
-            return json.loads(resp.read())
+        return admin_call(self.root_url, self.admin_key, method, path, body, self.ca)
 
     def log_tail(self, lines: int = 60) -> str:
         try:
