@@ -174,7 +174,7 @@ async fn converse_stream_frames_decode_across_arbitrary_chunks() {
         let payload: Value = serde_json::from_slice(&frame.payload).unwrap();
         events.push((frame.name, payload));
     }
-    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_ref()).collect();
     assert_eq!(
         names,
         [
@@ -219,7 +219,7 @@ async fn a_mid_stream_exception_is_read_and_stays_retryable() {
     assert_eq!(frames.len(), 3, "messageStart, one delta, the exception");
     assert!(last.is_failure());
     assert_eq!(
-        (last.message_type, last.name.as_str()),
+        (last.message_type, last.name.as_ref()),
         (MessageType::Exception, "throttlingException")
     );
     let error = parse_stream_error("bedrock-use1", &last.name, &last.payload);

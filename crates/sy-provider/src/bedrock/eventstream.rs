@@ -5,11 +5,12 @@
 //! whole. Both CRCs are checked; a corrupt frame, or a body that ends inside one, is an error:
 //! a stream cut short must never look like a clean end.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder, write_message_to};
+use aws_smithy_eventstream::frame::{read_message_from, write_message_to};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::body::UpstreamBody;
 
@@ -36,8 +37,9 @@ pub enum MessageType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub message_type: MessageType,
-    /// The `:event-type`, `:exception-type` or `:error-code`.
-    pub name: String,
+    /// The `:event-type`, `:exception-type` or `:error-code`; the names Bedrock sends are not
+    /// copied (a stream has a frame per word).
+    pub name: Cow<'static, str>,
     /// The payload (JSON for Bedrock's events and exceptions); for an error, its message.
     pub payload: Bytes,
 }
@@ -64,10 +66,7 @@ impl std::error::Error for EventStreamError {}
 /// Decodes frames from bytes fed in pieces of any size.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
-    decoder: MessageFrameDecoder,
     buffer: BytesMut,
-    /// The inner decoder has taken the current frame's prelude out of `buffer`.
-    inside_frame: bool,
     /// A corrupt frame was seen; nothing after it can be trusted.
     failed: Option<EventStreamError>,
 }
@@ -98,44 +97,36 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if self.inside_frame || !self.buffer.is_empty() {
-            let held = self.buffer.len() + if self.inside_frame { PRELUDE_LEN } else { 0 };
+        if !self.buffer.is_empty() {
             return Err(EventStreamError(format!(
-                "the event stream ended inside a frame ({held} bytes of it received)"
+                "the event stream ended inside a frame ({} bytes of it received)",
+                self.buffer.len()
             )));
         }
         Ok(())
     }
 
+    /// The frame at the front of the buffer once all of it has arrived. The frame is handed to
+    /// the crate's reader as one slice: it checks both CRCs and reads the headers and payload,
+    /// without the layers its incremental decoder puts around a buffer that is still filling.
     fn decode(&mut self) -> Result<Option<Message>, EventStreamError> {
-        if !self.inside_frame {
-            if self.buffer.len() < PRELUDE_LEN {
-                return Ok(None);
-            }
-            let total = u32::from_be_bytes([
-                self.buffer[0],
-                self.buffer[1],
-                self.buffer[2],
-                self.buffer[3],
-            ]);
-            if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&total) {
-                return Err(EventStreamError(format!(
-                    "an event-stream frame declares {total} bytes, outside {MIN_FRAME_LEN}..={MAX_FRAME_LEN}"
-                )));
-            }
+        let Some(prelude) = self.buffer.get(..PRELUDE_LEN) else {
+            return Ok(None);
+        };
+        let total = u32::from_be_bytes([prelude[0], prelude[1], prelude[2], prelude[3]]);
+        if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&total) {
+            return Err(EventStreamError(format!(
+                "an event-stream frame declares {total} bytes, outside {MIN_FRAME_LEN}..={MAX_FRAME_LEN}"
+            )));
         }
-        match self.decoder.decode_frame(&mut self.buffer) {
-            Ok(DecodedFrame::Complete(message)) => {
-                self.inside_frame = false;
-                Ok(Some(message))
-            }
-            Ok(DecodedFrame::Incomplete) => {
-                // The prelude is taken as soon as it is whole, before the rest of the frame.
-                self.inside_frame = true;
-                Ok(None)
-            }
-            Err(e) => Err(EventStreamError(format!("corrupt event-stream frame: {e}"))),
-        }
+        let total = total as usize;
+        let Some(mut whole) = self.buffer.get(..total) else {
+            return Ok(None);
+        };
+        let message = read_message_from(&mut whole)
+            .map_err(|e| EventStreamError(format!("corrupt event-stream frame: {e}")))?;
+        self.buffer.advance(total);
+        Ok(Some(message))
     }
 }
 
@@ -207,7 +198,7 @@ fn frame(message: Message) -> Result<Frame, EventStreamError> {
             .map(|s| s.as_str())
     };
     let required = |name: &str| {
-        header(name).map(str::to_owned).ok_or_else(|| {
+        header(name).map(known_name).ok_or_else(|| {
             EventStreamError(format!("an event-stream frame has no `{name}` header"))
         })
     };
@@ -243,6 +234,31 @@ fn frame(message: Message) -> Result<Frame, EventStreamError> {
             payload: Bytes::from(header(":error-message").unwrap_or_default().to_owned()),
         },
     })
+}
+
+/// The frame names of Bedrock Runtime's streams (ConverseStream's events, the InvokeModel
+/// stream's `chunk`, the exceptions either sends mid-stream).
+const KNOWN_NAMES: [&str; 13] = [
+    "messageStart",
+    "contentBlockStart",
+    "contentBlockDelta",
+    "contentBlockStop",
+    "messageStop",
+    "metadata",
+    "chunk",
+    "internalServerException",
+    "modelStreamErrorException",
+    "modelTimeoutException",
+    "serviceUnavailableException",
+    "throttlingException",
+    "validationException",
+];
+
+fn known_name(name: &str) -> Cow<'static, str> {
+    match KNOWN_NAMES.iter().find(|known| **known == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
+    }
 }
 
 /// An event frame: `:event-type`, `:content-type: application/json`, `:message-type: event`.

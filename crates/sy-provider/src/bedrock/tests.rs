@@ -402,7 +402,7 @@ fn frames_decode_whatever_the_chunk_boundaries() {
         decoder.finish().expect("ends on a frame boundary");
         let names: Vec<(MessageType, &str)> = frames
             .iter()
-            .map(|f| (f.message_type, f.name.as_str()))
+            .map(|f| (f.message_type, f.name.as_ref()))
             .collect();
         assert_eq!(
             names,

@@ -125,7 +125,7 @@ impl TappedSse {
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&frame.payload).into_owned());
-            let kind = match frame.name.as_str() {
+            let kind = match frame.name.as_ref() {
                 "throttlingException" => "rate_limit_error",
                 "serviceUnavailableException" => "overloaded_error",
                 "modelTimeoutException" => "timeout_error",
