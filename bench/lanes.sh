@@ -9,14 +9,14 @@
 # (`/v1/messages`) answered by the OpenAI-compatible upstream, so the request is decoded from
 # Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic events.
 #
-# After a warm-up, the lanes run in rounds (pass, lane, ant; pass, lane, ant; ...) at the same
-# offered load, with the gateway alone on core 1; each lane's cost is the median over the rounds
-# of its difference from the pass-through run of the same round, which cancels the drift of a
-# shared machine. Then the pass-through and translation lanes run one stream at a time against a
+# After a warm-up, the lanes run in short rounds at the same offered load, with the gateway alone
+# on core 1, in turn forwards and backwards (pass, lane, ant; ant, lane, pass; ...) so that no lane
+# always runs first; each lane's cost is the median over the rounds of its difference from the
+# pass-through run of the same round, which cancels most of the drift of a shared machine. Then the pass-through and translation lanes run one stream at a time against a
 # mock that answers at once, which times the gateway's own latency for a request and its whole
 # answer without queueing. `sy-bench-translate` times the lane's translation work in process.
 #
-#   bench/lanes.sh                   # 6 rounds of 10 s per lane at load, 5 s one at a time
+#   bench/lanes.sh                   # 12 rounds of 5 s per lane at load, 5 s one at a time
 #   BENCH_QUICK=1 bench/lanes.sh     # 2 rounds of 5 s and 3 s
 #
 # Knobs: BENCH_ROUNDS, BENCH_DURATION, BENCH_STREAM_RATE (streams/s, 200), BENCH_GATEWAY_PORT
@@ -28,7 +28,7 @@ cd "$ROOT"
 if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
     DUR=${BENCH_DURATION:-5} ROUNDS=${BENCH_ROUNDS:-2} LAT_DUR=3
 else
-    DUR=${BENCH_DURATION:-10} ROUNDS=${BENCH_ROUNDS:-6} LAT_DUR=5
+    DUR=${BENCH_DURATION:-5} ROUNDS=${BENCH_ROUNDS:-12} LAT_DUR=5
 fi
 RATE=${BENCH_STREAM_RATE:-200}
 PORT=${BENCH_GATEWAY_PORT:-18280}
@@ -158,7 +158,9 @@ log "warm-up: 3 s per lane"
 for lane in pass lane ant; do run_lane "$lane" 3 "warm-$lane"; done
 RUNS=()
 for round in $(seq "$ROUNDS"); do
-    for lane in pass lane ant; do
+    order=(pass lane ant)
+    ((round % 2)) || order=(ant lane pass)
+    for lane in "${order[@]}"; do
         log "round $round, $lane: $RATE streams/s for $DUR s"
         run_lane "$lane" "$DUR" "$lane$round"
         RUNS+=("$lane$round")
@@ -167,7 +169,9 @@ done
 # One request at a time against the instant mock: no queueing, no pauses, so the time to the
 # first byte and to the end is the gateway's own latency for the request and its whole answer.
 for round in $(seq "$ROUNDS"); do
-    for lane in pass-now lane-now; do
+    order=(pass-now lane-now)
+    ((round % 2)) || order=(lane-now pass-now)
+    for lane in "${order[@]}"; do
         log "round $round, $lane: one stream at a time for $LAT_DUR s"
         taskset -c 0 "$BIN/sy-bench-stream" --url "$URL" --body-file "$WORK/$lane.json" \
             --duration "${LAT_DUR}s" --concurrency 1 >"$WORK/$lane$round.json"
@@ -200,7 +204,7 @@ mkdir -p "$RESULTS"
     echo "# Lanes: pass-through vs translation (OpenAI in, Bedrock ConverseStream out) and Anthropic ingress (Anthropic in, OpenAI out), ms"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short=12 HEAD); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- Open loop, $RATE streams/s; $ROUNDS rounds of $DUR s per lane after a warm-up; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1."
+    echo "- Open loop, $RATE streams/s; $ROUNDS rounds of $DUR s per lane after a warm-up, in turn forwards and backwards; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1."
     echo
     echo "| run | streams | errors | first byte p50 | p99 | whole stream p50 | p99 | gateway CPU µs/stream |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
