@@ -400,7 +400,7 @@ impl Sink {
 }
 
 fn sse_value(event: SseEvent) -> Value {
-    json!({ "event": event.event, "data": event.data })
+    json!({ "event": event.event, "data": event.value() })
 }
 
 fn converse_value(event: sy_dialect::converse::ConverseEvent) -> Value {

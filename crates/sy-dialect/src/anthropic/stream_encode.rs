@@ -5,6 +5,7 @@
 //! kind of content closes the open block. The stop reason is held until the upstream ends, because
 //! some upstreams (Converse) send usage after the stop and `message_delta` carries both.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::response::{WireUsage, stop_reason_name};
@@ -69,15 +70,17 @@ impl AnthropicStreamEncoder {
                     json!({ "type": "text", "text": "" }),
                     &mut out,
                 );
-                out.push(self.delta(json!({ "type": "text_delta", "text": text })));
+                out.push(self.delta(Delta::Text { text: &text }));
             }
             StreamEvent::ReasoningDelta(text) => {
                 self.ensure_open(OpenBlock::Thinking, thinking_start(), &mut out);
-                out.push(self.delta(json!({ "type": "thinking_delta", "thinking": text })));
+                out.push(self.delta(Delta::Thinking { thinking: &text }));
             }
             StreamEvent::ReasoningSignature(signature) => {
                 self.ensure_open(OpenBlock::Thinking, thinking_start(), &mut out);
-                out.push(self.delta(json!({ "type": "signature_delta", "signature": signature })));
+                out.push(self.delta(Delta::Signature {
+                    signature: &signature,
+                }));
             }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.close(&mut out);
@@ -86,9 +89,9 @@ impl AnthropicStreamEncoder {
             }
             StreamEvent::ToolCallArgsDelta { index, fragment } => {
                 if self.open.map(|(_, b)| b) == Some(OpenBlock::Tool(index)) {
-                    out.push(
-                        self.delta(json!({ "type": "input_json_delta", "partial_json": fragment })),
-                    );
+                    out.push(self.delta(Delta::InputJson {
+                        partial_json: &fragment,
+                    }));
                 } else {
                     let error = StreamError::new(
                         StreamErrorKind::Protocol,
@@ -127,18 +130,15 @@ impl AnthropicStreamEncoder {
         self.failed = true; // nothing may follow message_stop
         let usage = WireUsage::from_canonical(&self.usage);
         vec![
-            SseEvent {
-                event: "message_delta",
-                data: json!({
+            SseEvent::new(
+                "message_delta",
+                &json!({
                     "type": "message_delta",
                     "delta": { "stop_reason": stop_reason_name(reason), "stop_sequence": stop_sequence },
                     "usage": usage,
                 }),
-            },
-            SseEvent {
-                event: "message_stop",
-                data: json!({ "type": "message_stop" }),
-            },
+            ),
+            SseEvent::new("message_stop", &json!({ "type": "message_stop" })),
         ]
     }
 
@@ -147,21 +147,16 @@ impl AnthropicStreamEncoder {
             return;
         }
         self.started = true;
-        out.push(SseEvent {
-            event: "message_start",
-            data: json!({
-                "type": "message_start",
-                "message": {
-                    "id": self.meta.id, "type": "message", "role": "assistant", "model": self.meta.model,
-                    "content": [], "stop_reason": null, "stop_sequence": null,
-                    "usage": { "input_tokens": 0, "output_tokens": 0 },
-                },
-            }),
+        let message = json!({
+            "type": "message_start",
+            "message": {
+                "id": self.meta.id, "type": "message", "role": "assistant", "model": self.meta.model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": { "input_tokens": 0, "output_tokens": 0 },
+            },
         });
-        out.push(SseEvent {
-            event: "ping",
-            data: json!({ "type": "ping" }),
-        });
+        out.push(SseEvent::new("message_start", &message));
+        out.push(SseEvent::new("ping", &json!({ "type": "ping" })));
     }
 
     fn ensure_open(&mut self, kind: OpenBlock, block: Value, out: &mut Vec<SseEvent>) {
@@ -175,28 +170,56 @@ impl AnthropicStreamEncoder {
         let index = self.next_block;
         self.next_block += 1;
         self.open = Some((index, kind));
-        out.push(SseEvent {
-            event: "content_block_start",
-            data: json!({ "type": "content_block_start", "index": index, "content_block": block }),
-        });
+        out.push(SseEvent::new(
+            "content_block_start",
+            &json!({ "type": "content_block_start", "index": index, "content_block": block }),
+        ));
     }
 
     fn close(&mut self, out: &mut Vec<SseEvent>) {
         if let Some((index, _)) = self.open.take() {
-            out.push(SseEvent {
-                event: "content_block_stop",
-                data: json!({ "type": "content_block_stop", "index": index }),
-            });
+            out.push(SseEvent::new(
+                "content_block_stop",
+                &json!({ "type": "content_block_stop", "index": index }),
+            ));
         }
     }
 
-    fn delta(&self, delta: Value) -> SseEvent {
+    /// A delta of the open block, written from borrowed text: one of these goes out per word.
+    fn delta(&self, delta: Delta<'_>) -> SseEvent {
         let index = self.open.map_or(0, |(i, _)| i);
-        SseEvent {
-            event: "content_block_delta",
-            data: json!({ "type": "content_block_delta", "index": index, "delta": delta }),
-        }
+        SseEvent::new(
+            "content_block_delta",
+            &BlockDelta {
+                kind: "content_block_delta",
+                index,
+                delta,
+            },
+        )
     }
+}
+
+/// `content_block_delta`, with its fields in the order Anthropic sends them.
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u64,
+    delta: Delta<'a>,
+}
+
+/// The `delta` of a `content_block_delta`, named by its `type`.
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum Delta<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 fn thinking_start() -> Value {
@@ -214,8 +237,56 @@ fn error_event(error: &StreamError) -> SseEvent {
         | StreamErrorKind::Protocol
         | StreamErrorKind::Truncated => "api_error",
     };
-    SseEvent {
-        event: "error",
-        data: json!({ "type": "error", "error": { "type": kind, "message": error.message } }),
+    SseEvent::new(
+        "error",
+        &json!({ "type": "error", "error": { "type": kind, "message": error.message } }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoder() -> AnthropicStreamEncoder {
+        AnthropicStreamEncoder::new(ResponseMeta {
+            id: "msg_1".to_owned(),
+            model: "claude".to_owned(),
+            created: 0,
+        })
+    }
+
+    #[test]
+    fn word_deltas_are_written_in_anthropics_field_order() {
+        let mut encoder = encoder();
+        let events = encoder.push(StreamEvent::TextDelta("Hi \"there\"".to_owned()));
+        let names: Vec<&str> = events.iter().map(|e| e.event).collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta"
+            ]
+        );
+        assert_eq!(
+            events[3].data,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \"there\""}}"#
+        );
+        let call = StreamEvent::ToolCallStart {
+            index: 0,
+            id: "toolu_1".to_owned(),
+            name: "f".to_owned(),
+        };
+        encoder.push(call);
+        let args = encoder.push(StreamEvent::ToolCallArgsDelta {
+            index: 0,
+            fragment: "{\"a\":".to_owned(),
+        });
+        assert_eq!(
+            args[0].data,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#
+        );
+        assert_eq!(args[0].value()["delta"]["partial_json"], "{\"a\":");
     }
 }

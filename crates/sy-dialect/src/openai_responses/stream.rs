@@ -427,9 +427,6 @@ impl ResponsesStreamEncoder {
             data.extend(fields);
         }
         self.sequence += 1;
-        out.push(SseEvent {
-            event,
-            data: Value::Object(data),
-        });
+        out.push(SseEvent::new(event, &Value::Object(data)));
     }
 }
