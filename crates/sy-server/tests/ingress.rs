@@ -275,6 +275,12 @@ impl Caller {
                 let last = events.last().unwrap();
                 let metrics = &last["amazon-bedrock-invocationMetrics"];
                 assert!(metrics["outputTokenCount"].as_u64().unwrap() > 0, "{last}");
+                // As Bedrock sends them: on the last native event only.
+                let with_metrics = events
+                    .iter()
+                    .filter(|e| e.get("amazon-bedrock-invocationMetrics").is_some())
+                    .count();
+                assert_eq!(with_metrics, 1, "{events:?}");
                 if let Self::InvokeAnthropic = self {
                     let named: Vec<(String, Value)> = events
                         .into_iter()

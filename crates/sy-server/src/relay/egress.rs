@@ -137,37 +137,53 @@ impl InvokeStream {
         self.wrap(payloads, out)
     }
 
-    /// Frames native payloads as `chunk` events; an error payload becomes an exception frame.
-    fn wrap(&self, payloads: Vec<(Value, bool)>, out: &mut VecDeque<Bytes>) -> bool {
-        for (mut payload, is_error) in payloads {
-            if is_error {
+    /// Frames native events as `chunk` events; an error event becomes an exception frame.
+    fn wrap(&self, events: Vec<NativeEvent>, out: &mut VecDeque<Bytes>) -> bool {
+        for event in events {
+            if event.error {
+                let payload = serde_json::from_str(&event.json).unwrap_or_default();
                 let (exception, message) = invoke_exception(&payload);
                 let body = json!({ "message": message }).to_string();
                 push_frame(exception_frame(exception, body.as_bytes()), out);
                 return true;
             }
-            // The last native event: Anthropic's `message_stop`, or the chat usage chunk (this
-            // stream always asks for usage).
-            let last = payload.get("type").and_then(Value::as_str) == Some("message_stop")
-                || payload.get("usage").is_some_and(Value::is_object);
-            if last && let Some(object) = payload.as_object_mut() {
-                // Bedrock adds its own counts to the last native event.
-                object.insert(
-                    "amazon-bedrock-invocationMetrics".to_owned(),
-                    json!({
-                        "inputTokenCount": self.usage.input_total(),
-                        "outputTokenCount": self.usage.output_total(),
-                        "invocationLatency": self.started.elapsed().as_millis() as u64,
-                        "firstByteLatency": self.first_byte_ms.unwrap_or_default(),
-                    }),
-                );
-            }
-            let bytes = base64::engine::general_purpose::STANDARD.encode(payload.to_string());
+            let json = if event.last {
+                self.with_invocation_metrics(&event.json)
+            } else {
+                event.json
+            };
+            let bytes = base64::engine::general_purpose::STANDARD.encode(json);
             let chunk = json!({ "bytes": bytes }).to_string();
             push_frame(event_frame("chunk", chunk.as_bytes()), out);
         }
         false
     }
+
+    /// The last native event with the counts Bedrock adds to it.
+    fn with_invocation_metrics(&self, json: &str) -> String {
+        let mut payload: Value = serde_json::from_str(json).unwrap_or_default();
+        if let Some(object) = payload.as_object_mut() {
+            object.insert(
+                "amazon-bedrock-invocationMetrics".to_owned(),
+                json!({
+                    "inputTokenCount": self.usage.input_total(),
+                    "outputTokenCount": self.usage.output_total(),
+                    "invocationLatency": self.started.elapsed().as_millis() as u64,
+                    "firstByteLatency": self.first_byte_ms.unwrap_or_default(),
+                }),
+            );
+        }
+        payload.to_string()
+    }
+}
+
+/// One native event for a `chunk` frame: its JSON, whether it is an error, and whether it is the
+/// last of the answer (Anthropic's `message_stop`, or the chat usage chunk this stream always
+/// asks for), which carries Bedrock's counts. Only those two are parsed again.
+struct NativeEvent {
+    json: String,
+    error: bool,
+    last: bool,
 }
 
 /// Bedrock's exception for a native error event: throttling and overload stay retryable.
@@ -189,18 +205,29 @@ fn invoke_exception(payload: &Value) -> (&'static str, String) {
     (exception, message)
 }
 
-fn native_events(events: Vec<SseEvent>) -> Vec<(Value, bool)> {
+fn native_events(events: Vec<SseEvent>) -> Vec<NativeEvent> {
     events
         .into_iter()
         .filter(|e| e.event != "ping")
-        .map(|e| (e.value(), e.event == "error"))
+        .map(|e| NativeEvent {
+            error: e.event == "error",
+            last: e.event == "message_stop",
+            json: e.data,
+        })
         .collect()
 }
 
-fn native_chunks(chunks: Vec<Chunk>) -> Vec<(Value, bool)> {
+fn native_chunks(chunks: Vec<Chunk>) -> Vec<NativeEvent> {
     chunks
         .into_iter()
-        .map(|chunk| (chunk.to_value(), chunk.is_error()))
+        .map(|chunk| {
+            let value = chunk.to_value();
+            NativeEvent {
+                error: chunk.is_error(),
+                last: value.get("usage").is_some_and(Value::is_object),
+                json: value.to_string(),
+            }
+        })
         .collect()
 }
 
