@@ -242,20 +242,12 @@ fn named(events: Vec<SseEvent>, out: &mut VecDeque<Bytes>) -> bool {
     let mut errored = false;
     for event in events {
         errored |= matches!(event.event, "error" | "response.failed");
-        out.push_back(named_event_text(event.event, &event.data));
+        out.push_back(sy_wire::sse::named_event(
+            event.event,
+            event.data.as_bytes(),
+        ));
     }
     errored
-}
-
-/// `event: NAME\ndata: JSON\n\n` from JSON text the encoder has written.
-fn named_event_text(name: &str, json: &str) -> Bytes {
-    let mut buf = BytesMut::with_capacity(name.len() + json.len() + 16);
-    buf.put_slice(b"event: ");
-    buf.put_slice(name.as_bytes());
-    buf.put_slice(b"\ndata: ");
-    buf.put_slice(json.as_bytes());
-    buf.put_slice(b"\n\n");
-    buf.freeze()
 }
 
 /// `event: NAME\ndata: JSON\n\n`, the JSON serialized straight into the bytes sent.
