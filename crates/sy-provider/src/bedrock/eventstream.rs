@@ -66,6 +66,10 @@ impl std::error::Error for EventStreamError {}
 /// Decodes frames from bytes fed in pieces of any size.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
+    /// A network chunk held as it came: mostly whole frames, read without copying them.
+    chunk: Bytes,
+    /// Where a frame cut across chunks is gathered. At most one of `chunk` and `buffer` holds
+    /// bytes.
     buffer: BytesMut,
     /// A corrupt frame was seen; nothing after it can be trusted.
     failed: Option<EventStreamError>,
@@ -78,7 +82,30 @@ impl FrameDecoder {
 
     /// Adds bytes as they arrived from the network.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.buffer.extend_from_slice(bytes);
+        self.push_chunk(Bytes::copy_from_slice(bytes));
+    }
+
+    /// Adds a chunk as it arrived from the network; it is kept, not copied, until a frame in
+    /// it turns out to continue in the next one.
+    pub fn push_chunk(&mut self, chunk: Bytes) {
+        if self.chunk.is_empty() && self.buffer.is_empty() {
+            self.chunk = chunk;
+            return;
+        }
+        if !self.chunk.is_empty() {
+            self.buffer
+                .extend_from_slice(&std::mem::take(&mut self.chunk));
+        }
+        self.buffer.extend_from_slice(&chunk);
+    }
+
+    /// The bytes not yet read as frames.
+    fn unread(&self) -> &[u8] {
+        if self.buffer.is_empty() {
+            &self.chunk
+        } else {
+            &self.buffer
+        }
     }
 
     /// The next whole frame, or `None` until more bytes arrive.
@@ -97,10 +124,10 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if !self.buffer.is_empty() {
+        let unread = self.unread().len();
+        if unread > 0 {
             return Err(EventStreamError(format!(
-                "the event stream ended inside a frame ({} bytes of it received)",
-                self.buffer.len()
+                "the event stream ended inside a frame ({unread} bytes of it received)"
             )));
         }
         Ok(())
@@ -110,7 +137,8 @@ impl FrameDecoder {
     /// the crate's reader as one slice: it checks both CRCs and reads the headers and payload,
     /// without the layers its incremental decoder puts around a buffer that is still filling.
     fn decode(&mut self) -> Result<Option<Message>, EventStreamError> {
-        let Some(prelude) = self.buffer.get(..PRELUDE_LEN) else {
+        let unread = self.unread();
+        let Some(prelude) = unread.get(..PRELUDE_LEN) else {
             return Ok(None);
         };
         let total = u32::from_be_bytes([prelude[0], prelude[1], prelude[2], prelude[3]]);
@@ -120,12 +148,16 @@ impl FrameDecoder {
             )));
         }
         let total = total as usize;
-        let Some(mut whole) = self.buffer.get(..total) else {
+        let Some(mut whole) = unread.get(..total) else {
             return Ok(None);
         };
         let message = read_message_from(&mut whole)
             .map_err(|e| EventStreamError(format!("corrupt event-stream frame: {e}")))?;
-        self.buffer.advance(total);
+        if self.buffer.is_empty() {
+            self.chunk.advance(total);
+        } else {
+            self.buffer.advance(total);
+        }
         Ok(Some(message))
     }
 }
@@ -160,7 +192,7 @@ impl EventStreamReader {
                 Err(e) => return self.fail(e),
             }
             match self.body.chunk().await {
-                Some(Ok(bytes)) => self.decoder.push(&bytes),
+                Some(Ok(bytes)) => self.decoder.push_chunk(bytes),
                 Some(Err(e)) => {
                     return self.fail(EventStreamError(format!("the event stream broke: {e}")));
                 }
