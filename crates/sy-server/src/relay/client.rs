@@ -32,11 +32,13 @@ pub fn streamed(
         ctx: RequestContext,
         _slot: Slot,
     }
-    let flow = Flow {
+    // Boxed: `unfold` moves its state into and out of every step, and the flow (the relay and
+    // the request's context) is over a kilobyte.
+    let flow = Box::new(Flow {
         relay,
         ctx,
         _slot: slot,
-    };
+    });
     let body = futures_util::stream::unfold(flow, |mut flow| async move {
         match flow.relay.next().await {
             Some(bytes) => {
