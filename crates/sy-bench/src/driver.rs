@@ -32,10 +32,19 @@ const TIMER_SLACK: Duration = Duration::from_millis(1);
 /// Where and what to send.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub uri: Uri,
-    pub body: Bytes,
+    /// One request, or several taken in turn (the `i`th stream started sends request `i mod n`):
+    /// lanes measured in one run share every moment of the machine, so its drift cancels out
+    /// of their difference.
+    pub lanes: Vec<Lane>,
     /// Per-stream limit, from the intended start to the end of the body.
     pub timeout: Duration,
+}
+
+/// One request: where to send it and its body.
+#[derive(Debug, Clone)]
+pub struct Lane {
+    pub uri: Uri,
+    pub body: Bytes,
 }
 
 /// How to load the target.
@@ -62,8 +71,15 @@ struct Shared {
 
 /// Runs `load` against `target` and returns what happened to every stream started.
 pub async fn run(target: Target, load: Load) -> anyhow::Result<(RunInfo, Vec<Outcome>)> {
-    if target.uri.scheme_str() != Some("http") {
-        bail!("only http:// URLs are supported, not {}", target.uri);
+    if target.lanes.is_empty() {
+        bail!("nothing to send");
+    }
+    if let Some(lane) = target
+        .lanes
+        .iter()
+        .find(|l| l.uri.scheme_str() != Some("http"))
+    {
+        bail!("only http:// URLs are supported, not {}", lane.uri);
     }
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -102,7 +118,7 @@ pub async fn run(target: Target, load: Load) -> anyhow::Result<(RunInfo, Vec<Out
     };
     let info = RunInfo {
         mode,
-        url: shared.target.uri.to_string(),
+        url: shared.target.lanes[0].uri.to_string(),
         rate,
         concurrency,
         duration,
@@ -190,7 +206,10 @@ impl Drop for InFlight<'_> {
 /// is sent early, from when it is sent: a stream is never credited for time before it was due.
 async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
     let intended = intended.max(Instant::now());
-    shared.sent.fetch_add(1, Ordering::Relaxed);
+    let sent = shared.sent.fetch_add(1, Ordering::Relaxed);
+    let lanes = &shared.target.lanes;
+    let lane_index = usize::try_from(sent).unwrap_or_default() % lanes.len();
+    let lane = &lanes[lane_index];
     let now_in_flight = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
     shared
         .max_in_flight
@@ -200,9 +219,9 @@ async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
     let mut ttfb = None;
     let mut bytes = 0u64;
     let exchange = async {
-        let mut request = Request::new(Full::new(shared.target.body.clone()));
+        let mut request = Request::new(Full::new(lane.body.clone()));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = shared.target.uri.clone();
+        *request.uri_mut() = lane.uri.clone();
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
@@ -254,6 +273,7 @@ async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
         Err(_elapsed) => Ending::Timeout,
     };
     Outcome {
+        lane: lane_index,
         ttfb,
         total: intended.elapsed(),
         bytes,

@@ -23,6 +23,8 @@ pub enum Ending {
 /// One stream, timed from its intended start.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// Which of the target's requests this stream sent.
+    pub lane: usize,
     /// Until the first non-empty body chunk, if one arrived.
     pub ttfb: Option<Duration>,
     /// Until the body ended (or the stream failed).
@@ -226,6 +228,7 @@ mod tests {
     #[test]
     fn summary_counts_failures_and_times_successes() {
         let done = |ms: u64| Outcome {
+            lane: 0,
             ttfb: Some(Duration::from_millis(ms)),
             total: Duration::from_millis(ms * 10),
             bytes: 10,
@@ -233,6 +236,7 @@ mod tests {
         };
         let mut outcomes: Vec<Outcome> = (1..=10).map(done).collect();
         outcomes.push(Outcome {
+            lane: 0,
             ttfb: None,
             total: Duration::from_millis(1),
             bytes: 0,
@@ -242,6 +246,7 @@ mod tests {
             },
         });
         outcomes.push(Outcome {
+            lane: 0,
             ttfb: Some(Duration::from_millis(1)),
             total: Duration::from_millis(2),
             bytes: 3,

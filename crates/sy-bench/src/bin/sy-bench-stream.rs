@@ -4,6 +4,10 @@
 //! start. Closed loop: `--concurrency C` keeps C streams open for `--duration`. The summary (one JSON
 //! object) goes to stdout; latencies are in milliseconds and cover streams that ended in a 2xx
 //! `data: [DONE]`; everything else is counted in `errors` and sampled in `error_samples`.
+//!
+//! Several requests (`--url` and `--body-file` given more than once, paired in order; one URL or
+//! one body serves them all) are sent in turn, stream after stream, within the same load: each
+//! is summarised on its own, in order, as `{"lanes": [...]}`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -14,8 +18,8 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::Parser;
 use hyper::Uri;
-use sy_bench::driver::{self, Load, Target};
-use sy_bench::stats::summarize;
+use sy_bench::driver::{self, Lane, Load, Target};
+use sy_bench::stats::{Outcome, RunInfo, summarize};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,12 +27,12 @@ use sy_bench::stats::summarize;
     about = "Streaming (SSE) load driver: TTFB and total time per stream, open or closed loop"
 )]
 struct Args {
-    /// Full URL to POST to, e.g. http://127.0.0.1:4000/v1/chat/completions.
-    #[arg(long)]
-    url: String,
-    /// Request body file (JSON with "stream": true).
+    /// Full URL to POST to, e.g. http://127.0.0.1:4000/v1/chat/completions (repeatable).
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Request body file (JSON with "stream": true; repeatable).
     #[arg(long, conflicts_with = "body")]
-    body_file: Option<PathBuf>,
+    body_file: Vec<PathBuf>,
     /// Request body text.
     #[arg(long)]
     body: Option<String>,
@@ -70,6 +74,25 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * scale).map_err(|e| format!("`{text}`: {e}"))
 }
 
+/// The requests to send in turn: URLs and bodies paired in order, one of either serving all.
+fn pair(uris: &[Uri], bodies: &[Bytes]) -> anyhow::Result<Vec<Lane>> {
+    let count = uris.len().max(bodies.len());
+    let fits = |n: usize| n == 1 || n == count;
+    if count == 0 || !fits(uris.len()) || !fits(bodies.len()) {
+        bail!(
+            "{} URLs and {} bodies do not pair up: give one of either, or as many of both",
+            uris.len(),
+            bodies.len()
+        );
+    }
+    Ok((0..count)
+        .map(|i| Lane {
+            uri: uris[i.min(uris.len() - 1)].clone(),
+            body: bodies[i.min(bodies.len() - 1)].clone(),
+        })
+        .collect())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
@@ -82,17 +105,27 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let body = match (&args.body_file, &args.body) {
-        (Some(path), _) => {
-            Bytes::from(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-        }
-        (None, Some(text)) => Bytes::from(text.clone()),
-        (None, None) => bail!("give the request body with --body-file or --body"),
+    let bodies = match &args.body {
+        Some(text) => vec![Bytes::from(text.clone())],
+        None => args
+            .body_file
+            .iter()
+            .map(|path| {
+                std::fs::read(path)
+                    .map(Bytes::from)
+                    .with_context(|| format!("reading {}", path.display()))
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
-    let uri: Uri = args
+    if bodies.is_empty() {
+        bail!("give the request body with --body-file or --body");
+    }
+    let uris = args
         .url
-        .parse()
-        .with_context(|| format!("--url {}", args.url))?;
+        .iter()
+        .map(|url| url.parse::<Uri>().with_context(|| format!("--url {url}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let lanes = pair(&uris, &bodies)?;
     let load = match (args.rate, args.concurrency) {
         (Some(rate), None) => Load::Open {
             rate,
@@ -106,8 +139,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         _ => bail!("give exactly one of --rate (open loop) or --concurrency (closed loop)"),
     };
     let target = Target {
-        uri,
-        body,
+        lanes,
         timeout: args.timeout,
     };
     let runtime = if args.threads <= 1 {
@@ -121,8 +153,26 @@ fn run(args: Args) -> anyhow::Result<()> {
             .build()
     }
     .context("starting the async runtime")?;
-    let (info, outcomes) = runtime.block_on(driver::run(target, load))?;
-    let summary = summarize(&info, &outcomes);
+    let (info, outcomes) = runtime.block_on(driver::run(target.clone(), load))?;
+    let summary = if target.lanes.len() == 1 {
+        summarize(&info, &outcomes)
+    } else {
+        let lanes = target
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(i, lane)| {
+                let mine: Vec<Outcome> = outcomes.iter().filter(|o| o.lane == i).cloned().collect();
+                let info = RunInfo {
+                    url: lane.uri.to_string(),
+                    sent: mine.len() as u64,
+                    ..info.clone()
+                };
+                summarize(&info, &mine)
+            })
+            .collect();
+        serde_json::json!({ "lanes": serde_json::Value::Array(lanes) })
+    };
     let text = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}")
@@ -133,8 +183,24 @@ fn run(args: Args) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{pair, parse_duration};
+    use bytes::Bytes;
+    use hyper::Uri;
     use std::time::Duration;
+
+    #[test]
+    fn urls_and_bodies_pair_in_order_or_one_serves_all() {
+        let uri = |p: &str| format!("http://127.0.0.1:1/{p}").parse::<Uri>().unwrap();
+        let body = |b: &'static str| Bytes::from_static(b.as_bytes());
+        let lanes = pair(&[uri("a")], &[body("1"), body("2")]).unwrap();
+        let seen: Vec<_> = lanes.iter().map(|l| (l.uri.path(), &l.body[..])).collect();
+        assert_eq!(seen, [("/a", &b"1"[..]), ("/a", &b"2"[..])]);
+        let lanes = pair(&[uri("a"), uri("b")], &[body("1"), body("2")]).unwrap();
+        let seen: Vec<_> = lanes.iter().map(|l| (l.uri.path(), &l.body[..])).collect();
+        assert_eq!(seen, [("/a", &b"1"[..]), ("/b", &b"2"[..])]);
+        assert!(pair(&[uri("a"), uri("b")], &[body("1"), body("2"), body("3")]).is_err());
+        assert!(pair(&[], &[]).is_err());
+    }
 
     #[test]
     fn durations() {
