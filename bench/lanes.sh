@@ -7,16 +7,21 @@
 # the same words at the same moments (ConverseStream's frames are delivered where the chat
 # stream's chunks are). The third lane is the ingress side: an Anthropic Messages client
 # (`/v1/messages`) answered by the OpenAI-compatible upstream, so the request is decoded from
-# Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic events.
+# Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic events. The fourth,
+# "key", is the translation lane with a Bedrock API key instead of SigV4: what signing costs.
 #
-# After a warm-up, the lanes run in short rounds at the same offered load, with the gateway alone
-# on core 1, in turn forwards and backwards (pass, lane, ant; ant, lane, pass; ...) so that no lane
-# always runs first; each lane's cost is the median over the rounds of its difference from the
-# pass-through run of the same round, which cancels most of the drift of a shared machine. Then the pass-through and translation lanes run one stream at a time against a
-# mock that answers at once, which times the gateway's own latency for a request and its whole
-# answer without queueing. `sy-bench-translate` times the lane's translation work in process.
+# After a warm-up, with the gateway alone on core 1:
+# 1. Interleaved at load: in each round one load generator starts the lanes' streams in turn
+#    (pass, lane, key, ant, pass, ...) at the offered load in all, so every lane meets the same
+#    moments of the machine and its drift cancels out of their differences; each lane's cost is
+#    the median over the rounds of its difference from the pass-through streams of its round.
+# 2. Separate runs at load, one lane at a time in short rounds, in turn forwards and backwards,
+#    for the gateway's CPU per stream of each lane (which interleaving cannot tell apart).
+# 3. One stream at a time, interleaved, against a mock that answers at once: the gateway's own
+#    latency for a request and its whole answer, without queueing.
+# `sy-bench-translate` then times the lane's translation work in process.
 #
-#   bench/lanes.sh                   # 12 rounds of 5 s per lane at load, 5 s one at a time
+#   bench/lanes.sh                   # 12 rounds of each: 5 s interleaved and 5 s per lane at load, 5 s one at a time
 #   BENCH_QUICK=1 bench/lanes.sh     # 2 rounds of 5 s and 3 s
 #
 # Knobs: BENCH_ROUNDS, BENCH_DURATION, BENCH_STREAM_RATE (streams/s, 200), BENCH_GATEWAY_PORT
@@ -101,6 +106,22 @@ base_url = "http://$NOW"
 region = "us-east-1"
 access_key_id = "AKIDBENCHMARK000000"
 secret_access_key = "bench-secret-access-key"
+[providers.bedrock-key]
+kind = "bedrock"
+base_url = "http://$MOCK"
+region = "us-east-1"
+api_key = "bench-bedrock-api-key"
+[providers.bedrock-key-now]
+kind = "bedrock"
+base_url = "http://$NOW"
+region = "us-east-1"
+api_key = "bench-bedrock-api-key"
+[[models]]
+name = "bench-key"
+deployments = [{ provider = "bedrock-key", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
+[[models]]
+name = "bench-key-now"
+deployments = [{ provider = "bedrock-key-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
 [[models]]
 name = "bench-pass"
 deployments = [{ provider = "openai-mock", model = "mock-model" }]
@@ -125,7 +146,7 @@ done
 curl -fsS -m 1 "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/gateway.log" >&2; die "the gateway did not start"; }
 
 URL=http://127.0.0.1:$PORT/v1/chat/completions
-for lane in pass lane pass-now lane-now; do
+for lane in pass lane key pass-now lane-now key-now; do
     jq -c --arg m "bench-$lane" '.model = $m | .stream = true' bench/body.json >"$WORK/$lane.json"
     out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/$lane.json" "$URL")
     grep -q 'data: \[DONE\]' <<<"$out" || die "the $lane lane's stream did not end with [DONE]: ${out:0:400}"
@@ -154,12 +175,41 @@ run_lane() {
     CPU_US[$run]=$(calc "($after - $before) / $CLK_TCK * 1000000 / $count")
     sleep 1
 }
+# One interleaved run of lanes $3... for $1 seconds into $WORK/$2.json ("lanes": one summary each,
+# in order); $LOAD: the load flags.
+run_interleaved() {
+    local secs=$1 run=$2 lane url args=()
+    shift 2
+    for lane in "$@"; do
+        url=$URL
+        [[ "$lane" == ant ]] && url=$ANT_URL
+        args+=(--url "$url" --body-file "$WORK/$lane.json")
+    done
+    taskset -c 0 "$BIN/sy-bench-stream" "${args[@]}" --duration "${secs}s" "${LOAD[@]}" >"$WORK/$run.json"
+    sleep 1
+}
+# Splits interleaved run $1 into one file per lane $3...: $WORK/<lane><$2>.json.
+split_lanes() {
+    local run=$1 suffix=$2 i=0 lane
+    shift 2
+    for lane in "$@"; do
+        jq ".lanes[$i]" "$WORK/$run.json" >"$WORK/$lane$suffix.json"
+        i=$((i + 1))
+    done
+}
 log "warm-up: 3 s per lane"
-for lane in pass lane ant; do run_lane "$lane" 3 "warm-$lane"; done
+for lane in pass lane ant key; do run_lane "$lane" 3 "warm-$lane"; done
+INTERLEAVED=(pass lane key ant)
+LOAD=(--rate "$RATE")
+for round in $(seq "$ROUNDS"); do
+    log "round $round, interleaved ${INTERLEAVED[*]}: $RATE streams/s in all for $DUR s"
+    run_interleaved "$DUR" "mix$round" "${INTERLEAVED[@]}"
+    split_lanes "mix$round" "-mix$round" "${INTERLEAVED[@]}"
+done
 RUNS=()
 for round in $(seq "$ROUNDS"); do
-    order=(pass lane ant)
-    ((round % 2)) || order=(ant lane pass)
+    order=(pass lane key ant)
+    ((round % 2)) || order=(ant key lane pass)
     for lane in "${order[@]}"; do
         log "round $round, $lane: $RATE streams/s for $DUR s"
         run_lane "$lane" "$DUR" "$lane$round"
@@ -167,36 +217,34 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 # One request at a time against the instant mock: no queueing, no pauses, so the time to the
-# first byte and to the end is the gateway's own latency for the request and its whole answer.
+# first byte and to the end is the gateway's own latency for a request and its whole answer.
+ALONE=(pass-now lane-now key-now)
+LOAD=(--concurrency 1)
 for round in $(seq "$ROUNDS"); do
-    order=(pass-now lane-now)
-    ((round % 2)) || order=(lane-now pass-now)
-    for lane in "${order[@]}"; do
-        log "round $round, $lane: one stream at a time for $LAT_DUR s"
-        taskset -c 0 "$BIN/sy-bench-stream" --url "$URL" --body-file "$WORK/$lane.json" \
-            --duration "${LAT_DUR}s" --concurrency 1 >"$WORK/$lane$round.json"
-    done
+    log "round $round, interleaved ${ALONE[*]}: one stream at a time for $LAT_DUR s"
+    run_interleaved "$LAT_DUR" "alone$round" "${ALONE[@]}"
+    split_lanes "alone$round" "$round" "${ALONE[@]}"
 done
 log "sy-bench-translate"
 "$BIN/sy-bench-translate" bench/body.json >"$WORK/translate.txt"
 
 f() { jq -r ".$2 // \"n/a\"" "$WORK/$1.json"; }
 # The median over the rounds of lane $1's field $2 minus the pass-through run's ($2 = cpu: CPU);
-# $3: the pass-through lane (pass).
+# $3: the pass-through lane (pass); $4: what the run's name has before the round number.
 delta() {
-    local round a b base=${3:-pass}
+    local round a b base=${3:-pass} mix=${4:-}
     for round in $(seq "$ROUNDS"); do
         if [[ "$2" == cpu ]]; then a=${CPU_US[$1$round]} b=${CPU_US[$base$round]}
-        else a=$(f "$1$round" "$2") b=$(f "$base$round" "$2"); fi
+        else a=$(f "$1$mix$round" "$2") b=$(f "$base$mix$round" "$2"); fi
         calc "$a - $b"
         echo
     done | median
 }
-# The median over the rounds of lane $1's field $2.
+# The median over the rounds of lane $1's field $2; $3 as $4 of delta.
 middle() {
-    local round
+    local round mix=${3:-}
     for round in $(seq "$ROUNDS"); do
-        if [[ "$2" == cpu ]]; then echo "${CPU_US[$1$round]}"; else f "$1$round" "$2"; fi
+        if [[ "$2" == cpu ]]; then echo "${CPU_US[$1$round]}"; else f "$1$mix$round" "$2"; fi
     done | median
 }
 mkdir -p "$RESULTS"
@@ -204,7 +252,21 @@ mkdir -p "$RESULTS"
     echo "# Lanes: pass-through vs translation (OpenAI in, Bedrock ConverseStream out) and Anthropic ingress (Anthropic in, OpenAI out), ms"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short=12 HEAD); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- Open loop, $RATE streams/s; $ROUNDS rounds of $DUR s per lane after a warm-up, in turn forwards and backwards; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1."
+    echo "- Open loop, $RATE streams/s; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1. Lanes: pass (OpenAI to OpenAI-compatible), lane (OpenAI to Bedrock ConverseStream, SigV4), key (the same with a Bedrock API key: no SigV4), ant (Anthropic to OpenAI-compatible)."
+    echo
+    echo "Interleaved at load: $ROUNDS rounds of $DUR s, the lanes' streams started in turn at $RATE streams/s in all; medians over the rounds (each lane against the pass-through streams of its round), ms:"
+    echo
+    echo "| lane | first byte p50 | whole stream p50 | first byte p50 added | whole stream p50 added | errors |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for lane in "${INTERLEAVED[@]}"; do
+        errors=0
+        for round in $(seq "$ROUNDS"); do errors=$((errors + $(f "$lane-mix$round" errors))); done
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$lane" "$(middle "$lane" ttfb_p50_ms -mix)" \
+            "$(middle "$lane" total_p50_ms -mix)" "$(delta "$lane" ttfb_p50_ms pass -mix)" \
+            "$(delta "$lane" total_p50_ms pass -mix)" "$errors"
+    done
+    echo
+    echo "Separate runs at load: $ROUNDS rounds of $DUR s per lane, in turn forwards and backwards:"
     echo
     echo "| run | streams | errors | first byte p50 | p99 | whole stream p50 | p99 | gateway CPU µs/stream |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -217,17 +279,17 @@ mkdir -p "$RESULTS"
     echo
     echo "| lane | first byte p50 | whole stream p50 | gateway CPU µs/stream | first byte p50 added | whole stream p50 added | CPU added µs/stream |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
-    for lane in pass lane ant; do
+    for lane in pass lane key ant; do
         printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$lane" "$(middle "$lane" ttfb_p50_ms)" \
             "$(middle "$lane" total_p50_ms)" "$(middle "$lane" cpu)" "$(delta "$lane" ttfb_p50_ms)" \
             "$(delta "$lane" total_p50_ms)" "$(delta "$lane" cpu)"
     done
     echo
-    echo "One stream at a time, answers at once (the gateway's own latency per request; medians over the rounds, in µs):"
+    echo "One stream at a time, interleaved, answers at once (the gateway's own latency per request; medians over the rounds, in µs):"
     echo
     echo "| lane | first byte p50 | p90 | whole stream p50 | p90 | first byte p50 added | whole stream p50 added |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
-    for lane in pass-now lane-now; do
+    for lane in "${ALONE[@]}"; do
         us() { calc "$1 * 1000"; }
         printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$lane" "$(us "$(middle "$lane" ttfb_p50_ms)")" \
             "$(us "$(middle "$lane" ttfb_p90_ms)")" "$(us "$(middle "$lane" total_p50_ms)")" \
