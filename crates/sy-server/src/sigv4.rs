@@ -11,7 +11,7 @@
 //! (axum's `OriginalUri`, as routers may strip a prefix), the raw query, every header.
 
 mod authorization;
-mod canonical;
+
 mod error;
 #[cfg(test)]
 pub mod testing;
@@ -28,7 +28,9 @@ use sy_core::{Secret, constant_time_eq};
 pub use authorization::Authorization;
 pub use error::SigV4Error;
 
-use canonical::{ALGORITHM, CanonicalParts, canonical_request, sha256_hex, string_to_sign};
+use sy_provider::bedrock::canonical::{
+    ALGORITHM, CanonicalParts, canonical_request, sha256_hex, string_to_sign,
+};
 
 const CONTENT_SHA256: &str = "x-amz-content-sha256";
 

@@ -1,6 +1,7 @@
 //! Amazon Bedrock Runtime: `POST {endpoint}/model/{model id}/{operation}`, signed with SigV4
 //! (service `bedrock`) or carrying a Bedrock API key; its errors; its event-stream framing.
 
+pub mod canonical;
 mod error;
 pub mod eventstream;
 mod sign;

@@ -1,27 +1,50 @@
-//! AWS Signature Version 4 for Bedrock Runtime requests, with the `aws-sigv4` crate's defaults:
-//! service name `bedrock`, the path encoded once more in the canonical URI, the SHA-256 of the
-//! exact body bytes, and the session token signed when there is one.
+//! AWS Signature Version 4 for Bedrock Runtime requests: service name `bedrock`, the path encoded
+//! once more in the canonical URI, the SHA-256 of the exact body bytes, and the session token
+//! signed when there is one.
+//!
+//! The canonical request is built by [`canonical`](super::canonical), the module that also
+//! verifies what SDK clients sign to the gateway; the signing key and the signature come from
+//! `aws-sigv4`'s SigV4 functions, the key derived once per UTC day rather than per request. The
+//! crate's whole-request signer parses, copies and sorts the request afresh on every call: on the
+//! gateway's request path that cost as much as all of the translation besides. Tests check every
+//! signature against that signer, for every model id shape and credential kind.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
 use bytes::Bytes;
-use http::Request;
+use http::header::{AUTHORIZATION, HOST};
+use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 use sy_core::{GatewayError, Secret};
+
+use super::canonical::{ALGORITHM, CanonicalParts, canonical_request, sha256_hex, string_to_sign};
 
 /// Bedrock's signing name: the host says `bedrock-runtime`, the signature says `bedrock`.
 pub const SIGNING_NAME: &str = "bedrock";
 
+const AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+/// Left unsigned, as `aws-sigv4` leaves them: set by the signature itself, or rewritten on the
+/// way (proxies change `user-agent`, tracing adds `x-amzn-trace-id`, `transfer-encoding` is hop
+/// by hop).
+const UNSIGNED: [&str; 4] = [
+    "authorization",
+    "user-agent",
+    "x-amzn-trace-id",
+    "transfer-encoding",
+];
+
 /// Signs requests for one key pair and region.
 pub struct SigV4Signer {
     access_key_id: String,
-    identity: Identity,
+    secret_access_key: Secret,
+    session_token: Option<HeaderValue>,
     region: String,
+    /// The signing key of the latest UTC day signed for, with that day's number.
+    day_key: Mutex<Option<(u64, Vec<u8>)>>,
 }
 
 impl fmt::Debug for SigV4Signer {
@@ -40,17 +63,17 @@ impl SigV4Signer {
         session_token: Option<&Secret>,
         region: &str,
     ) -> Self {
-        let credentials = Credentials::new(
-            access_key_id,
-            secret_access_key.expose(),
-            session_token.map(|t| t.expose().to_owned()),
-            None,
-            "switchyard-config",
-        );
+        let session_token = session_token.and_then(|t| {
+            let mut value = HeaderValue::from_str(t.expose()).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
         Self {
             access_key_id: access_key_id.to_owned(),
-            identity: credentials.into(),
+            secret_access_key: secret_access_key.clone(),
+            session_token,
             region: region.to_owned(),
+            day_key: Mutex::new(None),
         }
     }
 
@@ -63,39 +86,130 @@ impl SigV4Signer {
         body: &[u8],
         time: SystemTime,
     ) -> Result<(), GatewayError> {
-        let failed = |e: &dyn fmt::Display| {
-            GatewayError::internal(format!("cannot sign the Bedrock request: {e}"))
-        };
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name(SIGNING_NAME)
-            .time(time)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| failed(&e))?
-            .into();
-        let uri = request.uri().to_string();
-        let mut headers = Vec::with_capacity(request.headers().len());
-        for (name, value) in request.headers() {
-            let value = value.to_str().map_err(|e| failed(&e))?;
-            headers.push((name.as_str(), value));
+        let since_epoch = time.duration_since(SystemTime::UNIX_EPOCH).map_err(|_| {
+            GatewayError::internal("cannot sign the Bedrock request: clock before 1970")
+        })?;
+        let amz_date = amz_date(since_epoch.as_secs());
+        let date = &amz_date[..8];
+        let headers = request.headers_mut();
+        headers.insert(AMZ_DATE, header_value(&amz_date)?);
+        if let Some(token) = &self.session_token {
+            headers.insert(SECURITY_TOKEN, token.clone());
         }
-        let signable = SignableRequest::new(
-            request.method().as_str(),
-            uri,
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| failed(&e))?
-            .into_parts();
-        instructions.apply_to_request_http1x(request);
+        let mut signed: Vec<&str> = request
+            .headers()
+            .keys()
+            .map(HeaderName::as_str)
+            .filter(|name| !UNSIGNED.contains(name))
+            .collect();
+        if !request.headers().contains_key(HOST) {
+            signed.push("host");
+        }
+        signed.sort_unstable();
+        signed.dedup();
+        let signed_text = signed.join(";");
+        let uri = request.uri();
+        let authority = host(uri);
+        let payload_hash = sha256_hex(body);
+        let canonical = canonical_request(&CanonicalParts {
+            method: request.method().as_str(),
+            raw_path: uri.path(),
+            raw_query: uri.query().unwrap_or_default(),
+            headers: request.headers(),
+            authority: authority.as_deref(),
+            signed_headers: &signed,
+            signed_headers_text: &signed_text,
+            payload_hash: &payload_hash,
+        });
+        let scope = format!("{date}/{}/{SIGNING_NAME}/aws4_request", self.region);
+        let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
+        let signature = self.with_day_key(since_epoch, time, |key| {
+            calculate_signature(key, string_to_sign.as_bytes())
+        });
+        let mut authorization = header_value(&format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_text}, Signature={signature}",
+            self.access_key_id
+        ))?;
         // Keep the signature out of debug output like every other credential header.
-        if let Some(value) = request.headers_mut().get_mut(http::header::AUTHORIZATION) {
-            value.set_sensitive(true);
-        }
+        authorization.set_sensitive(true);
+        request.headers_mut().insert(AUTHORIZATION, authorization);
         Ok(())
     }
+
+    /// Runs `f` with the signing key of `time`'s UTC day, derived once per day.
+    fn with_day_key<T>(
+        &self,
+        since_epoch: Duration,
+        time: SystemTime,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> T {
+        let day = since_epoch.as_secs() / 86_400;
+        let mut cached = self
+            .day_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((cached_day, key)) = cached.as_ref()
+            && *cached_day == day
+        {
+            return f(key);
+        }
+        let key = generate_signing_key(
+            self.secret_access_key.expose(),
+            time,
+            &self.region,
+            SIGNING_NAME,
+        );
+        let result = f(key.as_ref());
+        *cached = Some((day, key.as_ref().to_vec()));
+        result
+    }
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, GatewayError> {
+    HeaderValue::from_str(text)
+        .map_err(|e| GatewayError::internal(format!("cannot sign the Bedrock request: {e}")))
+}
+
+/// The `host` the request will carry: the authority, without a port that is the scheme's default
+/// (hyper leaves it out of `Host`, and AWS signs what is sent).
+fn host(uri: &http::Uri) -> Option<String> {
+    let authority = uri.authority()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    if authority.port_u16().is_some() && authority.port_u16() == default_port {
+        Some(authority.host().to_owned())
+    } else {
+        Some(authority.as_str().to_owned())
+    }
+}
+
+/// `YYYYMMDD'T'HHMMSS'Z'` for seconds since the epoch (UTC).
+fn amz_date(secs: u64) -> String {
+    let days = secs / 86_400;
+    let of_day = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }

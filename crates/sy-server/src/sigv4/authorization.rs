@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use super::canonical::ALGORITHM;
 use super::error::SigV4Error;
+use sy_provider::bedrock::canonical::ALGORITHM;
 
 /// The signing name of Bedrock Runtime: boto3 signs `bedrock`, not `bedrock-runtime`.
 pub const SERVICE: &str = "bedrock";

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use sy_core::Secret;
+use sy_provider::bedrock::canonical;
 
 use super::testing::{HOST, MODEL_IDS, OPERATIONS, Received, Signing, path_segment};
 use super::*;

@@ -1,4 +1,5 @@
-//! The canonical request and string to sign, rebuilt from the request exactly as it arrived.
+//! The canonical request and string to sign of SigV4: rebuilt from a request exactly as it
+//! arrived to verify it, and built from the request the gateway sends to sign it.
 //!
 //! SigV4 for services other than S3 signs the request path URI-encoded once more than it was sent
 //! (`%3A` on the wire is `%253A` in the canonical URI), so the path must be the raw request target,
