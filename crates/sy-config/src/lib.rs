@@ -30,7 +30,7 @@ pub use model::{
     Durability, ImageSettings, LedgerSettings, MicroUsd, Model, PricePoint, Provider, ProviderKind,
     Redis, RedisPolicy, Routing, Server, SimulatorSettings, Source, Storage, Timeouts, Tls,
 };
-pub use time::{format_rfc3339_utc, parse_rfc3339_utc};
+pub use time::{civil_from_days, format_rfc3339_utc, parse_rfc3339_utc};
 pub use validate::DEFAULT_STORAGE_URL;
 
 use std::path::Path;
