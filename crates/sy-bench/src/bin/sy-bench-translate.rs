@@ -155,7 +155,7 @@ fn answer_side(frames: &[Bytes], translation: &Translation) -> anyhow::Result<By
         out.put_slice(b"\n\n");
     };
     for bytes in frames {
-        decoder.push_chunk(bytes.clone());
+        decoder.push(bytes.clone());
         while let Some(frame) = decoder.next_frame()? {
             for event in events.push(&frame.name, &frame.payload) {
                 anyhow::ensure!(!matches!(event, StreamEvent::Error(_)), "{event:?}");

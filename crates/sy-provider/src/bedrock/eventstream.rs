@@ -80,14 +80,9 @@ impl FrameDecoder {
         Self::default()
     }
 
-    /// Adds bytes as they arrived from the network.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.push_chunk(Bytes::copy_from_slice(bytes));
-    }
-
     /// Adds a chunk as it arrived from the network; it is kept, not copied, until a frame in
     /// it turns out to continue in the next one.
-    pub fn push_chunk(&mut self, chunk: Bytes) {
+    pub fn push(&mut self, chunk: Bytes) {
         if self.chunk.is_empty() && self.buffer.is_empty() {
             self.chunk = chunk;
             return;
@@ -192,7 +187,7 @@ impl EventStreamReader {
                 Err(e) => return self.fail(e),
             }
             match self.body.chunk().await {
-                Some(Ok(bytes)) => self.decoder.push_chunk(bytes),
+                Some(Ok(bytes)) => self.decoder.push(bytes),
                 Some(Err(e)) => {
                     return self.fail(EventStreamError(format!("the event stream broke: {e}")));
                 }

@@ -43,8 +43,8 @@ pub struct SigV4Signer {
     secret_access_key: Secret,
     session_token: Option<HeaderValue>,
     region: String,
-    /// The signing key of the latest UTC day signed for, with that day's number.
-    day_key: Mutex<Option<(u64, Vec<u8>)>>,
+    /// The signing key (an HMAC-SHA256) of the latest UTC day signed for, with that day's number.
+    day_key: Mutex<Option<(u64, [u8; 32])>>,
 }
 
 impl fmt::Debug for SigV4Signer {
@@ -116,16 +116,15 @@ impl SigV4Signer {
             raw_path: uri.path(),
             raw_query: uri.query().unwrap_or_default(),
             headers: request.headers(),
-            authority: authority.as_deref(),
+            authority,
             signed_headers: &signed,
             signed_headers_text: &signed_text,
             payload_hash: &payload_hash,
         });
         let scope = format!("{date}/{}/{SIGNING_NAME}/aws4_request", self.region);
         let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
-        let signature = self.with_day_key(since_epoch, time, |key| {
-            calculate_signature(key, string_to_sign.as_bytes())
-        });
+        let signature =
+            calculate_signature(self.day_key(since_epoch, time)?, string_to_sign.as_bytes());
         let mut authorization = header_value(&format!(
             "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_text}, Signature={signature}",
             self.access_key_id
@@ -136,32 +135,33 @@ impl SigV4Signer {
         Ok(())
     }
 
-    /// Runs `f` with the signing key of `time`'s UTC day, derived once per day.
-    fn with_day_key<T>(
-        &self,
-        since_epoch: Duration,
-        time: SystemTime,
-        f: impl FnOnce(&[u8]) -> T,
-    ) -> T {
+    /// The signing key of `time`'s UTC day, derived once per day; the lock is held only to read
+    /// or replace it.
+    fn day_key(&self, since_epoch: Duration, time: SystemTime) -> Result<[u8; 32], GatewayError> {
         let day = since_epoch.as_secs() / 86_400;
-        let mut cached = self
+        let cached = *self
             .day_key
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((cached_day, key)) = cached.as_ref()
-            && *cached_day == day
+        if let Some((cached_day, key)) = cached
+            && cached_day == day
         {
-            return f(key);
+            return Ok(key);
         }
-        let key = generate_signing_key(
+        let derived = generate_signing_key(
             self.secret_access_key.expose(),
             time,
             &self.region,
             SIGNING_NAME,
         );
-        let result = f(key.as_ref());
-        *cached = Some((day, key.as_ref().to_vec()));
-        result
+        let key = <[u8; 32]>::try_from(derived.as_ref()).map_err(|_| {
+            GatewayError::internal("cannot sign the Bedrock request: a signing key not 32 bytes")
+        })?;
+        *self
+            .day_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((day, key));
+        Ok(key)
     }
 }
 
@@ -172,7 +172,7 @@ fn header_value(text: &str) -> Result<HeaderValue, GatewayError> {
 
 /// The `host` the request will carry: the authority, without a port that is the scheme's default
 /// (hyper leaves it out of `Host`, and AWS signs what is sent).
-fn host(uri: &http::Uri) -> Option<String> {
+fn host(uri: &http::Uri) -> Option<&str> {
     let authority = uri.authority()?;
     let default_port = match uri.scheme_str() {
         Some("https") => Some(443),
@@ -180,9 +180,9 @@ fn host(uri: &http::Uri) -> Option<String> {
         _ => None,
     };
     if authority.port_u16().is_some() && authority.port_u16() == default_port {
-        Some(authority.host().to_owned())
+        Some(authority.host())
     } else {
-        Some(authority.as_str().to_owned())
+        Some(authority.as_str())
     }
 }
 

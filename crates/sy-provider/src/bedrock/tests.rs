@@ -394,7 +394,7 @@ fn frames_decode_whatever_the_chunk_boundaries() {
         let mut decoder = FrameDecoder::new();
         let mut frames = Vec::new();
         for chunk in stream.chunks(piece) {
-            decoder.push(chunk);
+            decoder.push(Bytes::copy_from_slice(chunk));
             while let Some(frame) = decoder.next_frame().expect("valid") {
                 frames.push(frame);
             }
@@ -429,7 +429,7 @@ fn a_corrupt_crc_is_an_error_not_silence() {
         let mut bad = good.clone();
         bad[index] ^= 0x01;
         let mut decoder = FrameDecoder::new();
-        decoder.push(&bad);
+        decoder.push(Bytes::copy_from_slice(&bad));
         let e = decoder.next_frame().expect_err(what);
         assert!(e.0.contains("corrupt event-stream frame"), "{what}: {e}");
         assert!(decoder.next_frame().is_err(), "{what}: the error sticks");
@@ -442,13 +442,15 @@ fn a_truncated_or_absurd_frame_is_an_error() {
     let good = hex(DELTA_FRAME);
     for cut in [5, 12, 100, good.len() - 1] {
         let mut decoder = FrameDecoder::new();
-        decoder.push(&good[..cut]);
+        decoder.push(Bytes::copy_from_slice(&good[..cut]));
         assert_eq!(decoder.next_frame(), Ok(None), "cut at {cut}");
         let e = decoder.finish().expect_err("truncated");
         assert!(e.0.contains("ended inside a frame"), "{e}");
     }
     let mut decoder = FrameDecoder::new();
-    decoder.push(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+    decoder.push(Bytes::from_static(&[
+        0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]));
     let e = decoder.next_frame().expect_err("4 GiB frame");
     assert!(e.0.contains("declares 4294967295 bytes"), "{e}");
 }
@@ -465,7 +467,7 @@ fn error_frames_carry_their_code_and_message() {
     let mut bytes = Vec::new();
     write_message_to(&message, &mut bytes).expect("written");
     let mut decoder = FrameDecoder::new();
-    decoder.push(&bytes);
+    decoder.push(Bytes::copy_from_slice(&bytes));
     let frame = decoder.next_frame().expect("valid").expect("whole");
     assert_eq!(frame.message_type, MessageType::Error);
     assert_eq!(frame.name, "InternalFailure");
