@@ -9,9 +9,10 @@
 //! allowed-tools choices, file ids, web search) are refused with target `canonical`. Unknown fields
 //! are invalid, as they are for OpenAI itself.
 
-use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
@@ -25,11 +26,12 @@ use crate::limits::within;
 use crate::media::parse_data_url;
 use crate::{Decoded, DialectError};
 
-#[derive(Deserialize)]
-struct Body {
-    messages: Vec<Box<RawValue>>,
-    #[serde(default)]
-    tools: Vec<Box<RawValue>>,
+/// The body's fields, read in one pass (see [`BodyVisitor`]); messages and tools are kept as raw
+/// JSON and decoded one by one, so that an error can name its index.
+#[derive(Default)]
+struct Body<'a> {
+    messages: Vec<&'a RawValue>,
+    tools: Vec<&'a RawValue>,
     tool_choice: Option<Value>,
     parallel_tool_calls: Option<bool>,
     max_completion_tokens: Option<u32>,
@@ -38,21 +40,149 @@ struct Body {
     top_p: Option<Number>,
     n: Option<u32>,
     stop: Option<Stop>,
-    response_format: Option<Box<RawValue>>,
+    response_format: Option<&'a RawValue>,
     reasoning_effort: Option<String>,
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
     user: Option<String>,
-    /// Everything else, sorted out by name below.
-    #[serde(flatten)]
-    rest: BTreeMap<String, Value>,
+    /// The advisory fields given (not null).
+    advisory: Vec<&'static str>,
+    /// The first other field that cannot be taken: unknown, or refused.
+    rejected: Option<DialectError>,
 }
 
+/// The names the body's reader knows; any other is sorted out by name (advisory, refused or
+/// unknown).
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Model,
+    Messages,
+    Tools,
+    ToolChoice,
+    ParallelToolCalls,
+    MaxCompletionTokens,
+    MaxTokens,
+    Temperature,
+    TopP,
+    N,
+    Stop,
+    ResponseFormat,
+    ReasoningEffort,
+    Stream,
+    StreamOptions,
+    User,
+    Other(String),
+}
+
+/// Reads the body field by field. serde's `flatten`, which would collect the other fields, runs
+/// every field of every request through its generic buffering; this reader only looks at names.
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Body<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a chat completion request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body<'de>, A::Error> {
+        let mut body = Body::default();
+        let mut has_messages = false;
+        while let Some(field) = map.next_key()? {
+            match field {
+                Field::Model => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Field::Messages => {
+                    body.messages = map.next_value()?;
+                    has_messages = true;
+                }
+                Field::Tools => body.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                Field::ToolChoice => body.tool_choice = map.next_value()?,
+                Field::ParallelToolCalls => body.parallel_tool_calls = map.next_value()?,
+                Field::MaxCompletionTokens => body.max_completion_tokens = map.next_value()?,
+                Field::MaxTokens => body.max_tokens = map.next_value()?,
+                Field::Temperature => body.temperature = map.next_value()?,
+                Field::TopP => body.top_p = map.next_value()?,
+                Field::N => body.n = map.next_value()?,
+                Field::Stop => body.stop = map.next_value()?,
+                Field::ResponseFormat => body.response_format = map.next_value()?,
+                Field::ReasoningEffort => body.reasoning_effort = map.next_value()?,
+                Field::Stream => body.stream = map.next_value()?,
+                Field::StreamOptions => body.stream_options = map.next_value()?,
+                Field::User => body.user = map.next_value()?,
+                Field::Other(name) => {
+                    let value: Value = map.next_value()?;
+                    if let Err(e) = sort_out(&name, &value, &mut body.advisory) {
+                        body.rejected.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if !has_messages {
+            return Err(de::Error::missing_field("messages"));
+        }
+        Ok(body)
+    }
+}
+
+/// Where a field outside the typed ones goes: the advisory list, a refusal, or nowhere (a null,
+/// or text-only `modalities`).
+fn sort_out(
+    name: &str,
+    value: &Value,
+    advisory: &mut Vec<&'static str>,
+) -> Result<(), DialectError> {
+    if value.is_null() {
+        return Ok(());
+    }
+    if let Some(known) = ADVISORY.iter().find(|known| **known == name) {
+        advisory.push(known);
+    } else if name == "modalities" {
+        if value
+            .as_array()
+            .is_some_and(|m| m.iter().any(|v| v != "text"))
+        {
+            return Err(refused(name, "only text output can be translated"));
+        }
+    } else if UNTRANSLATABLE.contains(&name) {
+        if value != &Value::Bool(false) {
+            return Err(refused(name, "no other dialect has this"));
+        }
+    } else {
+        return Err(DialectError::invalid(name, "unknown field"));
+    }
+    Ok(())
+}
+
+/// `stop`: one sequence or a list of them.
 enum Stop {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Stop {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StopVisitor;
+        impl<'de> Visitor<'de> for StopVisitor {
+            type Value = Stop;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Stop, E> {
+                Ok(Stop::One(text.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stop, A::Error> {
+                let mut list = Vec::new();
+                while let Some(text) = seq.next_element()? {
+                    list.push(text);
+                }
+                Ok(Stop::Many(list))
+            }
+        }
+        deserializer.deserialize_any(StopVisitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -89,9 +219,21 @@ const UNTRANSLATABLE: &[&str] = &[
 ];
 
 pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
-    let body: Body = serde_json::from_slice(body).map_err(|e| DialectError::from_json(&e))?;
-    let mut dropped = Vec::new();
-    sort_out_rest(&body.rest, &mut dropped)?;
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let body = json
+        .deserialize_map(BodyVisitor)
+        .and_then(|body| json.end().map(|()| body))
+        .map_err(|e| DialectError::from_json(&e))?;
+    if let Some(rejected) = body.rejected {
+        return Err(rejected);
+    }
+    // Sorted, as a listing of what was dropped reads best in a stable order.
+    let mut dropped: Vec<String> = body
+        .advisory
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    dropped.sort_unstable();
 
     let mut request = Request::new(Origin::OpenAiChat);
     for (i, raw) in body.messages.iter().enumerate() {
@@ -137,7 +279,6 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     };
     request.response_format = body
         .response_format
-        .as_deref()
         .map(decode_response_format)
         .transpose()?
         .flatten();
@@ -157,84 +298,86 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     Ok(Decoded { request, dropped })
 }
 
-fn sort_out_rest(
-    rest: &BTreeMap<String, Value>,
-    dropped: &mut Vec<String>,
-) -> Result<(), DialectError> {
-    for (name, value) in rest {
-        if name == "model" || value.is_null() {
-            continue;
-        }
-        if ADVISORY.contains(&name.as_str()) {
-            dropped.push(name.clone());
-        } else if name == "modalities" {
-            if value
-                .as_array()
-                .is_some_and(|m| m.iter().any(|v| v != "text"))
-            {
-                return Err(refused(name, "only text output can be translated"));
-            }
-        } else if UNTRANSLATABLE.contains(&name.as_str()) {
-            if value != &Value::Bool(false) {
-                return Err(refused(name, "no other dialect has this"));
-            }
-        } else {
-            return Err(DialectError::invalid(name.as_str(), "unknown field"));
-        }
-    }
-    Ok(())
-}
-
 fn refused(field: &str, reason: &str) -> DialectError {
     DialectError::untranslatable(field, TARGET_CANONICAL, reason)
 }
 
+/// One message, read in a single pass: which fields a role takes is checked after reading, so no
+/// message is buffered the way serde's tagged enums buffer (a copy of every string per message).
 #[derive(Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
-enum WireMessage {
-    System(Instruction),
-    Developer(Instruction),
-    User {
-        content: Content,
-        name: Option<String>,
-    },
-    Assistant {
-        content: Option<Content>,
-        refusal: Option<String>,
-        #[serde(default)]
-        tool_calls: Vec<WireToolCall>,
-        name: Option<String>,
-        audio: Option<Value>,
-        function_call: Option<Value>,
-    },
-    Tool {
-        tool_call_id: String,
-        content: Content,
-    },
-    Function {},
-}
-
-#[derive(Deserialize)]
-struct Instruction {
-    content: Content,
+struct WireMessage {
+    role: WireRole,
+    content: Option<Content>,
     name: Option<String>,
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
+    tool_call_id: Option<String>,
+    audio: Option<IgnoredAny>,
+    function_call: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(rename_all = "lowercase")]
+enum WireRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    Function,
+}
+
+/// A message's content: a string, or an array of parts.
 enum Content {
     Text(String),
     Parts(Vec<WirePart>),
 }
 
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = Content;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Content, E> {
+                Ok(Content::Text(text.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Content, E> {
+                Ok(Content::Text(text))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        deserializer.deserialize_any(ContentVisitor)
+    }
+}
+
+/// One content part, read like a message: its `type` says which of the fields it needs.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WirePart {
-    Text { text: String },
-    Refusal { refusal: String },
-    ImageUrl { image_url: ImageUrl },
-    InputAudio {},
-    File { file: WireFile },
+struct WirePart {
+    r#type: PartType,
+    text: Option<String>,
+    refusal: Option<String>,
+    image_url: Option<ImageUrl>,
+    file: Option<WireFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PartType {
+    Text,
+    Refusal,
+    ImageUrl,
+    InputAudio,
+    File,
 }
 
 #[derive(Deserialize)]
@@ -271,19 +414,18 @@ fn decode_message(
     let path = format!("messages[{i}]");
     let message: WireMessage = serde_json::from_str(raw.get())
         .map_err(|e| DialectError::invalid(path.as_str(), e.to_string()))?;
-    match message {
-        WireMessage::System(instruction) | WireMessage::Developer(instruction) => {
-            if instruction.name.is_some() {
-                dropped.push(format!("{path}.name"));
-            }
-            for (text, origin) in text_only(instruction.content, &path)? {
+    if message.name.is_some() && !matches!(message.role, WireRole::Tool | WireRole::Function) {
+        dropped.push(format!("{path}.name"));
+    }
+    match message.role {
+        WireRole::System | WireRole::Developer => {
+            let content = required(message.content, &path, "content")?;
+            for (text, origin) in text_only(content, &path)? {
                 request.system.push(SystemPart { text, origin });
             }
         }
-        WireMessage::User { content, name } => {
-            if name.is_some() {
-                dropped.push(format!("{path}.name"));
-            }
+        WireRole::User => {
+            let content = required(message.content, &path, "content")?;
             let content = user_parts(content, &path, dropped)?;
             request.messages.push(Message {
                 role: Role::User,
@@ -291,42 +433,32 @@ fn decode_message(
                 origin: path,
             });
         }
-        WireMessage::Assistant {
-            content,
-            refusal,
-            tool_calls,
-            name,
-            audio,
-            function_call,
-        } => {
-            if name.is_some() {
-                dropped.push(format!("{path}.name"));
-            }
-            if audio.is_some() {
+        WireRole::Assistant => {
+            if message.audio.is_some() {
                 return Err(refused(
                     &format!("{path}.audio"),
                     "audio replies exist only in OpenAI",
                 ));
             }
-            if function_call.is_some() {
+            if message.function_call.is_some() {
                 return Err(refused(
                     &format!("{path}.function_call"),
                     "legacy function calls are not translated; use tool_calls",
                 ));
             }
-            let mut parts = Vec::new();
-            if let Some(content) = content {
+            let mut parts = Vec::with_capacity(1 + message.tool_calls.len());
+            if let Some(content) = message.content {
                 for (text, origin) in text_only(content, &path)? {
                     parts.push(Part::new(PartKind::Text(text), origin));
                 }
             }
-            if let Some(refusal) = refusal {
+            if let Some(refusal) = message.refusal {
                 parts.push(Part::new(
                     PartKind::Text(refusal),
                     format!("{path}.refusal"),
                 ));
             }
-            for (j, call) in tool_calls.into_iter().enumerate() {
+            for (j, call) in message.tool_calls.into_iter().enumerate() {
                 let origin = format!("{path}.tool_calls[{j}]");
                 let arguments = RawJson::tool_arguments(
                     &call.function.arguments,
@@ -347,10 +479,9 @@ fn decode_message(
                 origin: path,
             });
         }
-        WireMessage::Tool {
-            tool_call_id,
-            content,
-        } => {
+        WireRole::Tool => {
+            let call_id = required(message.tool_call_id, &path, "tool_call_id")?;
+            let content = required(message.content, &path, "content")?;
             let content = text_only(content, &path)?
                 .into_iter()
                 .map(|(text, origin)| Part::new(PartKind::Text(text), origin))
@@ -359,7 +490,7 @@ fn decode_message(
                 role: Role::User,
                 content: vec![Part::new(
                     PartKind::ToolResult(ToolResult {
-                        call_id: tool_call_id,
+                        call_id,
                         content,
                         is_error: false,
                     }),
@@ -368,7 +499,7 @@ fn decode_message(
                 origin: path,
             });
         }
-        WireMessage::Function {} => {
+        WireRole::Function => {
             return Err(refused(
                 &path,
                 "legacy function messages are not translated; use tool messages",
@@ -376,6 +507,11 @@ fn decode_message(
         }
     }
     Ok(())
+}
+
+/// A field the message's role or the part's type needs.
+fn required<T>(value: Option<T>, path: &str, field: &str) -> Result<T, DialectError> {
+    value.ok_or_else(|| DialectError::invalid(format!("{path}.{field}"), "missing"))
 }
 
 /// Text of a message that only takes text (system, developer, assistant, tool), with the path of
@@ -388,9 +524,9 @@ fn text_only(content: Content, path: &str) -> Result<Vec<(String, String)>, Dial
             .enumerate()
             .map(|(j, part)| {
                 let origin = format!("{path}.content[{j}]");
-                match part {
-                    WirePart::Text { text } => Ok((text, origin)),
-                    WirePart::Refusal { refusal } => Ok((refusal, origin)),
+                match part.r#type {
+                    PartType::Text => Ok((required(part.text, &origin, "text")?, origin)),
+                    PartType::Refusal => Ok((required(part.refusal, &origin, "refusal")?, origin)),
                     _ => Err(DialectError::invalid(origin, "only text is allowed here")),
                 }
             })
@@ -415,9 +551,11 @@ fn user_parts(
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.into_iter().enumerate() {
         let origin = format!("{path}.content[{j}]");
-        let kind = match part {
-            WirePart::Text { text } | WirePart::Refusal { refusal: text } => PartKind::Text(text),
-            WirePart::ImageUrl { image_url } => {
+        let kind = match part.r#type {
+            PartType::Text => PartKind::Text(required(part.text, &origin, "text")?),
+            PartType::Refusal => PartKind::Text(required(part.refusal, &origin, "refusal")?),
+            PartType::ImageUrl => {
+                let image_url = required(part.image_url, &origin, "image_url")?;
                 if image_url.detail.is_some() {
                     dropped.push(format!("{origin}.image_url.detail"));
                 }
@@ -425,13 +563,15 @@ fn user_parts(
                     source: image_source(image_url.url, &origin)?,
                 })
             }
-            WirePart::InputAudio {} => {
+            PartType::InputAudio => {
                 return Err(refused(
                     &format!("{origin}.input_audio"),
                     "audio input is not translated",
                 ));
             }
-            WirePart::File { file } => PartKind::Document(document(file, &origin)?),
+            PartType::File => {
+                PartKind::Document(document(required(part.file, &origin, "file")?, &origin)?)
+            }
         };
         out.push(Part::new(kind, origin));
     }
