@@ -202,10 +202,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Sends one streaming request and reads its body to the end, timing from `intended` or, when it
-/// is sent early, from when it is sent: a stream is never credited for time before it was due.
+/// Sends one streaming request and reads its body to the end, timed from [`timed_from`].
 async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
-    let intended = intended.max(Instant::now());
+    let intended = timed_from(intended, Instant::now());
     let sent = shared.sent.fetch_add(1, Ordering::Relaxed);
     let lanes = &shared.target.lanes;
     let lane_index = usize::try_from(sent).unwrap_or_default() % lanes.len();
@@ -281,6 +280,14 @@ async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
     }
 }
 
+/// Where a stream's latency counts from: the moment it was due, or the moment it was sent when
+/// that is earlier. A stream sent late (a busy load generator) counts the wait, as an open loop
+/// must; a stream sent early (the timer wakes up to [`TIMER_SLACK`] ahead) counts from when it
+/// left, so that its latency is never shortened by the early start.
+fn timed_from(intended: Instant, sent: Instant) -> Instant {
+    intended.min(sent)
+}
+
 /// `error: cause: cause…`, since hyper's top-level messages ("client error (Connect)") say little.
 fn chain(error: &dyn StdError) -> String {
     let mut text = error.to_string();
@@ -290,4 +297,27 @@ fn chain(error: &dyn StdError) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::timed_from;
+
+    #[test]
+    fn a_stream_counts_from_its_due_time_or_from_its_earlier_send() {
+        let due = Instant::now() + Duration::from_secs(10);
+        let early = due - Duration::from_micros(700);
+        let late = due + Duration::from_micros(300);
+        assert_eq!(
+            timed_from(due, early),
+            early,
+            "an early stream counts from its send"
+        );
+        assert_eq!(timed_from(due, late), due, "a late stream counts its wait");
+        assert_eq!(timed_from(due, due), due);
+    }
 }
