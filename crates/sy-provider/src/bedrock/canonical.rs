@@ -6,7 +6,7 @@
 //! never a decoded one: `/model/a:b` and `/model/a%3Ab` route alike but sign differently.
 
 use http::HeaderMap;
-use ring::digest::{SHA256, digest};
+use sha2::{Digest, Sha256};
 
 /// `AWS4-HMAC-SHA256`: the only algorithm accepted.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -52,14 +52,18 @@ pub fn canonical_request(parts: &CanonicalParts<'_>) -> Vec<u8> {
 
 /// `ALGORITHM \n amz-date \n scope \n hex(SHA-256(canonical request))`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request)
-    )
+    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    for piece in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
+        out.push_str(piece);
+    }
+    out.push_str(&sha256_hex(canonical_request));
+    out
 }
 
+/// Lower-case hex SHA-256, with the implementation `aws-sigv4` signs with (one SHA-256 on the
+/// signing path instead of two).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(digest(&SHA256, bytes).as_ref())
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

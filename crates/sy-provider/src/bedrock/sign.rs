@@ -121,14 +121,24 @@ impl SigV4Signer {
             signed_headers_text: &signed_text,
             payload_hash: &payload_hash,
         });
-        let scope = format!("{date}/{}/{SIGNING_NAME}/aws4_request", self.region);
+        let scope = [date, "/", &self.region, "/", SIGNING_NAME, "/aws4_request"].concat();
         let string_to_sign = string_to_sign(&amz_date, &scope, &canonical);
         let signature =
             calculate_signature(self.day_key(since_epoch, time)?, string_to_sign.as_bytes());
-        let mut authorization = header_value(&format!(
-            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_text}, Signature={signature}",
-            self.access_key_id
-        ))?;
+        let mut authorization = header_value(
+            &[
+                ALGORITHM,
+                " Credential=",
+                &self.access_key_id,
+                "/",
+                &scope,
+                ", SignedHeaders=",
+                &signed_text,
+                ", Signature=",
+                &signature,
+            ]
+            .concat(),
+        )?;
         // Keep the signature out of debug output like every other credential header.
         authorization.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, authorization);
@@ -186,15 +196,28 @@ fn host(uri: &http::Uri) -> Option<&str> {
     }
 }
 
-/// `YYYYMMDD'T'HHMMSS'Z'` for seconds since the epoch (UTC).
+/// `YYYYMMDD'T'HHMMSS'Z'` for seconds since the epoch (UTC), written digit by digit (this runs
+/// for every request; the formatting machinery is a lot of code for sixteen characters).
 fn amz_date(secs: u64) -> String {
     let secs = i64::try_from(secs).unwrap_or(i64::MAX);
     let (year, month, day) = sy_config::civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
+    let mut out = String::with_capacity(16);
+    push_digits(&mut out, year, 4);
+    push_digits(&mut out, month, 2);
+    push_digits(&mut out, day, 2);
+    out.push('T');
+    push_digits(&mut out, of_day / 3600, 2);
+    push_digits(&mut out, of_day % 3600 / 60, 2);
+    push_digits(&mut out, of_day % 60, 2);
+    out.push('Z');
+    out
+}
+
+/// The last `width` decimal digits of `value` (not negative), zero-padded.
+fn push_digits(out: &mut String, value: i64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = u32::try_from(value / 10_i64.pow(place) % 10).unwrap_or(0);
+        out.push(char::from_digit(digit, 10).unwrap_or('0'));
+    }
 }
