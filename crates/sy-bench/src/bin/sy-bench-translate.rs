@@ -9,11 +9,20 @@
 //!
 //! Everything else a request costs (HTTP, sockets, routing, the ledger) is the same in the
 //! pass-through lane, which `bench/lanes.sh` compares end to end. Prints µs per request for each
-//! half and in all: `sy-bench-translate [BODY.json]` (default `bench/body.json`).
+//! half and in all, first warm (a tight loop), then cold (the caches filled with other data before
+//! each run, as at a gateway that idles between deliveries): `sy-bench-translate [BODY.json]`
+//! (default `bench/body.json`).
+//!
+//! `sy-bench-translate --cold-only N [BODY.json]` runs N cold rounds of each half and prints
+//! nothing, for a cache simulator to count what each half fetches from memory:
+//! `valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*cold_request*' …` (or
+//! `*cold_answer*`).
 
 use std::hint::black_box;
 use std::io::Write;
 use std::time::{Instant, SystemTime};
+
+use anyhow::Context as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{Method, Request};
@@ -44,8 +53,22 @@ const WORDS: [&str; 12] = [
 ];
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let cold_only = match args.iter().position(|a| a == "--cold-only") {
+        Some(at) => {
+            let rounds = args
+                .get(at + 1)
+                .context("--cold-only needs a number of rounds")?
+                .parse::<usize>()
+                .context("--cold-only needs a number of rounds")?;
+            args.drain(at..at + 2);
+            Some(rounds)
+        }
+        None => None,
+    };
+    let path = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "bench/body.json".to_owned());
     let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     body["stream"] = json!(true);
@@ -71,6 +94,17 @@ fn main() -> anyhow::Result<()> {
         "the answer was not translated: {text}"
     );
 
+    if let Some(rounds) = cold_only {
+        let mut cache = Evictor::new();
+        for _ in 0..rounds {
+            cache.evict();
+            black_box(cold_request(black_box(&body), &signer)?);
+            cache.evict();
+            black_box(cold_answer(black_box(&frames), &translation)?);
+        }
+        return Ok(());
+    }
+
     let rounds: u32 = 20_000;
     let warm = || -> anyhow::Result<()> {
         for _ in 0..rounds / 10 {
@@ -90,6 +124,8 @@ fn main() -> anyhow::Result<()> {
         black_box(answer_side(black_box(&frames), &translation)?);
     }
     let answer_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+
+    let cold = ColdTimes::measure(&body, &signer, &frames, &translation)?;
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -114,7 +150,97 @@ fn main() -> anyhow::Result<()> {
         "in all:                                      {:>7.2} µs",
         request_us + answer_us
     )?;
+    writeln!(
+        out,
+        "cold, after evicting {} MiB of cache ({} rounds, median): request {:.2} µs, answer {:.2} µs",
+        Evictor::BYTES >> 20,
+        ColdTimes::ROUNDS,
+        cold.request_us,
+        cold.answer_us
+    )?;
     Ok(())
+}
+
+/// The same work run cold: before each timed run the caches are filled with other data, as they
+/// are when a request or a frame arrives at a gateway that has been idle between deliveries
+/// (which is when a streamed request's work happens at any offered load).
+struct ColdTimes {
+    request_us: f64,
+    answer_us: f64,
+}
+
+impl ColdTimes {
+    const ROUNDS: usize = 300;
+
+    fn measure(
+        body: &[u8],
+        signer: &SigV4Signer,
+        frames: &[Bytes],
+        translation: &Translation,
+    ) -> anyhow::Result<Self> {
+        let mut cache = Evictor::new();
+        let mut request = Vec::with_capacity(Self::ROUNDS);
+        let mut answer = Vec::with_capacity(Self::ROUNDS);
+        for _ in 0..Self::ROUNDS {
+            cache.evict();
+            let started = Instant::now();
+            black_box(cold_request(black_box(body), signer)?);
+            request.push(started.elapsed().as_secs_f64() * 1e6);
+            cache.evict();
+            let started = Instant::now();
+            black_box(cold_answer(black_box(frames), translation)?);
+            answer.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok(Self {
+            request_us: median(&mut request),
+            answer_us: median(&mut answer),
+        })
+    }
+}
+
+/// Fills the caches, the shared last level included, with data of its own.
+struct Evictor {
+    junk: Vec<u8>,
+    round: u8,
+}
+
+impl Evictor {
+    const BYTES: usize = 64 << 20;
+
+    fn new() -> Self {
+        Self {
+            junk: vec![0; Self::BYTES],
+            round: 0,
+        }
+    }
+
+    fn evict(&mut self) {
+        self.round = self.round.wrapping_add(1);
+        for line in self.junk.chunks_mut(64) {
+            line[0] = line[0].wrapping_add(self.round);
+        }
+        black_box(&self.junk);
+    }
+}
+
+/// The request half, not inlined, so a profiler can single it out.
+#[inline(never)]
+fn cold_request(
+    body: &[u8],
+    signer: &SigV4Signer,
+) -> anyhow::Result<(Request<Full<Bytes>>, Translation)> {
+    request_side(body, signer)
+}
+
+/// The answer half, not inlined, so a profiler can single it out.
+#[inline(never)]
+fn cold_answer(frames: &[Bytes], translation: &Translation) -> anyhow::Result<Bytes> {
+    answer_side(frames, translation)
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
 }
 
 /// What the gateway does before the upstream call: decode, encode, build and sign.
