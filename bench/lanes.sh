@@ -10,22 +10,25 @@
 # Anthropic and encoded as OpenAI, and the chunks re-framed as Anthropic events. The fourth,
 # "key", is the translation lane with a Bedrock API key instead of SigV4: what signing costs.
 #
-# After a warm-up, with the gateway alone on core 1:
+# Each lane has its own gateway process (the same binary and configuration), so each process
+# serves one kind of request only, as a deployment that translates every request would; the
+# fifth, "again", is the pass-through lane on one more gateway: its difference from pass is the
+# method's noise floor. After a warm-up, with the gateways alone on core 1:
 # 1. Interleaved at load: in each round one load generator starts the lanes' streams in turn
-#    (pass, lane, key, ant, pass, ...) at the offered load in all, so every lane meets the same
-#    moments of the machine and its drift cancels out of their differences; each lane's cost is
-#    the median over the rounds of its difference from the pass-through streams of its round.
+#    (pass, lane, key, ant, again, pass, ...) at the offered load in all, so every lane meets the
+#    same moments of the machine and its drift cancels out of their differences; each lane's cost
+#    is the median over the rounds of its difference from the pass-through streams of its round.
 # 2. Separate runs at load, one lane at a time in short rounds, in turn forwards and backwards,
-#    for the gateway's CPU per stream of each lane (which interleaving cannot tell apart).
+#    for each lane's gateway CPU per stream (which interleaving cannot tell apart).
 # 3. One stream at a time, interleaved, against a mock that answers at once: the gateway's own
-#    latency for a request and its whole answer, without queueing.
-# `sy-bench-translate` then times the lane's translation work in process.
+#    latency for a request and its whole answer, without queueing and without idle pauses.
+# `sy-bench-translate` then times the lane's translation work in process, warm and cold.
 #
 #   bench/lanes.sh                   # 12 rounds of each: 5 s interleaved and 5 s per lane at load, 5 s one at a time
 #   BENCH_QUICK=1 bench/lanes.sh     # 2 rounds of 5 s and 3 s
 #
 # Knobs: BENCH_ROUNDS, BENCH_DURATION, BENCH_STREAM_RATE (streams/s, 200), BENCH_GATEWAY_PORT
-# (18280), BENCH_SKIP_BUILD=1. Writes bench/results/lanes.md.
+# (18280: the first of five ports), BENCH_SKIP_BUILD=1. Writes bench/results/lanes.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -135,27 +138,47 @@ deployments = [{ provider = "openai-now", model = "mock-model" }]
 name = "bench-lane-now"
 deployments = [{ provider = "bedrock-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
 EOF
-SWITCHYARD_LOG=warn taskset -c 1 "$BIN/switchyard" serve --config "$WORK/lanes.toml" \
-    >"$WORK/gateway.out" 2>"$WORK/gateway.log" &
-GATEWAY_PID=$!
-PIDS+=("$GATEWAY_PID")
-for _ in $(seq 100); do
-    curl -fsS -m 1 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
+# One gateway per lane: the same configuration on its own port, with its own state.
+GATEWAYS=(pass lane key ant again)
+declare -A GW_PID GW_PORT
+for k in "${!GATEWAYS[@]}"; do
+    gw=${GATEWAYS[$k]}
+    GW_PORT[$gw]=$((PORT + k))
+    sed -e "s|127.0.0.1:$PORT|127.0.0.1:${GW_PORT[$gw]}|" -e "s|$WORK/state.db|$WORK/state-$gw.db|" \
+        "$WORK/lanes.toml" >"$WORK/lanes-$gw.toml"
+    SWITCHYARD_LOG=warn taskset -c 1 "$BIN/switchyard" serve --config "$WORK/lanes-$gw.toml" \
+        >"$WORK/gateway-$gw.out" 2>"$WORK/gateway-$gw.log" &
+    GW_PID[$gw]=$!
+    PIDS+=("${GW_PID[$gw]}")
 done
-curl -fsS -m 1 "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/gateway.log" >&2; die "the gateway did not start"; }
+for gw in "${GATEWAYS[@]}"; do
+    health=http://127.0.0.1:${GW_PORT[$gw]}/healthz
+    for _ in $(seq 100); do
+        curl -fsS -m 1 "$health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS -m 1 "$health" >/dev/null || { cat "$WORK/gateway-$gw.log" >&2; die "the $gw gateway did not start"; }
+done
+# The URL of lane $1: its gateway's (a -now lane uses its lane's), the Anthropic lane at /v1/messages.
+lane_url() {
+    local gw=${1%-now}
+    [[ "$gw" == ant ]] && { echo "http://127.0.0.1:${GW_PORT[ant]}/v1/messages"; return; }
+    echo "http://127.0.0.1:${GW_PORT[$gw]}/v1/chat/completions"
+}
 
-URL=http://127.0.0.1:$PORT/v1/chat/completions
 for lane in pass lane key pass-now lane-now key-now; do
     jq -c --arg m "bench-$lane" '.model = $m | .stream = true' bench/body.json >"$WORK/$lane.json"
-    out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/$lane.json" "$URL")
+done
+cp "$WORK/pass.json" "$WORK/again.json"
+cp "$WORK/pass-now.json" "$WORK/again-now.json"
+for lane in pass lane key again pass-now lane-now key-now again-now; do
+    out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/$lane.json" "$(lane_url "$lane")")
     grep -q 'data: \[DONE\]' <<<"$out" || die "the $lane lane's stream did not end with [DONE]: ${out:0:400}"
 done
-ANT_URL=http://127.0.0.1:$PORT/v1/messages
 jq -c '{model: "bench-pass", max_tokens: 512, stream: true,
         system: ([.messages[] | select(.role == "system") | .content] | join("\n")),
         messages: [.messages[] | select(.role != "system")]}' bench/body.json >"$WORK/ant.json"
-out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/ant.json" "$ANT_URL")
+out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/ant.json" "$(lane_url ant)")
 grep -q 'event: message_stop' <<<"$out" || die "the Anthropic lane's stream did not end with message_stop: ${out:0:400}"
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
@@ -165,12 +188,12 @@ CLK_TCK=$(getconf CLK_TCK)
 declare -A CPU_US
 # One stream run of lane $1 for $2 seconds into $WORK/$3.json; the gateway's CPU per stream.
 run_lane() {
-    local lane=$1 secs=$2 run=$3 url=$URL before after count
-    [[ "$lane" == ant ]] && url=$ANT_URL
-    before=$(cpu_ticks "$GATEWAY_PID")
-    taskset -c 0 "$BIN/sy-bench-stream" --url "$url" --body-file "$WORK/$lane.json" \
+    local lane=$1 secs=$2 run=$3 pid before after count
+    pid=${GW_PID[${lane%-now}]}
+    before=$(cpu_ticks "$pid")
+    taskset -c 0 "$BIN/sy-bench-stream" --url "$(lane_url "$lane")" --body-file "$WORK/$lane.json" \
         --duration "${secs}s" --rate "$RATE" >"$WORK/$run.json"
-    after=$(cpu_ticks "$GATEWAY_PID")
+    after=$(cpu_ticks "$pid")
     count=$(jq '.count' "$WORK/$run.json")
     CPU_US[$run]=$(calc "($after - $before) / $CLK_TCK * 1000000 / $count")
     sleep 1
@@ -178,12 +201,10 @@ run_lane() {
 # One interleaved run of lanes $3... for $1 seconds into $WORK/$2.json ("lanes": one summary each,
 # in order); $LOAD: the load flags.
 run_interleaved() {
-    local secs=$1 run=$2 lane url args=()
+    local secs=$1 run=$2 lane args=()
     shift 2
     for lane in "$@"; do
-        url=$URL
-        [[ "$lane" == ant ]] && url=$ANT_URL
-        args+=(--url "$url" --body-file "$WORK/$lane.json")
+        args+=(--url "$(lane_url "$lane")" --body-file "$WORK/$lane.json")
     done
     taskset -c 0 "$BIN/sy-bench-stream" "${args[@]}" --duration "${secs}s" "${LOAD[@]}" >"$WORK/$run.json"
     sleep 1
@@ -198,8 +219,8 @@ split_lanes() {
     done
 }
 log "warm-up: 3 s per lane"
-for lane in pass lane ant key; do run_lane "$lane" 3 "warm-$lane"; done
-INTERLEAVED=(pass lane key ant)
+for lane in pass lane ant key again; do run_lane "$lane" 3 "warm-$lane"; done
+INTERLEAVED=(pass lane key ant again)
 LOAD=(--rate "$RATE")
 for round in $(seq "$ROUNDS"); do
     log "round $round, interleaved ${INTERLEAVED[*]}: $RATE streams/s in all for $DUR s"
@@ -218,7 +239,7 @@ for round in $(seq "$ROUNDS"); do
 done
 # One request at a time against the instant mock: no queueing, no pauses, so the time to the
 # first byte and to the end is the gateway's own latency for a request and its whole answer.
-ALONE=(pass-now lane-now key-now)
+ALONE=(pass-now lane-now key-now again-now)
 LOAD=(--concurrency 1)
 for round in $(seq "$ROUNDS"); do
     log "round $round, interleaved ${ALONE[*]}: one stream at a time for $LAT_DUR s"
@@ -252,7 +273,7 @@ mkdir -p "$RESULTS"
     echo "# Lanes: pass-through vs translation (OpenAI in, Bedrock ConverseStream out) and Anthropic ingress (Anthropic in, OpenAI out), ms"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); commit $(git rev-parse --short=12 HEAD); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "- Open loop, $RATE streams/s; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, gateway alone on core 1. Lanes: pass (OpenAI to OpenAI-compatible), lane (OpenAI to Bedrock ConverseStream, SigV4), key (the same with a Bedrock API key: no SigV4), ant (Anthropic to OpenAI-compatible)."
+    echo "- Open loop, $RATE streams/s; $CHUNKS words ${INTERVAL_MS} ms apart from the same mock; mock and load on core 0, the gateways alone on core 1, one gateway process per lane (the same binary and configuration). Lanes: pass (OpenAI to OpenAI-compatible), lane (OpenAI to Bedrock ConverseStream, SigV4), key (the same with a Bedrock API key: no SigV4), ant (Anthropic to OpenAI-compatible), again (pass on its own gateway: the method's noise floor)."
     echo
     echo "Interleaved at load: $ROUNDS rounds of $DUR s, the lanes' streams started in turn at $RATE streams/s in all; medians over the rounds (each lane against the pass-through streams of its round), ms:"
     echo
