@@ -253,13 +253,23 @@ f() { jq -r ".$2 // \"n/a\"" "$WORK/$1.json"; }
 # The median over the rounds of lane $1's field $2 minus the pass-through run's ($2 = cpu: CPU);
 # $3: the pass-through lane (pass); $4: what the run's name has before the round number.
 delta() {
+    differences "$@" | median
+}
+# Each round's difference, as delta takes it, one per line.
+differences() {
     local round a b base=${3:-pass} mix=${4:-}
     for round in $(seq "$ROUNDS"); do
         if [[ "$2" == cpu ]]; then a=${CPU_US[$1$round]} b=${CPU_US[$base$round]}
         else a=$(f "$1$mix$round" "$2") b=$(f "$base$mix$round" "$2"); fi
         calc "$a - $b"
         echo
-    done | median
+    done
+}
+# The middle half of the rounds' differences (the 25th to the 75th percentile), in µs.
+quartiles() {
+    differences "$@" | sort -g | awk '{ v[NR] = $1 * 1000 } END {
+        lo = v[int((NR - 1) * 0.25) + 1]; hi = v[int((NR - 1) * 0.75 + 0.5) + 1]
+        printf "%+.0f to %+.0f", lo, hi }'
 }
 # The median over the rounds of lane $1's field $2; $3 as $4 of delta.
 middle() {
@@ -277,14 +287,15 @@ mkdir -p "$RESULTS"
     echo
     echo "Interleaved at load: $ROUNDS rounds of $DUR s, the lanes' streams started in turn at $RATE streams/s in all; medians over the rounds (each lane against the pass-through streams of its round), ms:"
     echo
-    echo "| lane | first byte p50 | whole stream p50 | first byte p50 added | whole stream p50 added | errors |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| lane | first byte p50 | whole stream p50 | first byte p50 added | middle half of rounds, µs | whole stream p50 added | middle half of rounds, µs | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for lane in "${INTERLEAVED[@]}"; do
         errors=0
         for round in $(seq "$ROUNDS"); do errors=$((errors + $(f "$lane-mix$round" errors))); done
-        printf '| %s | %s | %s | %s | %s | %s |\n' "$lane" "$(middle "$lane" ttfb_p50_ms -mix)" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$lane" "$(middle "$lane" ttfb_p50_ms -mix)" \
             "$(middle "$lane" total_p50_ms -mix)" "$(delta "$lane" ttfb_p50_ms pass -mix)" \
-            "$(delta "$lane" total_p50_ms pass -mix)" "$errors"
+            "$(quartiles "$lane" ttfb_p50_ms pass -mix)" "$(delta "$lane" total_p50_ms pass -mix)" \
+            "$(quartiles "$lane" total_p50_ms pass -mix)" "$errors"
     done
     echo
     echo "Separate runs at load: $ROUNDS rounds of $DUR s per lane, in turn forwards and backwards:"
