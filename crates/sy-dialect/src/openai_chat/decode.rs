@@ -75,6 +75,32 @@ enum Field {
     Other(String),
 }
 
+impl Field {
+    /// A typed field's name and its bit among the fields seen; `None` for the others.
+    fn typed(&self) -> Option<(&'static str, u32)> {
+        let (name, index) = match self {
+            Self::Model => ("model", 0),
+            Self::Messages => ("messages", 1),
+            Self::Tools => ("tools", 2),
+            Self::ToolChoice => ("tool_choice", 3),
+            Self::ParallelToolCalls => ("parallel_tool_calls", 4),
+            Self::MaxCompletionTokens => ("max_completion_tokens", 5),
+            Self::MaxTokens => ("max_tokens", 6),
+            Self::Temperature => ("temperature", 7),
+            Self::TopP => ("top_p", 8),
+            Self::N => ("n", 9),
+            Self::Stop => ("stop", 10),
+            Self::ResponseFormat => ("response_format", 11),
+            Self::ReasoningEffort => ("reasoning_effort", 12),
+            Self::Stream => ("stream", 13),
+            Self::StreamOptions => ("stream_options", 14),
+            Self::User => ("user", 15),
+            Self::Other(_) => return None,
+        };
+        Some((name, 1 << index))
+    }
+}
+
 /// Reads the body field by field. serde's `flatten`, which would collect the other fields, runs
 /// every field of every request through its generic buffering; this reader only looks at names.
 struct BodyVisitor;
@@ -88,16 +114,20 @@ impl<'de> Visitor<'de> for BodyVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body<'de>, A::Error> {
         let mut body = Body::default();
-        let mut has_messages = false;
-        while let Some(field) = map.next_key()? {
+        let mut seen = 0_u32;
+        while let Some(field) = map.next_key::<Field>()? {
+            // A repeated field is refused, as a derived reader would (not "the last one wins").
+            if let Some((name, bit)) = field.typed() {
+                if seen & bit != 0 {
+                    return Err(de::Error::duplicate_field(name));
+                }
+                seen |= bit;
+            }
             match field {
                 Field::Model => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                Field::Messages => {
-                    body.messages = map.next_value()?;
-                    has_messages = true;
-                }
+                Field::Messages => body.messages = map.next_value()?,
                 Field::Tools => body.tools = map.next_value::<Option<_>>()?.unwrap_or_default(),
                 Field::ToolChoice => body.tool_choice = map.next_value()?,
                 Field::ParallelToolCalls => body.parallel_tool_calls = map.next_value()?,
@@ -120,7 +150,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 }
             }
         }
-        if !has_messages {
+        if seen & Field::Messages.typed().map_or(0, |(_, bit)| bit) == 0 {
             return Err(de::Error::missing_field("messages"));
         }
         Ok(body)
