@@ -9,6 +9,8 @@
 //! reasoning without a signature (from another provider) is dropped and listed, since Anthropic
 //! rejects unsigned thinking.
 
+use std::sync::LazyLock;
+
 use serde::Serialize;
 use serde_json::Number;
 use serde_json::value::RawValue;
@@ -249,7 +251,7 @@ pub(super) fn encode_request(
             input_schema: tool
                 .parameters
                 .as_ref()
-                .map_or(&*empty_schema, |p| p.as_raw()),
+                .map_or(empty_schema, |p| p.as_raw()),
             strict: tool.strict,
         });
     }
@@ -374,9 +376,14 @@ fn choice_of<'a>(kind: &'static str, name: Option<&'a str>) -> WireToolChoice<'a
     }
 }
 
+/// `{"type":"object","properties":{}}`, the schema of a tool declared without one; parsed once.
 #[expect(clippy::expect_used, reason = "a constant, valid JSON literal")]
-fn empty_object_schema() -> Box<RawValue> {
-    RawValue::from_string(r#"{"type":"object","properties":{}}"#.to_owned()).expect("valid JSON")
+fn empty_object_schema() -> &'static RawValue {
+    static SCHEMA: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+        RawValue::from_string(r#"{"type":"object","properties":{}}"#.to_owned())
+            .expect("valid JSON")
+    });
+    &SCHEMA
 }
 
 fn encode_thinking(

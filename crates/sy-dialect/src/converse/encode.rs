@@ -11,6 +11,7 @@
 //! reasoning settings and `top_k` are sent in Anthropic's shape for Claude models only.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 use serde_json::Number;
@@ -305,7 +306,7 @@ pub(super) fn encode_request(
                 json: tool
                     .parameters
                     .as_ref()
-                    .map_or(&*empty_schema, |p| p.as_raw()),
+                    .map_or(empty_schema, |p| p.as_raw()),
             },
             strict: tool.strict,
         }));
@@ -319,9 +320,7 @@ pub(super) fn encode_request(
                 tools.push(WireTool::ToolSpec(ToolSpec {
                     name,
                     description: None,
-                    input_schema: InputSchema {
-                        json: &empty_schema,
-                    },
+                    input_schema: InputSchema { json: empty_schema },
                     strict: None,
                 }));
             }
@@ -470,13 +469,21 @@ fn untranslatable(field: impl Into<String>, reason: &str) -> DialectError {
 }
 
 /// Bedrock model ids of Anthropic models: `anthropic.claude-…`, with or without a region prefix.
+/// (Compared window by window: a substring searcher is a lot of code to bring in for one short id
+/// per request.)
 fn is_claude(model: &str) -> bool {
-    model.contains("anthropic.") || model.contains("claude")
+    let has = |needle: &[u8]| model.as_bytes().windows(needle.len()).any(|w| w == needle);
+    has(b"anthropic.") || has(b"claude")
 }
 
+/// `{"type":"object","properties":{}}`, the schema of a tool declared without one; parsed once.
 #[expect(clippy::expect_used, reason = "a constant, valid JSON literal")]
-fn open_object_schema() -> Box<RawValue> {
-    RawValue::from_string(r#"{"type":"object","properties":{}}"#.to_owned()).expect("valid JSON")
+fn open_object_schema() -> &'static RawValue {
+    static SCHEMA: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+        RawValue::from_string(r#"{"type":"object","properties":{}}"#.to_owned())
+            .expect("valid JSON")
+    });
+    &SCHEMA
 }
 
 /// Names of the tools called in the history, in first-call order.
