@@ -10,6 +10,7 @@
 //! are invalid, as they are for OpenAI itself.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -39,7 +40,7 @@ struct Body<'a> {
     temperature: Option<Number>,
     top_p: Option<Number>,
     n: Option<u32>,
-    stop: Option<Stop>,
+    stop: Option<TextOr<String>>,
     response_format: Option<&'a RawValue>,
     reasoning_effort: Option<String>,
     stream: Option<bool>,
@@ -186,35 +187,6 @@ fn sort_out(
     Ok(())
 }
 
-/// `stop`: one sequence or a list of them.
-enum Stop {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl<'de> Deserialize<'de> for Stop {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StopVisitor;
-        impl<'de> Visitor<'de> for StopVisitor {
-            type Value = Stop;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of strings")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Stop, E> {
-                Ok(Stop::One(text.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stop, A::Error> {
-                let mut list = Vec::new();
-                while let Some(text) = seq.next_element()? {
-                    list.push(text);
-                }
-                Ok(Stop::Many(list))
-            }
-        }
-        deserializer.deserialize_any(StopVisitor)
-    }
-}
-
 #[derive(Deserialize)]
 struct StreamOptions {
     include_usage: Option<bool>,
@@ -301,11 +273,11 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     };
     request.stop = match body.stop {
         None => Vec::new(),
-        Some(Stop::One(s)) => vec![s],
-        Some(Stop::Many(list)) if list.len() > 4 => {
+        Some(TextOr::Text(s)) => vec![s],
+        Some(TextOr::Items(list)) if list.len() > 4 => {
             return Err(DialectError::invalid("stop", "at most 4 stop sequences"));
         }
-        Some(Stop::Many(list)) => list,
+        Some(TextOr::Items(list)) => list,
     };
     request.response_format = body
         .response_format
@@ -358,35 +330,39 @@ enum WireRole {
     Function,
 }
 
-/// A message's content: a string, or an array of parts.
-enum Content {
+/// A string, or an array of `T`: a message's `content` (parts) and `stop` (sequences). Read by a
+/// visitor rather than as an untagged enum, which buffers the value to try each shape in turn.
+enum TextOr<T> {
     Text(String),
-    Parts(Vec<WirePart>),
+    Items(Vec<T>),
 }
 
-impl<'de> Deserialize<'de> for Content {
+/// A message's content: a string, or an array of parts.
+type Content = TextOr<WirePart>;
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TextOr<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ContentVisitor;
-        impl<'de> Visitor<'de> for ContentVisitor {
-            type Value = Content;
+        struct TextOrVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for TextOrVisitor<T> {
+            type Value = TextOr<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of content parts")
+                f.write_str("a string or an array")
             }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Content, E> {
-                Ok(Content::Text(text.to_owned()))
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<TextOr<T>, E> {
+                Ok(TextOr::Text(text.to_owned()))
             }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<Content, E> {
-                Ok(Content::Text(text))
+            fn visit_string<E: de::Error>(self, text: String) -> Result<TextOr<T>, E> {
+                Ok(TextOr::Text(text))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextOr<T>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
                 }
-                Ok(Content::Parts(parts))
+                Ok(TextOr::Items(items))
             }
         }
-        deserializer.deserialize_any(ContentVisitor)
+        deserializer.deserialize_any(TextOrVisitor(PhantomData))
     }
 }
 
@@ -548,8 +524,8 @@ fn required<T>(value: Option<T>, path: &str, field: &str) -> Result<T, DialectEr
 /// each piece.
 fn text_only(content: Content, path: &str) -> Result<Vec<(String, String)>, DialectError> {
     match content {
-        Content::Text(text) => Ok(vec![(text, format!("{path}.content"))]),
-        Content::Parts(parts) => parts
+        TextOr::Text(text) => Ok(vec![(text, format!("{path}.content"))]),
+        TextOr::Items(parts) => parts
             .into_iter()
             .enumerate()
             .map(|(j, part)| {
@@ -570,13 +546,13 @@ fn user_parts(
     dropped: &mut Vec<String>,
 ) -> Result<Vec<Part>, DialectError> {
     let parts = match content {
-        Content::Text(text) => {
+        TextOr::Text(text) => {
             return Ok(vec![Part::new(
                 PartKind::Text(text),
                 format!("{path}.content"),
             )]);
         }
-        Content::Parts(parts) => parts,
+        TextOr::Items(parts) => parts,
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.into_iter().enumerate() {
