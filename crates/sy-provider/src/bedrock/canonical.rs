@@ -52,12 +52,8 @@ pub fn canonical_request(parts: &CanonicalParts<'_>) -> Vec<u8> {
 
 /// `ALGORITHM \n amz-date \n scope \n hex(SHA-256(canonical request))`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for piece in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
-        out.push_str(piece);
-    }
-    out.push_str(&sha256_hex(canonical_request));
-    out
+    let hash = sha256_hex(canonical_request);
+    [ALGORITHM, "\n", amz_date, "\n", scope, "\n", &hash].concat()
 }
 
 /// Lower-case hex SHA-256, with the implementation `aws-sigv4` signs with (one SHA-256 on the
