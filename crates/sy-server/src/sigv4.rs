@@ -11,7 +11,6 @@
 //! (axum's `OriginalUri`, as routers may strip a prefix), the raw query, every header.
 
 mod authorization;
-
 mod error;
 #[cfg(test)]
 pub mod testing;

@@ -25,15 +25,17 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{Method, Request};
+use http::Request;
 use http_body_util::Full;
 use serde_json::json;
+use sy_config::{BedrockAuth, CredentialOrigin, Timeouts};
 use sy_core::Secret;
 use sy_dialect::canonical::StreamEvent;
 use sy_dialect::converse::{self, ConverseStreamDecoder};
 use sy_dialect::openai_chat::{self, ChunkEncoder};
 use sy_dialect::{EncodeOptions, ResponseMeta, Translation};
-use sy_provider::bedrock::SigV4Signer;
+use sy_provider::Operation;
+use sy_provider::bedrock::BedrockUpstream;
 use sy_provider::bedrock::eventstream::{FrameDecoder, event_frame};
 
 const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
@@ -73,16 +75,22 @@ fn main() -> anyhow::Result<()> {
     let mut body: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     body["stream"] = json!(true);
     let body = serde_json::to_vec(&body)?;
-    let signer = SigV4Signer::new(
-        "AKIDBENCHMARK000000",
-        &Secret::new("bench-secret-access-key".to_owned()),
-        None,
+    let bedrock = BedrockUpstream::new(
+        "https://bedrock-runtime.us-east-1.amazonaws.com",
         "us-east-1",
-    );
+        &BedrockAuth::SigV4 {
+            access_key_id: "AKIDBENCHMARK000000".to_owned(),
+            secret_access_key: Secret::new("bench-secret-access-key".to_owned()),
+            session_token: None,
+            origin: CredentialOrigin::Config,
+        },
+        &Timeouts::default(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let frames = answer_frames()?;
 
     // Check once that the lane does what it is timed doing.
-    let (request, translation) = request_side(&body, &signer)?;
+    let (request, translation) = request_side(&body, &bedrock)?;
     anyhow::ensure!(
         request.headers().contains_key("authorization"),
         "the request was not signed"
@@ -98,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         let mut cache = Evictor::new();
         for _ in 0..rounds {
             cache.evict();
-            black_box(cold_request(black_box(&body), &signer)?);
+            black_box(cold_request(black_box(&body), &bedrock)?);
             cache.evict();
             black_box(cold_answer(black_box(&frames), &translation)?);
         }
@@ -108,7 +116,7 @@ fn main() -> anyhow::Result<()> {
     let rounds: u32 = 20_000;
     let warm = || -> anyhow::Result<()> {
         for _ in 0..rounds / 10 {
-            black_box(request_side(&body, &signer)?);
+            black_box(request_side(&body, &bedrock)?);
             black_box(answer_side(&frames, &translation)?);
         }
         Ok(())
@@ -116,7 +124,7 @@ fn main() -> anyhow::Result<()> {
     warm()?;
     let started = Instant::now();
     for _ in 0..rounds {
-        black_box(request_side(black_box(&body), &signer)?);
+        black_box(request_side(black_box(&body), &bedrock)?);
     }
     let request_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
     let started = Instant::now();
@@ -125,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     }
     let answer_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
 
-    let cold = ColdTimes::measure(&body, &signer, &frames, &translation)?;
+    let cold = ColdTimes::measure(&body, &bedrock, &frames, &translation)?;
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -174,7 +182,7 @@ impl ColdTimes {
 
     fn measure(
         body: &[u8],
-        signer: &SigV4Signer,
+        bedrock: &BedrockUpstream,
         frames: &[Bytes],
         translation: &Translation,
     ) -> anyhow::Result<Self> {
@@ -184,7 +192,7 @@ impl ColdTimes {
         for _ in 0..Self::ROUNDS {
             cache.evict();
             let started = Instant::now();
-            black_box(cold_request(black_box(body), signer)?);
+            black_box(cold_request(black_box(body), bedrock)?);
             request.push(started.elapsed().as_secs_f64() * 1e6);
             cache.evict();
             let started = Instant::now();
@@ -227,9 +235,9 @@ impl Evictor {
 #[inline(never)]
 fn cold_request(
     body: &[u8],
-    signer: &SigV4Signer,
+    bedrock: &BedrockUpstream,
 ) -> anyhow::Result<(Request<Full<Bytes>>, Translation)> {
-    request_side(body, signer)
+    request_side(body, bedrock)
 }
 
 /// The answer half, not inlined, so a profiler can single it out.
@@ -243,24 +251,20 @@ fn median(samples: &mut [f64]) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// What the gateway does before the upstream call: decode, encode, build and sign.
+/// What the gateway does before the upstream call: decode, encode, and build and sign the
+/// upstream request with the Bedrock provider's own builder.
 fn request_side(
     body: &[u8],
-    signer: &SigV4Signer,
+    bedrock: &BedrockUpstream,
 ) -> anyhow::Result<(Request<Full<Bytes>>, Translation)> {
     let decoded = openai_chat::decode_request(body)?;
     let encoded = converse::encode_request(&decoded.request, &EncodeOptions::new(MODEL))?;
-    let body = Bytes::from(encoded.body);
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(format!(
-            "https://bedrock-runtime.us-east-1.amazonaws.com/model/{}/converse-stream",
-            MODEL.replace(':', "%3A")
-        ))
-        .header("content-type", "application/json")
-        .header("user-agent", "switchyard")
-        .body(Full::new(body.clone()))?;
-    signer.sign(&mut request, &body, SystemTime::now())?;
+    let request = bedrock.request(
+        Operation::Converse { stream: true },
+        MODEL,
+        Bytes::from(encoded.body),
+        SystemTime::now(),
+    )?;
     Ok((request, encoded.translation))
 }
 

@@ -134,8 +134,9 @@ impl BedrockUpstream {
     }
 
     /// The request as it goes on the wire, signed at `now` over exactly these bytes. Built
-    /// afresh for every attempt, so a retry never reuses a stale signature.
-    pub(crate) fn request(
+    /// afresh for every attempt, so a retry never reuses a stale signature. Public so that the
+    /// translation benchmark times the builder the gateway uses.
+    pub fn request(
         &self,
         operation: Operation,
         upstream_model: &str,
