@@ -3,14 +3,19 @@
 //!
 //! Frame boundaries are unrelated to HTTP chunk boundaries, so bytes are buffered until a frame is
 //! whole. Both CRCs are checked; a corrupt frame, or a body that ends inside one, is an error:
-//! a stream cut short must never look like a clean end.
+//! a stream cut short must never look like a clean end. Frames are read in place ([`read`]) and
+//! written by `aws-smithy-eventstream`.
+
+mod read;
+#[cfg(test)]
+mod read_tests;
 
 use std::borrow::Cow;
 use std::fmt;
 
-use aws_smithy_eventstream::frame::{read_message_from, write_message_to};
+use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::body::UpstreamBody;
 
@@ -108,10 +113,7 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let decoded = self
-            .decode()
-            .and_then(|message| message.map(frame).transpose());
-        decoded.inspect_err(|e| self.failed = Some(e.clone()))
+        self.decode().inspect_err(|e| self.failed = Some(e.clone()))
     }
 
     /// Checks that the stream ended on a frame boundary; call it when the body ends.
@@ -128,10 +130,9 @@ impl FrameDecoder {
         Ok(())
     }
 
-    /// The frame at the front of the buffer once all of it has arrived. The frame is handed to
-    /// the crate's reader as one slice: it checks both CRCs and reads the headers and payload,
-    /// without the layers its incremental decoder puts around a buffer that is still filling.
-    fn decode(&mut self) -> Result<Option<Message>, EventStreamError> {
+    /// The frame at the front of the buffer once all of it has arrived, split off as its own
+    /// `Bytes` (no copy when it came in one network chunk) and read in place.
+    fn decode(&mut self) -> Result<Option<Frame>, EventStreamError> {
         let unread = self.unread();
         let Some(prelude) = unread.get(..PRELUDE_LEN) else {
             return Ok(None);
@@ -143,17 +144,15 @@ impl FrameDecoder {
             )));
         }
         let total = total as usize;
-        let Some(mut whole) = unread.get(..total) else {
+        if unread.len() < total {
             return Ok(None);
-        };
-        let message = read_message_from(&mut whole)
-            .map_err(|e| EventStreamError(format!("corrupt event-stream frame: {e}")))?;
-        if self.buffer.is_empty() {
-            self.chunk.advance(total);
-        } else {
-            self.buffer.advance(total);
         }
-        Ok(Some(message))
+        let whole = if self.buffer.is_empty() {
+            self.chunk.split_to(total)
+        } else {
+            self.buffer.split_to(total).freeze()
+        };
+        read::read_frame(whole).map(Some)
     }
 }
 
@@ -213,54 +212,6 @@ impl EventStreamReader {
         self.done = true;
         Some(Err(e))
     }
-}
-
-fn frame(message: Message) -> Result<Frame, EventStreamError> {
-    let header = |name: &str| -> Option<&str> {
-        message
-            .headers()
-            .iter()
-            .find(|h| h.name().as_str() == name)
-            .and_then(|h| h.value().as_string().ok())
-            .map(|s| s.as_str())
-    };
-    let required = |name: &str| {
-        header(name).map(known_name).ok_or_else(|| {
-            EventStreamError(format!("an event-stream frame has no `{name}` header"))
-        })
-    };
-    let message_type = match header(":message-type") {
-        Some("event") => MessageType::Event,
-        Some("exception") => MessageType::Exception,
-        Some("error") => MessageType::Error,
-        Some(other) => {
-            return Err(EventStreamError(format!(
-                "an event-stream frame has the unknown :message-type `{other}`"
-            )));
-        }
-        None => {
-            return Err(EventStreamError(
-                "an event-stream frame has no `:message-type` header".into(),
-            ));
-        }
-    };
-    Ok(match message_type {
-        MessageType::Event => Frame {
-            message_type,
-            name: required(":event-type")?,
-            payload: message.payload().clone(),
-        },
-        MessageType::Exception => Frame {
-            message_type,
-            name: required(":exception-type")?,
-            payload: message.payload().clone(),
-        },
-        MessageType::Error => Frame {
-            message_type,
-            name: required(":error-code")?,
-            payload: Bytes::from(header(":error-message").unwrap_or_default().to_owned()),
-        },
-    })
 }
 
 /// The frame names of Bedrock Runtime's streams (ConverseStream's events, the InvokeModel
