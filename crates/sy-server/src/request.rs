@@ -197,7 +197,9 @@ impl RequestContext {
             return;
         }
         if let Some(record) = self.usage_record() {
-            ledger.write_now(record).await;
+            // Boxed: the store's write is a future of kilobytes, and a streamed answer's body
+            // holds the space of every future it awaits for as long as the stream lasts.
+            Box::pin(ledger.write_now(record)).await;
             self.recorded = true;
         }
     }
