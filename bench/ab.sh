@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Two gateway binaries compared on the translation lane, in one run: for a change to the request
+# path, measured against the binary before it. Each binary serves the pass-through lane (OpenAI in,
+# OpenAI-compatible upstream out) and the translation lane (OpenAI in, Bedrock ConverseStream out,
+# SigV4) from a gateway process per lane, four processes alone on core 1. One load generator
+# starts the four lanes' streams in turn, so both binaries meet the same moments of the machine;
+# each binary's cost is its lane minus its own pass-through, round by round.
+#
+#   bench/ab.sh BEFORE_BINARY [AFTER_BINARY]   # AFTER defaults to target/release/switchyard
+#
+# e.g. `git stash; cargo build --release -p switchyard; cp target/release/switchyard /tmp/before;
+# git stash pop; cargo build --release -p switchyard; bench/ab.sh /tmp/before`.
+# Knobs: BENCH_ROUNDS (16), BENCH_DURATION (5 s per round at load), BENCH_STREAM_RATE (200
+# streams/s in all), BENCH_GATEWAY_PORT (18380: the first of four). Needs the mock and driver of
+# `cargo build --release -p sy-testkit -p sy-bench --bins`. Writes bench/results/ab.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BIN=$ROOT/target/release
+BEFORE=${1:?usage: bench/ab.sh BEFORE_BINARY [AFTER_BINARY]}
+AFTER=${2:-$BIN/switchyard}
+ROUNDS=${BENCH_ROUNDS:-16}
+DUR=${BENCH_DURATION:-5}
+RATE=${BENCH_STREAM_RATE:-200}
+PORT=${BENCH_GATEWAY_PORT:-18380}
+RESULTS=$ROOT/bench/results
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sy-bench-ab.XXXXXX")
+PIDS=()
+
+log() { printf '[bench-ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+cleanup() {
+    local status=$? pid
+    trap - EXIT
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+for tool in jq taskset curl awk; do command -v "$tool" >/dev/null || die "needs $tool"; done
+for bin in "$BEFORE" "$AFTER" "$BIN/sy-mock-upstream" "$BIN/sy-bench-stream"; do
+    [[ -x "$bin" ]] || die "no executable $bin"
+done
+
+# $1: a name; the rest: the mock's flags. Sets MOCK_ADDR (not a subshell, so PIDS keeps the PID).
+start_mock() {
+    local name=$1
+    shift
+    MOCK_ADDR=
+    : >"$WORK/$name.out"
+    taskset -c 0 "$BIN/sy-mock-upstream" --listen 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+    PIDS+=($!)
+    for _ in $(seq 100); do
+        MOCK_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+        [[ -n "$MOCK_ADDR" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$MOCK_ADDR" ]] || die "the mock $name did not start"
+}
+start_mock mock --stream-chunks 12 --chunk-interval-ms 2
+MOCK=$MOCK_ADDR
+start_mock now --stream-chunks 12 --chunk-interval-ms 0
+NOW=$MOCK_ADDR
+
+# Gateways in the order the driver starts their streams: before's pass and lane, after's.
+GATEWAYS=(pass-before lane-before pass-after lane-after)
+declare -A GW_PID GW_PORT
+for k in "${!GATEWAYS[@]}"; do
+    gw=${GATEWAYS[$k]}
+    GW_PORT[$gw]=$((PORT + k))
+    binary=$BEFORE
+    [[ "$gw" == *-after ]] && binary=$AFTER
+    cat >"$WORK/$gw.toml" <<TOML
+[server]
+listen = "127.0.0.1:${GW_PORT[$gw]}"
+shutdown_grace_ms = 1000
+[storage]
+url = "sqlite://$WORK/state-$gw.db"
+[providers.openai-mock]
+kind = "openai-compatible"
+base_url = "http://$MOCK/v1"
+[providers.bedrock-mock]
+kind = "bedrock"
+base_url = "http://$MOCK"
+region = "us-east-1"
+access_key_id = "AKIDBENCHMARK000000"
+secret_access_key = "bench-secret-access-key"
+[providers.openai-now]
+kind = "openai-compatible"
+base_url = "http://$NOW/v1"
+[providers.bedrock-now]
+kind = "bedrock"
+base_url = "http://$NOW"
+region = "us-east-1"
+access_key_id = "AKIDBENCHMARK000000"
+secret_access_key = "bench-secret-access-key"
+[[models]]
+name = "bench-pass"
+deployments = [{ provider = "openai-mock", model = "mock-model" }]
+[[models]]
+name = "bench-lane"
+deployments = [{ provider = "bedrock-mock", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
+[[models]]
+name = "bench-pass-now"
+deployments = [{ provider = "openai-now", model = "mock-model" }]
+[[models]]
+name = "bench-lane-now"
+deployments = [{ provider = "bedrock-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
+TOML
+    SWITCHYARD_LOG=warn taskset -c 1 "$binary" serve --config "$WORK/$gw.toml" \
+        >"$WORK/gateway-$gw.out" 2>"$WORK/gateway-$gw.log" &
+    GW_PID[$gw]=$!
+    PIDS+=("${GW_PID[$gw]}")
+done
+for gw in "${GATEWAYS[@]}"; do
+    health=http://127.0.0.1:${GW_PORT[$gw]}/healthz
+    for _ in $(seq 100); do
+        curl -fsS -m 1 "$health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS -m 1 "$health" >/dev/null || { cat "$WORK/gateway-$gw.log" >&2; die "the $gw gateway did not start"; }
+done
+
+# The driver's arguments for one run: every gateway's URL and its lane's body ($1: "" or -now).
+LOAD_ARGS=()
+lanes() {
+    local gw lane
+    LOAD_ARGS=()
+    for gw in "${GATEWAYS[@]}"; do
+        lane=${gw%-*}$1
+        [[ -f "$WORK/$lane.json" ]] ||
+            jq -c --arg m "bench-$lane" '.model = $m | .stream = true' bench/body.json >"$WORK/$lane.json"
+        LOAD_ARGS+=(--url "http://127.0.0.1:${GW_PORT[$gw]}/v1/chat/completions" --body-file "$WORK/$lane.json")
+    done
+}
+for gw in "${GATEWAYS[@]}"; do
+    lane=${gw%-*}
+    jq -c --arg m "bench-$lane" '.model = $m | .stream = true' bench/body.json >"$WORK/$lane.json"
+    out=$(curl -fsS -m 10 -X POST -H 'content-type: application/json' --data-binary "@$WORK/$lane.json" \
+        "http://127.0.0.1:${GW_PORT[$gw]}/v1/chat/completions")
+    grep -q 'data: \[DONE\]' <<<"$out" || die "the $gw stream did not end with [DONE]: ${out:0:400}"
+done
+# A gateway's CPU time in ns, all its threads.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { print ns }'; }
+
+log "warm-up: 4 s"
+lanes ""
+taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration 4s --rate "$RATE" >/dev/null
+declare -A CPU_BEFORE
+for gw in "${GATEWAYS[@]}"; do CPU_BEFORE[$gw]=$(cpu_ns "${GW_PID[$gw]}"); done
+for round in $(seq "$ROUNDS"); do
+    log "round $round at load: $RATE streams/s in all for $DUR s"
+    taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration "${DUR}s" --rate "$RATE" >"$WORK/load$round.json"
+    sleep 1
+done
+declare -A CPU_US
+for k in "${!GATEWAYS[@]}"; do
+    gw=${GATEWAYS[$k]}
+    streams=$(for round in $(seq "$ROUNDS"); do jq ".lanes[$k].count" "$WORK/load$round.json"; done | awk '{ n += $1 } END { print n }')
+    CPU_US[$gw]=$(awk -v a="$(cpu_ns "${GW_PID[$gw]}")" -v b="${CPU_BEFORE[$gw]}" -v n="$streams" \
+        'BEGIN { printf "%.0f", (a - b) / n / 1000 }')
+done
+lanes -now
+for round in $(seq "$ROUNDS"); do
+    log "round $round one at a time, answers at once: 3 s"
+    taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration 3s --concurrency 1 >"$WORK/alone$round.json"
+    sleep 0.5
+done
+
+# Median over the rounds of run kind $1's field $2, lane index $3 minus lane index $4, in µs; with
+# the middle half of the rounds.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+    lo = v[int((NR - 1) * 0.25) + 1]; hi = v[int((NR - 1) * 0.75 + 0.5) + 1]; printf "%+.0f (%+.0f to %+.0f)", m, lo, hi }'; }
+added() {
+    for round in $(seq "$ROUNDS"); do
+        jq -r "(.lanes[$3].$2 - .lanes[$4].$2) * 1000" "$WORK/$1$round.json"
+    done | median
+}
+mkdir -p "$RESULTS"
+{
+    echo "# A/B: the translation lane's cost on two binaries, lane minus its own pass-through, µs"
+    echo
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- before: \`$BEFORE\`; after: \`$AFTER\`"
+    echo "- $ROUNDS rounds of $DUR s at $RATE streams/s in all (12 words 2 ms apart), and $ROUNDS rounds of 3 s one stream at a time against a mock answering at once; medians over the rounds, the middle half of the rounds in brackets."
+    echo
+    echo "| lane minus pass | before | after |"
+    echo "|---|---:|---:|"
+    echo "| at load: first byte p50 | $(added load ttfb_p50_ms 1 0) | $(added load ttfb_p50_ms 3 2) |"
+    echo "| at load: whole stream p50 | $(added load total_p50_ms 1 0) | $(added load total_p50_ms 3 2) |"
+    echo "| at load: gateway CPU per stream | $((CPU_US[lane-before] - CPU_US[pass-before])) | $((CPU_US[lane-after] - CPU_US[pass-after])) |"
+    echo "| one at a time: first byte p50 | $(added alone ttfb_p50_ms 1 0) | $(added alone ttfb_p50_ms 3 2) |"
+    echo "| one at a time: whole stream p50 | $(added alone total_p50_ms 1 0) | $(added alone total_p50_ms 3 2) |"
+    echo
+    echo "Gateway CPU per stream at load, µs: pass ${CPU_US[pass-before]} / ${CPU_US[pass-after]}, lane ${CPU_US[lane-before]} / ${CPU_US[lane-after]} (before / after)."
+} | tee "$RESULTS/ab.md"
