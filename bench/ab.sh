@@ -25,40 +25,14 @@ DUR=${BENCH_DURATION:-5}
 RATE=${BENCH_STREAM_RATE:-200}
 PORT=${BENCH_GATEWAY_PORT:-18380}
 RESULTS=$ROOT/bench/results
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sy-bench-ab.XXXXXX")
-PIDS=()
-
-log() { printf '[bench-ab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-cleanup() {
-    local status=$? pid
-    trap - EXIT
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
+BENCH_TAG=ab
+# shellcheck source=bench/lanes-lib.sh
+source "$ROOT/bench/lanes-lib.sh"
 for tool in jq taskset curl awk; do command -v "$tool" >/dev/null || die "needs $tool"; done
 for bin in "$BEFORE" "$AFTER" "$BIN/sy-mock-upstream" "$BIN/sy-bench-stream"; do
     [[ -x "$bin" ]] || die "no executable $bin"
 done
 
-# $1: a name; the rest: the mock's flags. Sets MOCK_ADDR (not a subshell, so PIDS keeps the PID).
-start_mock() {
-    local name=$1
-    shift
-    MOCK_ADDR=
-    : >"$WORK/$name.out"
-    taskset -c 0 "$BIN/sy-mock-upstream" --listen 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-    PIDS+=($!)
-    for _ in $(seq 100); do
-        MOCK_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
-        [[ -n "$MOCK_ADDR" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$MOCK_ADDR" ]] || die "the mock $name did not start"
-}
 start_mock mock --stream-chunks 12 --chunk-interval-ms 2
 MOCK=$MOCK_ADDR
 start_mock now --stream-chunks 12 --chunk-interval-ms 0
@@ -72,56 +46,10 @@ for k in "${!GATEWAYS[@]}"; do
     GW_PORT[$gw]=$((PORT + k))
     binary=$BEFORE
     [[ "$gw" == *-after ]] && binary=$AFTER
-    cat >"$WORK/$gw.toml" <<TOML
-[server]
-listen = "127.0.0.1:${GW_PORT[$gw]}"
-shutdown_grace_ms = 1000
-[storage]
-url = "sqlite://$WORK/state-$gw.db"
-[providers.openai-mock]
-kind = "openai-compatible"
-base_url = "http://$MOCK/v1"
-[providers.bedrock-mock]
-kind = "bedrock"
-base_url = "http://$MOCK"
-region = "us-east-1"
-access_key_id = "AKIDBENCHMARK000000"
-secret_access_key = "bench-secret-access-key"
-[providers.openai-now]
-kind = "openai-compatible"
-base_url = "http://$NOW/v1"
-[providers.bedrock-now]
-kind = "bedrock"
-base_url = "http://$NOW"
-region = "us-east-1"
-access_key_id = "AKIDBENCHMARK000000"
-secret_access_key = "bench-secret-access-key"
-[[models]]
-name = "bench-pass"
-deployments = [{ provider = "openai-mock", model = "mock-model" }]
-[[models]]
-name = "bench-lane"
-deployments = [{ provider = "bedrock-mock", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
-[[models]]
-name = "bench-pass-now"
-deployments = [{ provider = "openai-now", model = "mock-model" }]
-[[models]]
-name = "bench-lane-now"
-deployments = [{ provider = "bedrock-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
-TOML
-    SWITCHYARD_LOG=warn taskset -c 1 "$binary" serve --config "$WORK/$gw.toml" \
-        >"$WORK/gateway-$gw.out" 2>"$WORK/gateway-$gw.log" &
-    GW_PID[$gw]=$!
-    PIDS+=("${GW_PID[$gw]}")
+    lanes_config "${GW_PORT[$gw]}" "$WORK/state-$gw.db" >"$WORK/$gw.toml"
+    start_gateway "$binary" "$WORK/$gw.toml" "$gw"
 done
-for gw in "${GATEWAYS[@]}"; do
-    health=http://127.0.0.1:${GW_PORT[$gw]}/healthz
-    for _ in $(seq 100); do
-        curl -fsS -m 1 "$health" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    curl -fsS -m 1 "$health" >/dev/null || { cat "$WORK/gateway-$gw.log" >&2; die "the $gw gateway did not start"; }
-done
+for gw in "${GATEWAYS[@]}"; do await_gateway "$gw" "${GW_PORT[$gw]}"; done
 
 # The driver's arguments for one run: every gateway's URL and its lane's body ($1: "" or -now).
 LOAD_ARGS=()

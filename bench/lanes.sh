@@ -44,20 +44,9 @@ CHUNKS=12
 INTERVAL_MS=2
 BIN=$ROOT/target/release
 RESULTS=$ROOT/bench/results
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sy-bench-lanes.XXXXXX")
-PIDS=()
-
-log() { printf '[bench-lanes %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-cleanup() {
-    local status=$? pid
-    trap - EXIT
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
+BENCH_TAG=lanes
+# shellcheck source=bench/lanes-lib.sh
+source "$ROOT/bench/lanes-lib.sh"
 
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
     log "building release binaries"
@@ -65,100 +54,22 @@ if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
 fi
 for tool in jq taskset curl awk; do command -v "$tool" >/dev/null || die "needs $tool"; done
 
-# $1: a name; the rest: the mock's flags. Sets MOCK_ADDR (not a subshell, so PIDS keeps the PID).
-start_mock() {
-    local name=$1
-    shift
-    MOCK_ADDR=
-    taskset -c 0 "$BIN/sy-mock-upstream" --listen 127.0.0.1:0 "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-    PIDS+=($!)
-    for _ in $(seq 100); do
-        MOCK_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
-        [[ -n "$MOCK_ADDR" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$MOCK_ADDR" ]] || die "the mock $name did not start"
-}
 start_mock mock --stream-chunks "$CHUNKS" --chunk-interval-ms "$INTERVAL_MS"
 MOCK=$MOCK_ADDR
 # The same answers at once, for timing a request alone (the whole answer is the gateway's work).
 start_mock now --stream-chunks "$CHUNKS" --chunk-interval-ms 0
 NOW=$MOCK_ADDR
 
-cat >"$WORK/lanes.toml" <<EOF
-[server]
-listen = "127.0.0.1:$PORT"
-shutdown_grace_ms = 1000
-[storage]
-url = "sqlite://$WORK/state.db"
-[providers.openai-mock]
-kind = "openai-compatible"
-base_url = "http://$MOCK/v1"
-[providers.bedrock-mock]
-kind = "bedrock"
-base_url = "http://$MOCK"
-region = "us-east-1"
-access_key_id = "AKIDBENCHMARK000000"
-secret_access_key = "bench-secret-access-key"
-[providers.openai-now]
-kind = "openai-compatible"
-base_url = "http://$NOW/v1"
-[providers.bedrock-now]
-kind = "bedrock"
-base_url = "http://$NOW"
-region = "us-east-1"
-access_key_id = "AKIDBENCHMARK000000"
-secret_access_key = "bench-secret-access-key"
-[providers.bedrock-key]
-kind = "bedrock"
-base_url = "http://$MOCK"
-region = "us-east-1"
-api_key = "bench-bedrock-api-key"
-[providers.bedrock-key-now]
-kind = "bedrock"
-base_url = "http://$NOW"
-region = "us-east-1"
-api_key = "bench-bedrock-api-key"
-[[models]]
-name = "bench-key"
-deployments = [{ provider = "bedrock-key", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
-[[models]]
-name = "bench-key-now"
-deployments = [{ provider = "bedrock-key-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
-[[models]]
-name = "bench-pass"
-deployments = [{ provider = "openai-mock", model = "mock-model" }]
-[[models]]
-name = "bench-lane"
-deployments = [{ provider = "bedrock-mock", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
-[[models]]
-name = "bench-pass-now"
-deployments = [{ provider = "openai-now", model = "mock-model" }]
-[[models]]
-name = "bench-lane-now"
-deployments = [{ provider = "bedrock-now", model = "anthropic.claude-3-5-sonnet-20240620-v1:0" }]
-EOF
 # One gateway per lane: the same configuration on its own port, with its own state.
 GATEWAYS=(pass lane key ant again)
 declare -A GW_PID GW_PORT
 for k in "${!GATEWAYS[@]}"; do
     gw=${GATEWAYS[$k]}
     GW_PORT[$gw]=$((PORT + k))
-    sed -e "s|127.0.0.1:$PORT|127.0.0.1:${GW_PORT[$gw]}|" -e "s|$WORK/state.db|$WORK/state-$gw.db|" \
-        "$WORK/lanes.toml" >"$WORK/lanes-$gw.toml"
-    SWITCHYARD_LOG=warn taskset -c 1 "$BIN/switchyard" serve --config "$WORK/lanes-$gw.toml" \
-        >"$WORK/gateway-$gw.out" 2>"$WORK/gateway-$gw.log" &
-    GW_PID[$gw]=$!
-    PIDS+=("${GW_PID[$gw]}")
+    lanes_config "${GW_PORT[$gw]}" "$WORK/state-$gw.db" >"$WORK/lanes-$gw.toml"
+    start_gateway "$BIN/switchyard" "$WORK/lanes-$gw.toml" "$gw"
 done
-for gw in "${GATEWAYS[@]}"; do
-    health=http://127.0.0.1:${GW_PORT[$gw]}/healthz
-    for _ in $(seq 100); do
-        curl -fsS -m 1 "$health" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    curl -fsS -m 1 "$health" >/dev/null || { cat "$WORK/gateway-$gw.log" >&2; die "the $gw gateway did not start"; }
-done
+for gw in "${GATEWAYS[@]}"; do await_gateway "$gw" "${GW_PORT[$gw]}"; done
 # The URL of lane $1: its gateway's (a -now lane uses its lane's), the Anthropic lane at /v1/messages.
 lane_url() {
     local gw=${1%-now}
