@@ -6,7 +6,7 @@
 //! allocations per streamed answer. Here the frame stays one `Bytes`: both CRCs are computed over
 //! whole slices, the headers are validated in place, and the payload is a slice of the frame.
 //! The crate still writes every frame the gateway sends, and its reader is the oracle this one is
-//! tested against (`tests::frames_are_read_as_the_crate_reads_them`).
+//! tested against (`read_tests::frames_are_read_as_the_crate_reads_them`).
 //!
 //! Layout (big-endian): total length u32, headers length u32, prelude CRC u32 (of the first 8
 //! bytes), headers, payload, message CRC u32 (of everything before it).
