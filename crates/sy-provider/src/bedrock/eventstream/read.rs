@@ -32,7 +32,6 @@ pub(super) fn read_frame(frame: Bytes) -> Result<Frame, EventStreamError> {
     }
     let headers_end = PRELUDE_LEN + headers_len;
     let headers = Headers::validated(&frame[PRELUDE_LEN..headers_end])?;
-    let payload = |name| headers.string(name).map(|s| frame.slice_ref(s.as_bytes()));
     let required = |name: &str| {
         headers.string(name).map(known_name).ok_or_else(|| {
             EventStreamError(format!("an event-stream frame has no `{name}` header"))
@@ -53,7 +52,10 @@ pub(super) fn read_frame(frame: Bytes) -> Result<Frame, EventStreamError> {
         Some("error") => (
             MessageType::Error,
             required(":error-code")?,
-            payload(":error-message").unwrap_or_default(),
+            headers
+                .string(":error-message")
+                .map(|message| frame.slice_ref(message.as_bytes()))
+                .unwrap_or_default(),
         ),
         Some(other) => {
             return Err(EventStreamError(format!(
