@@ -25,12 +25,15 @@ pub(crate) fn sensitive(value: &str) -> Result<HeaderValue, String> {
 /// Percent-encodes everything but RFC 3986 unreserved characters, so the value stays one path
 /// segment (a Bedrock ARN's `/` and `:` included).
 pub(crate) fn encode_path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
     out

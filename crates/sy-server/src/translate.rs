@@ -223,7 +223,7 @@ pub fn decode_answer(
 /// The gateway's identity for the answer the caller sees.
 pub fn meta(request_id: &str, model: &str) -> ResponseMeta {
     ResponseMeta {
-        id: format!("chatcmpl-{request_id}"),
+        id: ["chatcmpl-", request_id].concat(),
         model: model.to_owned(),
         created: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

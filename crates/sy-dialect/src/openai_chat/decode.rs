@@ -238,6 +238,8 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     dropped.sort_unstable();
 
     let mut request = Request::new(Origin::OpenAiChat);
+    request.messages.reserve(body.messages.len());
+    request.tools.reserve(body.tools.len());
     for (i, raw) in body.messages.iter().enumerate() {
         decode_message(raw, i, &mut request, &mut dropped)?;
     }
@@ -417,7 +419,7 @@ fn decode_message(
     request: &mut Request,
     dropped: &mut Vec<String>,
 ) -> Result<(), DialectError> {
-    let path = format!("messages[{i}]");
+    let path = item_path("messages", i);
     let message: WireMessage = serde_json::from_str(raw.get())
         .map_err(|e| DialectError::invalid(path.as_str(), e.to_string()))?;
     if message.name.is_some() && !matches!(message.role, WireRole::Tool | WireRole::Function) {
@@ -461,14 +463,14 @@ fn decode_message(
             if let Some(refusal) = message.refusal {
                 parts.push(Part::new(
                     PartKind::Text(refusal),
-                    format!("{path}.refusal"),
+                    field_path(&path, "refusal"),
                 ));
             }
             for (j, call) in message.tool_calls.into_iter().enumerate() {
-                let origin = format!("{path}.tool_calls[{j}]");
+                let origin = item_path(&field_path(&path, "tool_calls"), j);
                 let arguments = RawJson::tool_arguments(
                     &call.function.arguments,
-                    &format!("{origin}.function.arguments"),
+                    &field_path(&origin, "function.arguments"),
                 )?;
                 parts.push(Part::new(
                     PartKind::ToolCall(ToolCall {
@@ -515,6 +517,25 @@ fn decode_message(
     Ok(())
 }
 
+/// `{base}[{index}]`, the JSON path of an array item. Every message and part of every request
+/// gets one, so paths are written without the formatting machinery, whose code costs more than
+/// the rest of a path's work when it runs from cold caches.
+fn item_path(base: &str, index: usize) -> String {
+    let mut digits = itoa::Buffer::new();
+    let index = digits.format(index);
+    let mut path = String::with_capacity(base.len() + index.len() + 2);
+    path.push_str(base);
+    path.push('[');
+    path.push_str(index);
+    path.push(']');
+    path
+}
+
+/// `{base}.{field}`.
+fn field_path(base: &str, field: &str) -> String {
+    [base, ".", field].concat()
+}
+
 /// A field the message's role or the part's type needs.
 fn required<T>(value: Option<T>, path: &str, field: &str) -> Result<T, DialectError> {
     value.ok_or_else(|| DialectError::invalid(format!("{path}.{field}"), "missing"))
@@ -524,12 +545,12 @@ fn required<T>(value: Option<T>, path: &str, field: &str) -> Result<T, DialectEr
 /// each piece.
 fn text_only(content: Content, path: &str) -> Result<Vec<(String, String)>, DialectError> {
     match content {
-        TextOr::Text(text) => Ok(vec![(text, format!("{path}.content"))]),
+        TextOr::Text(text) => Ok(vec![(text, field_path(path, "content"))]),
         TextOr::Items(parts) => parts
             .into_iter()
             .enumerate()
             .map(|(j, part)| {
-                let origin = format!("{path}.content[{j}]");
+                let origin = item_path(&field_path(path, "content"), j);
                 match part.r#type {
                     PartType::Text => Ok((required(part.text, &origin, "text")?, origin)),
                     PartType::Refusal => Ok((required(part.refusal, &origin, "refusal")?, origin)),
@@ -549,14 +570,15 @@ fn user_parts(
         TextOr::Text(text) => {
             return Ok(vec![Part::new(
                 PartKind::Text(text),
-                format!("{path}.content"),
+                field_path(path, "content"),
             )]);
         }
         TextOr::Items(parts) => parts,
     };
     let mut out = Vec::with_capacity(parts.len());
+    let content = field_path(path, "content");
     for (j, part) in parts.into_iter().enumerate() {
-        let origin = format!("{path}.content[{j}]");
+        let origin = item_path(&content, j);
         let kind = match part.r#type {
             PartType::Text => PartKind::Text(required(part.text, &origin, "text")?),
             PartType::Refusal => PartKind::Text(required(part.refusal, &origin, "refusal")?),
@@ -646,7 +668,7 @@ struct WireFunctionDef {
 }
 
 fn decode_tool(raw: &RawValue, i: usize) -> Result<ToolDefinition, DialectError> {
-    let origin = format!("tools[{i}]");
+    let origin = item_path("tools", i);
     let invalid = |e: serde_json::Error| DialectError::invalid(origin.as_str(), e.to_string());
     let tagged: Tagged = serde_json::from_str(raw.get()).map_err(invalid)?;
     match tagged.r#type.as_str() {

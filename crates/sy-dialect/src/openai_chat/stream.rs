@@ -11,7 +11,6 @@
 //! each chunk only to serialize it at once cost more than the rest of the translation.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde_json::Value;
 
@@ -87,7 +86,8 @@ impl ChunkEncoder {
             failed: false,
             tools: BTreeMap::new(),
             usage: None,
-            buf: String::new(),
+            // Room for a typical chunk, so the first ones do not grow it step by step.
+            buf: String::with_capacity(256),
         }
     }
 
@@ -281,8 +281,7 @@ fn chunk(json: &str, error: bool) -> Chunk {
 }
 
 fn push_u64(out: &mut String, n: u64) {
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{n}");
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.

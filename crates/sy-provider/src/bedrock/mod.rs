@@ -106,11 +106,14 @@ impl BedrockUpstream {
         if upstream_model.is_empty() {
             return Err(GatewayError::internal("a Bedrock model id is empty"));
         }
-        let text = format!(
-            "{}/model/{}/{action}",
-            self.endpoint,
-            encode_path_segment(upstream_model)
-        );
+        let text = [
+            self.endpoint.as_str(),
+            "/model/",
+            &encode_path_segment(upstream_model),
+            "/",
+            action,
+        ]
+        .concat();
         text.parse().map_err(|e| {
             GatewayError::internal(format!("cannot build the upstream URL {text:?}: {e}"))
         })
