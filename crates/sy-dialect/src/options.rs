@@ -1,5 +1,6 @@
 //! What a codec needs from its caller, and what it hands back besides the body.
 
+use crate::DialectError;
 use crate::canonical::Request;
 
 /// Settings for encoding a request for an upstream.
@@ -50,6 +51,17 @@ pub struct Encoded {
     pub translation: Translation,
     /// JSON paths of harmless fields the target has no place for and that were left out.
     pub dropped: Vec<String>,
+}
+
+/// An encoder's wire struct written as the body, in a buffer sized for `request` up front.
+pub(crate) fn encode_body(
+    body: &impl serde::Serialize,
+    request: &Request,
+) -> Result<Vec<u8>, DialectError> {
+    let mut bytes = Vec::with_capacity(request.encoded_len_hint());
+    serde_json::to_writer(&mut bytes, body)
+        .map_err(|e| DialectError::invalid("$", e.to_string()))?;
+    Ok(bytes)
 }
 
 /// What an encoding did that the answer's decoder must undo.

@@ -2,7 +2,7 @@
 //! images, which the JSON-value fixtures cannot express.
 
 use sy_dialect::canonical::ImageSource;
-use sy_dialect::{EncodeOptions, anthropic, converse, openai_chat};
+use sy_dialect::{EncodeOptions, anthropic, converse, gemini, openai_chat};
 
 fn text(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
@@ -65,4 +65,43 @@ fn fetched_url_images_can_replace_urls_before_encoding() {
             r#"{"messages":[{"role":"user","content":[{"image":{"format":"png","source":{"bytes":"iVBOR"}}}]}]}"#
         )
     );
+}
+
+/// Encoders size their buffer from `encoded_len_hint`, so that writing a body never copies it
+/// into a larger one. A conversation with every common part must fit in every dialect.
+#[test]
+fn a_conversation_is_encoded_within_its_size_hint_in_every_dialect() {
+    let body = br#"{"model":"m","temperature":0.3,"max_tokens":256,"stop":["END"],"messages":[
+        {"role":"system","content":"You are a concise support assistant for an online shop. Answer in plain English."},
+        {"role":"user","content":[{"type":"text","text":"Where is order NW-48213? It says \"label created\"."},
+            {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}}]},
+        {"role":"assistant","content":"Let me look that up.","tool_calls":[{"id":"call_1","type":"function",
+            "function":{"name":"track_order","arguments":"{\"order\":\"NW-48213\"}"}}]},
+        {"role":"tool","tool_call_id":"call_1","content":"{\"status\":\"label created\",\"days\":4}"},
+        {"role":"user","content":"Can I still change the tent colour from olive to orange?"}],
+        "tools":[{"type":"function","function":{"name":"track_order","description":"Look up an order",
+            "parameters":{"type":"object","properties":{"order":{"type":"string"}},"required":["order"]}}}]}"#;
+    let request = match openai_chat::decode_request(body) {
+        Ok(decoded) => decoded.request,
+        Err(e) => panic!("the conversation does not decode: {e}"),
+    };
+    let hint = request.encoded_len_hint();
+    let options = EncodeOptions::new("model");
+    for (dialect, encoded) in [
+        ("openai", openai_chat::encode_request(&request, &options)),
+        ("anthropic", anthropic::encode_request(&request, &options)),
+        ("converse", converse::encode_request(&request, &options)),
+        ("gemini", gemini::encode_request(&request, &options)),
+    ] {
+        let body = match encoded {
+            Ok(encoded) => encoded.body,
+            Err(e) => panic!("{dialect}: {e}"),
+        };
+        assert!(
+            body.len() <= hint && body.capacity() == hint,
+            "{dialect}: {} bytes in a buffer of {} (hint {hint})",
+            body.len(),
+            body.capacity()
+        );
+    }
 }

@@ -278,7 +278,9 @@ fn answer_side(frames: &[Bytes], translation: &Translation) -> anyhow::Result<By
         created: 1_700_000_000,
     };
     let mut encoder = ChunkEncoder::new(meta, false);
-    let mut out = BytesMut::new();
+    // Sized for the whole answer: the gateway writes each chunk into a buffer of its own size,
+    // so growing one buffer step by step here would time work the gateway does not do.
+    let mut out = BytesMut::with_capacity(4096);
     let mut write = |json: &str, _error: bool| {
         out.put_slice(b"data: ");
         out.put_slice(json.as_bytes());

@@ -356,7 +356,7 @@ pub(super) fn encode_request(
         metadata: request.user.as_deref().map(|user_id| Metadata { user_id }),
         stream: request.stream,
     };
-    let body = serde_json::to_vec(&body).map_err(|e| DialectError::invalid("$", e.to_string()))?;
+    let body = crate::options::encode_body(&body, request)?;
     Ok(Encoded {
         body,
         translation,

@@ -117,6 +117,33 @@ impl Request {
         }
     }
 
+    /// About how many bytes this request's JSON body takes in any dialect: its texts, payloads
+    /// and schemas, with room for the keys around them. Encoders size their output with it, so
+    /// that writing a body does not grow the buffer step by step, copying it at every step.
+    pub fn encoded_len_hint(&self) -> usize {
+        let system: usize = self.system.iter().map(|p| p.text.len() + PER_ITEM).sum();
+        let messages: usize = self
+            .messages
+            .iter()
+            .map(|m| PER_ITEM + m.content.iter().map(part_len_hint).sum::<usize>())
+            .sum();
+        let tools: usize = self
+            .tools
+            .iter()
+            .map(|t| {
+                PER_ITEM
+                    + t.name.len()
+                    + t.description.as_ref().map_or(0, String::len)
+                    + t.parameters.as_ref().map_or(0, |p| p.as_str().len())
+            })
+            .sum();
+        let format = match &self.response_format {
+            Some(ResponseFormat::JsonSchema { schema, .. }) => schema.as_str().len(),
+            _ => 0,
+        };
+        256 + system + messages + tools + format
+    }
+
     /// Every image given by URL, with where it came from, so a gateway that fetches URLs can
     /// replace them with bytes before encoding for a target that takes no URLs.
     pub fn url_images_mut(&mut self) -> Vec<(&str, &mut ImageSource)> {
@@ -126,6 +153,36 @@ impl Request {
         }
         out
     }
+}
+
+/// What a part's keys and punctuation take, roughly, in any dialect.
+const PER_ITEM: usize = 48;
+
+fn part_len_hint(part: &Part) -> usize {
+    PER_ITEM
+        + match &part.kind {
+            PartKind::Text(text) | PartKind::RedactedReasoning(text) => text.len(),
+            PartKind::Image(Image {
+                source: ImageSource::Base64 { data, .. },
+            }) => data.len(),
+            PartKind::Image(Image {
+                source: ImageSource::Url(url),
+            }) => url.len(),
+            PartKind::Document(Document {
+                source: DocumentSource::Pdf { data } | DocumentSource::Text(data),
+                ..
+            }) => data.len(),
+            PartKind::Json(json) => json.as_str().len(),
+            PartKind::ToolCall(call) => {
+                call.id.len() + call.name.len() + call.arguments.as_str().len()
+            }
+            PartKind::ToolResult(result) => {
+                result.call_id.len() + result.content.iter().map(part_len_hint).sum::<usize>()
+            }
+            PartKind::Reasoning(block) => {
+                block.text.len() + block.signature.as_ref().map_or(0, String::len)
+            }
+        }
 }
 
 fn collect_url_images<'a>(part: &'a mut Part, out: &mut Vec<(&'a str, &'a mut ImageSource)>) {

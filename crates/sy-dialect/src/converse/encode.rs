@@ -456,7 +456,7 @@ pub(super) fn encode_request(
         additional_model_request_fields: additional,
         output_config,
     };
-    let bytes = serde_json::to_vec(&body).map_err(|e| DialectError::invalid("$", e.to_string()))?;
+    let bytes = crate::options::encode_body(&body, request)?;
     Ok(Encoded {
         body: bytes,
         translation,

@@ -286,7 +286,7 @@ pub(super) fn encode_request(
             }),
         },
     };
-    let body = serde_json::to_vec(&body).map_err(|e| DialectError::invalid("$", e.to_string()))?;
+    let body = crate::options::encode_body(&body, request)?;
     Ok(Encoded {
         body,
         translation: Translation::default(),
