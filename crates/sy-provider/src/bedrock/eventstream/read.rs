@@ -31,29 +31,28 @@ pub(super) fn read_frame(frame: Bytes) -> Result<Frame, EventStreamError> {
         return Err(corrupt("the message checksum does not match"));
     }
     let headers_end = PRELUDE_LEN + headers_len;
-    let headers = Headers::validated(&frame[PRELUDE_LEN..headers_end])?;
-    let required = |name: &str| {
-        headers.string(name).map(known_name).ok_or_else(|| {
+    let headers = Known::read(&frame[PRELUDE_LEN..headers_end])?;
+    let required = |value: Option<Value<'_>>, name: &str| {
+        string(value).map(known_name).ok_or_else(|| {
             EventStreamError(format!("an event-stream frame has no `{name}` header"))
         })
     };
-    let (message_type, name, payload) = match headers.string(":message-type") {
+    let (message_type, name, payload) = match string(headers.message_type) {
         Some("event") => (
             MessageType::Event,
-            required(":event-type")?,
+            required(headers.event_type, ":event-type")?,
             frame.slice(headers_end..body_end),
         ),
         Some("exception") => (
             MessageType::Exception,
-            required(":exception-type")?,
+            required(headers.exception_type, ":exception-type")?,
             frame.slice(headers_end..body_end),
         ),
         // A generic error has no payload of its own: its message is a header.
         Some("error") => (
             MessageType::Error,
-            required(":error-code")?,
-            headers
-                .string(":error-message")
+            required(headers.error_code, ":error-code")?,
+            string(headers.error_message)
                 .map(|message| frame.slice_ref(message.as_bytes()))
                 .unwrap_or_default(),
         ),
@@ -85,37 +84,50 @@ fn be_u32(bytes: &[u8]) -> u32 {
     u32::from_be_bytes(word)
 }
 
-/// A frame's headers, checked whole: every one well formed, names and strings UTF-8.
-struct Headers<'a>(&'a [u8]);
-
 /// A header's value, as far as reading a frame needs it.
+#[derive(Clone, Copy)]
 enum Value<'a> {
     String(&'a str),
     Other,
 }
 
-impl<'a> Headers<'a> {
-    fn validated(bytes: &'a [u8]) -> Result<Self, EventStreamError> {
+/// The headers a frame is read by, each the first header of its name (later ones are ignored,
+/// as the crate ignores them), found in the one pass that checks every header.
+#[derive(Default)]
+struct Known<'a> {
+    message_type: Option<Value<'a>>,
+    event_type: Option<Value<'a>>,
+    exception_type: Option<Value<'a>>,
+    error_code: Option<Value<'a>>,
+    error_message: Option<Value<'a>>,
+}
+
+impl<'a> Known<'a> {
+    /// Reads a frame's headers whole: every one well formed, names and strings UTF-8.
+    fn read(bytes: &'a [u8]) -> Result<Self, EventStreamError> {
+        let mut known = Self::default();
         let mut rest = bytes;
         while !rest.is_empty() {
-            next_header(&mut rest)?;
+            let (name, value) = next_header(&mut rest)?;
+            let slot = match name {
+                ":message-type" => &mut known.message_type,
+                ":event-type" => &mut known.event_type,
+                ":exception-type" => &mut known.exception_type,
+                ":error-code" => &mut known.error_code,
+                ":error-message" => &mut known.error_message,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
         }
-        Ok(Self(bytes))
+        Ok(known)
     }
+}
 
-    /// The string value of the first header called `name`; `None` when there is none, or when
-    /// the first one's value is not a string.
-    fn string(&self, name: &str) -> Option<&'a str> {
-        let mut rest = self.0;
-        while let Ok((header, value)) = next_header(&mut rest) {
-            if header == name {
-                return match value {
-                    Value::String(s) => Some(s),
-                    Value::Other => None,
-                };
-            }
-        }
-        None
+/// A header's string value; `None` when there is no such header or its value is not a string.
+fn string(value: Option<Value<'_>>) -> Option<&str> {
+    match value {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Other) | None => None,
     }
 }
 
