@@ -204,7 +204,13 @@ impl TranslatedStream {
                         // Usage reported earlier in this delivery counts as reported.
                         let have_usage = self.usage.is_some()
                             || events.iter().any(|e| matches!(e, StreamEvent::Usage(_)));
-                        events.extend(decode_frame(&mut self.decoder, &frame, have_usage));
+                        let decoded = decode_frame(&mut self.decoder, &frame, have_usage);
+                        // Mostly one frame per delivery: keep its list rather than copy it.
+                        if events.is_empty() {
+                            events = decoded;
+                        } else {
+                            events.extend(decoded);
+                        }
                         next = reader.next_buffered();
                     }
                     Read::Events(events)
