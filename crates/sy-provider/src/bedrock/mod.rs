@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http::uri::{Authority, Parts, PathAndQuery, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
 use sy_config::{BedrockAuth, Timeouts};
@@ -33,6 +34,11 @@ pub struct BedrockUpstream {
     /// `https://bedrock-runtime.{region}.amazonaws.com`, or a configured base URL (which may end
     /// in a path prefix, kept before `/model/...`).
     endpoint: String,
+    /// The endpoint's scheme and host, parsed once: a request's URL is built around them.
+    scheme: Scheme,
+    authority: Authority,
+    /// The endpoint's path prefix without its last `/`; usually empty.
+    prefix: String,
     auth: Auth,
     client: HttpClient,
 }
@@ -79,8 +85,25 @@ impl BedrockUpstream {
                 Auth::Bearer(sensitive(&format!("Bearer {}", key.expose()))?)
             }
         };
+        let endpoint = endpoint.trim_end_matches('/');
+        let parsed: Uri = endpoint
+            .parse()
+            .map_err(|e| format!("the Bedrock endpoint {endpoint:?} is not a URL: {e}"))?;
+        let (Some(scheme), Some(authority)) = (parsed.scheme(), parsed.authority()) else {
+            return Err(format!(
+                "the Bedrock endpoint {endpoint:?} needs a scheme and a host"
+            ));
+        };
+        if parsed.query().is_some() {
+            return Err(format!(
+                "the Bedrock endpoint {endpoint:?} cannot have a query"
+            ));
+        }
         Ok(Self {
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            prefix: parsed.path().trim_end_matches('/').to_owned(),
+            endpoint: endpoint.to_owned(),
             auth,
             client: client::build(timeouts.connect)?,
         })
@@ -106,17 +129,24 @@ impl BedrockUpstream {
         if upstream_model.is_empty() {
             return Err(GatewayError::internal("a Bedrock model id is empty"));
         }
-        let text = [
-            self.endpoint.as_str(),
+        // Only the path is new for each request; the scheme and host were parsed once.
+        let path = [
+            self.prefix.as_str(),
             "/model/",
             &encode_path_segment(upstream_model),
             "/",
             action,
         ]
         .concat();
-        text.parse().map_err(|e| {
-            GatewayError::internal(format!("cannot build the upstream URL {text:?}: {e}"))
-        })
+        let invalid = |e: &dyn fmt::Display| {
+            GatewayError::internal(format!("cannot build the upstream URL from {path:?}: {e}"))
+        };
+        let mut parts = Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query =
+            Some(PathAndQuery::try_from(path.as_str()).map_err(|e| invalid(&e))?);
+        Uri::from_parts(parts).map_err(|e| invalid(&e))
     }
 
     pub async fn send(

@@ -77,6 +77,22 @@ fn urls_keep_the_model_id_in_one_encoded_segment() {
     }
 }
 
+#[test]
+fn an_endpoint_without_a_host_or_with_a_query_is_refused_at_start() {
+    let auth = BedrockAuth::ApiKey {
+        key: Secret::new("k"),
+        origin: CredentialOrigin::Config,
+    };
+    for endpoint in [
+        "bedrock.example",
+        "/model",
+        "http://127.0.0.1:9/bedrock?x=1",
+    ] {
+        let built = BedrockUpstream::new(endpoint, "us-east-1", &auth, &Timeouts::default());
+        assert!(built.is_err(), "{endpoint} was taken");
+    }
+}
+
 /// The vector in the protocol notes: boto3 1.43.11 signed this Converse call, and the signature
 /// was recomputed independently.
 #[test]
