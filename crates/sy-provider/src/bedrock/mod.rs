@@ -31,13 +31,12 @@ static BEDROCK_ACCEPT: HeaderName = HeaderName::from_static("x-amzn-bedrock-acce
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub struct BedrockUpstream {
-    /// `https://bedrock-runtime.{region}.amazonaws.com`, or a configured base URL (which may end
-    /// in a path prefix, kept before `/model/...`).
-    endpoint: String,
-    /// The endpoint's scheme and host, parsed once: a request's URL is built around them.
+    /// The scheme and host of `https://bedrock-runtime.{region}.amazonaws.com` or of a configured
+    /// base URL, parsed once: a request's URL is built around them.
     scheme: Scheme,
     authority: Authority,
-    /// The endpoint's path prefix without its last `/`; usually empty.
+    /// A configured base URL's path prefix (kept before `/model/...`) without its last `/`;
+    /// usually empty.
     prefix: String,
     auth: Auth,
     client: HttpClient,
@@ -56,7 +55,10 @@ impl fmt::Debug for BedrockUpstream {
             Auth::Bearer(_) => "Bearer(<redacted>)".to_owned(),
         };
         f.debug_struct("BedrockUpstream")
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &format_args!("{}://{}{}", self.scheme, self.authority, self.prefix),
+            )
             .field("auth", &auth)
             .finish_non_exhaustive()
     }
@@ -103,7 +105,6 @@ impl BedrockUpstream {
             scheme: scheme.clone(),
             authority: authority.clone(),
             prefix: parsed.path().trim_end_matches('/').to_owned(),
-            endpoint: endpoint.to_owned(),
             auth,
             client: client::build(timeouts.connect)?,
         })

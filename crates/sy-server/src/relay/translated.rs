@@ -171,13 +171,7 @@ impl TranslatedStream {
                     parser.push(&chunk);
                     let mut events = Vec::new();
                     while let Some(event) = parser.next_event() {
-                        let decoded = decode_sse(&mut self.decoder, &event);
-                        // Mostly one event per read: keep its list rather than copy it.
-                        if events.is_empty() {
-                            events = decoded;
-                        } else {
-                            events.extend(decoded);
-                        }
+                        append(&mut events, decode_sse(&mut self.decoder, &event));
                     }
                     Read::Events(events)
                 }
@@ -204,13 +198,10 @@ impl TranslatedStream {
                         // Usage reported earlier in this delivery counts as reported.
                         let have_usage = self.usage.is_some()
                             || events.iter().any(|e| matches!(e, StreamEvent::Usage(_)));
-                        let decoded = decode_frame(&mut self.decoder, &frame, have_usage);
-                        // Mostly one frame per delivery: keep its list rather than copy it.
-                        if events.is_empty() {
-                            events = decoded;
-                        } else {
-                            events.extend(decoded);
-                        }
+                        append(
+                            &mut events,
+                            decode_frame(&mut self.decoder, &frame, have_usage),
+                        );
                         next = reader.next_buffered();
                     }
                     Read::Events(events)
@@ -267,6 +258,16 @@ impl TranslatedStream {
 
 /// One event-stream frame: a ConverseStream event, an InvokeModelWithResponseStream `chunk`, or
 /// an exception.
+/// Adds one unit's events to a delivery's. Mostly a delivery holds one unit: its list is kept
+/// rather than copied.
+fn append(events: &mut Vec<StreamEvent>, decoded: Vec<StreamEvent>) {
+    if events.is_empty() {
+        *events = decoded;
+    } else {
+        events.extend(decoded);
+    }
+}
+
 fn decode_frame(decoder: &mut Decoder, frame: &Frame, have_usage: bool) -> Vec<StreamEvent> {
     match decoder {
         Decoder::Converse(decoder) => decoder.push(&frame.name, &frame.payload),
