@@ -256,8 +256,6 @@ impl TranslatedStream {
     }
 }
 
-/// One event-stream frame: a ConverseStream event, an InvokeModelWithResponseStream `chunk`, or
-/// an exception.
 /// Adds one unit's events to a delivery's. Mostly a delivery holds one unit: its list is kept
 /// rather than copied.
 fn append(events: &mut Vec<StreamEvent>, decoded: Vec<StreamEvent>) {
@@ -268,6 +266,8 @@ fn append(events: &mut Vec<StreamEvent>, decoded: Vec<StreamEvent>) {
     }
 }
 
+/// One event-stream frame: a ConverseStream event, an InvokeModelWithResponseStream `chunk`, or
+/// an exception.
 fn decode_frame(decoder: &mut Decoder, frame: &Frame, have_usage: bool) -> Vec<StreamEvent> {
     match decoder {
         Decoder::Converse(decoder) => decoder.push(&frame.name, &frame.payload),
