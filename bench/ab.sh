@@ -11,7 +11,7 @@
 # e.g. `git stash; cargo build --release -p switchyard; cp target/release/switchyard /tmp/before;
 # git stash pop; cargo build --release -p switchyard; bench/ab.sh /tmp/before`.
 # Knobs: BENCH_ROUNDS (16), BENCH_DURATION (5 s per round at load), BENCH_STREAM_RATE (200
-# streams/s in all), BENCH_GATEWAY_PORT (18380: the first of four). Needs the mock and driver of
+# streams/s in all), BENCH_ARRIVALS (random or even), BENCH_GATEWAY_PORT (18380: the first of four). Needs the mock and driver of
 # `cargo build --release -p sy-testkit -p sy-bench --bins`. Writes bench/results/ab.md.
 set -euo pipefail
 
@@ -23,6 +23,14 @@ AFTER=${2:-$BIN/switchyard}
 ROUNDS=${BENCH_ROUNDS:-16}
 DUR=${BENCH_DURATION:-5}
 RATE=${BENCH_STREAM_RATE:-200}
+# Streams at load start at random moments (seeded by the round), so that every request meets
+# every phase of the other streams' deliveries; BENCH_ARRIVALS=even spaces them evenly, as runs
+# before 2026-11-27 evening did.
+case ${BENCH_ARRIVALS:-random} in
+random) ARRIVALS=(--random-arrivals SEED) ;;
+even) ARRIVALS=() ;;
+*) echo "BENCH_ARRIVALS is random or even" >&2; exit 1 ;;
+esac
 PORT=${BENCH_GATEWAY_PORT:-18380}
 RESULTS=$ROOT/bench/results
 BENCH_TAG=ab
@@ -80,7 +88,8 @@ declare -A CPU_BEFORE
 for gw in "${GATEWAYS[@]}"; do CPU_BEFORE[$gw]=$(cpu_ns "${GW_PID[$gw]}"); done
 for round in $(seq "$ROUNDS"); do
     log "round $round at load: $RATE streams/s in all for $DUR s"
-    taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration "${DUR}s" --rate "$RATE" >"$WORK/load$round.json"
+    taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration "${DUR}s" --rate "$RATE" \
+        "${ARRIVALS[@]/SEED/$round}" --samples "$WORK/load$round.txt" >"$WORK/load$round.json"
     sleep 1
 done
 declare -A CPU_US
@@ -93,7 +102,8 @@ done
 lanes -now
 for round in $(seq "$ROUNDS"); do
     log "round $round one at a time, answers at once: 3 s"
-    taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration 3s --concurrency 1 >"$WORK/alone$round.json"
+    taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration 3s --concurrency 1 \
+        --samples "$WORK/alone$round.txt" >"$WORK/alone$round.json"
     sleep 0.5
 done
 
@@ -106,21 +116,36 @@ added() {
         jq -r "(.lanes[$3].$2 - .lanes[$4].$2) * 1000" "$WORK/$1$round.json"
     done | median
 }
+# Pooled: every stream of lane index $3 over all rounds of run kind $1 against every stream of
+# lane index $4, column $2 of the samples (3: first byte, 4: whole stream); the difference of
+# their p50s and of their p90s, in µs, and the streams counted. Ten thousand streams a lane
+# give a steadier p50 than one round's few hundred, and the lanes are interleaved, so the
+# machine's drift weighs on both alike.
+pooled() {
+    local lane
+    for lane in "$3" "$4"; do
+        for round in $(seq "$ROUNDS"); do
+            awk -v f="$2" -v l="$lane" '$2 == l { print $f }' "$WORK/$1$round.txt"
+        done | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.9) + 1], NR }'
+    done | awk 'NR == 1 { a50 = $1; a90 = $2; n = $3 } NR == 2 { printf "%+.0f / %+.0f (%d streams)", a50 - $1, a90 - $2, n }'
+}
 mkdir -p "$RESULTS"
 {
     echo "# A/B: the translation lane's cost on two binaries, lane minus its own pass-through, µs"
     echo
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- before: \`$BEFORE\`; after: \`$AFTER\`"
-    echo "- $ROUNDS rounds of $DUR s at $RATE streams/s in all (12 words 2 ms apart), and $ROUNDS rounds of 3 s one stream at a time against a mock answering at once; medians over the rounds, the middle half of the rounds in brackets."
+    echo "- $ROUNDS rounds of $DUR s at $RATE streams/s in all (${BENCH_ARRIVALS:-random} arrivals; 12 words 2 ms apart), and $ROUNDS rounds of 3 s one stream at a time against a mock answering at once; p50 rows: medians over the rounds of each round's p50 difference, the middle half of the rounds in brackets; pooled rows: the p50 and p90 of all the lane's streams over all rounds minus those of all its pass streams."
     echo
     echo "| lane minus pass | before | after |"
     echo "|---|---:|---:|"
     echo "| at load: first byte p50 | $(added load ttfb_p50_ms 1 0) | $(added load ttfb_p50_ms 3 2) |"
     echo "| at load: whole stream p50 | $(added load total_p50_ms 1 0) | $(added load total_p50_ms 3 2) |"
+    echo "| at load: first byte p50 / p90, pooled | $(pooled load 3 1 0) | $(pooled load 3 3 2) |"
     echo "| at load: gateway CPU per stream | $((CPU_US[lane-before] - CPU_US[pass-before])) | $((CPU_US[lane-after] - CPU_US[pass-after])) |"
     echo "| one at a time: first byte p50 | $(added alone ttfb_p50_ms 1 0) | $(added alone ttfb_p50_ms 3 2) |"
     echo "| one at a time: whole stream p50 | $(added alone total_p50_ms 1 0) | $(added alone total_p50_ms 3 2) |"
+    echo "| one at a time: first byte p50 / p90, pooled | $(pooled alone 3 1 0) | $(pooled alone 3 3 2) |"
     echo
     echo "Gateway CPU per stream at load, µs: pass ${CPU_US[pass-before]} / ${CPU_US[pass-after]}, lane ${CPU_US[lane-before]} / ${CPU_US[lane-after]} (before / after)."
 } | tee "$RESULTS/ab.md"

@@ -15,7 +15,8 @@
 # fifth, "again", is the pass-through lane on one more gateway: its difference from pass is the
 # method's noise floor. After a warm-up, with the gateways alone on core 1:
 # 1. Interleaved at load: in each round one load generator starts the lanes' streams in turn
-#    (pass, lane, key, ant, again, pass, ...) at the offered load in all, so every lane meets the
+#    (pass, lane, key, ant, again, pass, ...) at random moments at the offered load in all, so
+#    every request meets every phase of the others' deliveries, and every lane meets the
 #    same moments of the machine and its drift cancels out of their differences; each lane's cost
 #    is the median over the rounds of its difference from the pass-through streams of its round.
 # 2. Separate runs at load, one lane at a time in short rounds, in turn forwards and backwards,
@@ -132,8 +133,10 @@ split_lanes() {
 log "warm-up: 3 s per lane"
 for lane in pass lane ant key again; do run_lane "$lane" 3 "warm-$lane"; done
 INTERLEAVED=(pass lane key ant again)
-LOAD=(--rate "$RATE")
 for round in $(seq "$ROUNDS"); do
+    # At random moments, seeded by the round: evenly spaced, each request would meet the
+    # deliveries of the same lanes' streams every time (see `sy-bench-stream --random-arrivals`).
+    LOAD=(--rate "$RATE" --random-arrivals "$round")
     log "round $round, interleaved ${INTERLEAVED[*]}: $RATE streams/s in all for $DUR s"
     run_interleaved "$DUR" "mix$round" "${INTERLEAVED[@]}"
     split_lanes "mix$round" "-mix$round" "${INTERLEAVED[@]}"

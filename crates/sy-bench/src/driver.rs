@@ -51,13 +51,73 @@ pub struct Lane {
 #[derive(Debug, Clone, Copy)]
 pub enum Load {
     /// Start `rate` streams per second for `duration`, whatever the server does.
-    Open { rate: f64, duration: Duration },
+    Open {
+        rate: f64,
+        duration: Duration,
+        arrivals: Arrivals,
+    },
     /// Keep `concurrency` streams open for `duration`; the workers start spread over `ramp_up`.
     Closed {
         concurrency: usize,
         duration: Duration,
         ramp_up: Duration,
     },
+}
+
+/// When an open loop's streams start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrivals {
+    /// Evenly spaced, `1 / rate` apart.
+    Even,
+    /// At random (a Poisson process: exponential gaps of mean `1 / rate`), from `seed`. Evenly
+    /// spaced streams meet a paced upstream's deliveries at the same phase every time (streams
+    /// 5 ms apart, words 2 ms apart: each request lands on the deliveries of the streams started
+    /// 10 and 20 ms before it, in a rotation of lanes always the same lanes); random ones meet
+    /// every phase.
+    Random { seed: u64 },
+}
+
+/// The start times of an open loop's streams, as offsets from its start.
+#[derive(Debug)]
+pub struct Schedule {
+    rate: f64,
+    count: u32,
+    next: Duration,
+    random: Option<fastrand::Rng>,
+}
+
+impl Schedule {
+    pub fn new(rate: f64, arrivals: Arrivals) -> Self {
+        Self {
+            rate,
+            count: 0,
+            next: Duration::ZERO,
+            random: match arrivals {
+                Arrivals::Even => None,
+                Arrivals::Random { seed } => Some(fastrand::Rng::with_seed(seed)),
+            },
+        }
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let due = match &mut self.random {
+            // From the count, not summed, so that rounding never accumulates.
+            None => Duration::try_from_secs_f64(f64::from(self.count) / self.rate).ok()?,
+            Some(rng) => {
+                let due = self.next;
+                // 1 - u lies in (0, 1], so the logarithm is finite.
+                let gap = -(1.0 - rng.f64()).ln() / self.rate;
+                self.next += Duration::try_from_secs_f64(gap).ok()?;
+                due
+            }
+        };
+        self.count = self.count.checked_add(1)?;
+        Some(due)
+    }
 }
 
 #[derive(Debug)]
@@ -97,11 +157,16 @@ pub async fn run(target: Target, load: Load) -> anyhow::Result<(RunInfo, Vec<Out
     });
     let start = Instant::now() + LEAD_IN;
     let (mode, rate, concurrency, duration, outcomes) = match load {
-        Load::Open { rate, duration } => {
+        Load::Open {
+            rate,
+            duration,
+            arrivals,
+        } => {
             if !(rate.is_finite() && rate > 0.0) {
                 bail!("--rate must be a positive number, not {rate}");
             }
-            let outcomes = open_loop(&shared, start, rate, duration).await?;
+            let schedule = Schedule::new(rate, arrivals);
+            let outcomes = open_loop(&shared, start, schedule, duration).await?;
             ("open", Some(rate), None, duration, outcomes)
         }
         Load::Closed {
@@ -129,26 +194,24 @@ pub async fn run(target: Target, load: Load) -> anyhow::Result<(RunInfo, Vec<Out
     Ok((info, outcomes))
 }
 
-/// Stream `i` is due at `start + i / rate`; a late scheduler does not move that time.
+/// Each stream starts when `schedule` says; a late scheduler does not move that time.
 async fn open_loop(
     shared: &Arc<Shared>,
     start: Instant,
-    rate: f64,
+    schedule: Schedule,
     duration: Duration,
 ) -> anyhow::Result<Vec<Outcome>> {
     let end = start + duration;
     let mut tasks = JoinSet::new();
     let mut outcomes = Vec::new();
-    let mut i: u32 = 0;
-    loop {
-        let intended = start + Duration::from_secs_f64(f64::from(i) / rate);
+    for offset in schedule {
+        let intended = start + offset;
         if intended >= end {
             break;
         }
         tokio::time::sleep_until(intended.checked_sub(TIMER_SLACK).unwrap_or(intended)).await;
         let shared = Arc::clone(shared);
         tasks.spawn(async move { one_stream(&shared, intended).await });
-        i = i.checked_add(1).context("too many streams for one run")?;
         while let Some(done) = tasks.try_join_next() {
             outcomes.push(done.context("a stream task failed")?);
         }
@@ -272,6 +335,7 @@ async fn one_stream(shared: &Shared, intended: Instant) -> Outcome {
         Err(_elapsed) => Ending::Timeout,
     };
     Outcome {
+        seq: sent,
         lane: lane_index,
         ttfb,
         total: intended.elapsed(),
@@ -305,7 +369,36 @@ mod tests {
 
     use tokio::time::Instant;
 
-    use super::timed_from;
+    use super::{Arrivals, Schedule, timed_from};
+
+    #[test]
+    fn even_arrivals_are_one_period_apart() {
+        let due: Vec<Duration> = Schedule::new(200.0, Arrivals::Even).take(4).collect();
+        let ms = Duration::from_millis;
+        assert_eq!(due, [ms(0), ms(5), ms(10), ms(15)]);
+    }
+
+    #[test]
+    fn random_arrivals_keep_the_rate_and_repeat_with_their_seed() {
+        let draw = |seed| -> Vec<Duration> {
+            Schedule::new(200.0, Arrivals::Random { seed })
+                .take(20_000)
+                .collect()
+        };
+        let due = draw(7);
+        assert_eq!(due, draw(7), "a seed gives the same schedule");
+        assert_ne!(due, draw(8));
+        assert!(due.windows(2).all(|w| w[0] <= w[1]));
+        // 20,000 streams at 200/s: 100 s, give or take a few percent.
+        let last = due.last().expect("streams").as_secs_f64();
+        assert!((97.0..103.0).contains(&last), "{last} s");
+        // Exponential gaps: about two in five below half the mean (1 - e^-0.5), none if even.
+        let short = due
+            .windows(2)
+            .filter(|w| w[1] - w[0] < Duration::from_micros(2_500))
+            .count();
+        assert!((7_000..8_700).contains(&short), "{short} short gaps");
+    }
 
     #[test]
     fn a_stream_counts_from_its_due_time_or_from_its_earlier_send() {

@@ -1,6 +1,7 @@
 //! Per-stream outcomes and their summary: counts, nearest-rank percentiles in milliseconds, error samples.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -23,6 +24,9 @@ pub enum Ending {
 /// One stream, timed from its intended start.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The stream's place in the order streams were sent, from 0: with several lanes, streams
+    /// `k * lanes .. (k + 1) * lanes` are one turn of the rotation, sent moments apart.
+    pub seq: u64,
     /// Which of the target's requests this stream sent.
     pub lane: usize,
     /// Until the first non-empty body chunk, if one arrived.
@@ -101,6 +105,22 @@ pub struct RunInfo {
     pub sent: u64,
     /// Most streams in flight at once.
     pub max_in_flight: usize,
+}
+
+/// The completed streams one per line, in the order they were sent: `seq lane ttfb_us total_us`,
+/// so that a script can pool the streams of many runs before taking percentiles.
+pub fn samples(outcomes: &[Outcome]) -> String {
+    let mut done: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.ending == Ending::Done && o.ttfb.is_some())
+        .collect();
+    done.sort_unstable_by_key(|o| o.seq);
+    let mut text = String::with_capacity(done.len() * 24);
+    for o in done {
+        let ttfb = o.ttfb.unwrap_or_default().as_micros();
+        let _ = writeln!(text, "{} {} {ttfb} {}", o.seq, o.lane, o.total.as_micros());
+    }
+    text
 }
 
 /// The JSON summary of a run. Latencies cover successful (`Done`) streams only.
@@ -226,8 +246,32 @@ mod tests {
     }
 
     #[test]
+    fn samples_list_completed_streams_in_the_order_sent() {
+        let stream = |seq: u64, lane: usize, ttfb_us: u64, ending: Ending| Outcome {
+            seq,
+            lane,
+            ttfb: Some(Duration::from_micros(ttfb_us)),
+            total: Duration::from_micros(ttfb_us * 10),
+            bytes: 10,
+            ending,
+        };
+        let outcomes = [
+            stream(3, 1, 450, Ending::Done),
+            stream(0, 0, 300, Ending::Done),
+            stream(1, 1, 410, Ending::Timeout),
+            stream(2, 0, 320, Ending::Done),
+        ];
+        assert_eq!(
+            samples(&outcomes),
+            "0 0 300 3000\n2 0 320 3200\n3 1 450 4500\n"
+        );
+        assert_eq!(samples(&[]), "");
+    }
+
+    #[test]
     fn summary_counts_failures_and_times_successes() {
         let done = |ms: u64| Outcome {
+            seq: ms,
             lane: 0,
             ttfb: Some(Duration::from_millis(ms)),
             total: Duration::from_millis(ms * 10),
@@ -236,6 +280,7 @@ mod tests {
         };
         let mut outcomes: Vec<Outcome> = (1..=10).map(done).collect();
         outcomes.push(Outcome {
+            seq: 11,
             lane: 0,
             ttfb: None,
             total: Duration::from_millis(1),
@@ -246,6 +291,7 @@ mod tests {
             },
         });
         outcomes.push(Outcome {
+            seq: 12,
             lane: 0,
             ttfb: Some(Duration::from_millis(1)),
             total: Duration::from_millis(2),

@@ -18,8 +18,8 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::Parser;
 use hyper::Uri;
-use sy_bench::driver::{self, Lane, Load, Target};
-use sy_bench::stats::{Outcome, RunInfo, summarize};
+use sy_bench::driver::{self, Arrivals, Lane, Load, Target};
+use sy_bench::stats::{Outcome, RunInfo, samples, summarize};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +54,14 @@ struct Args {
     /// Runtime worker threads; 1 (the default) runs a single-threaded runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Open loop: start the streams at random moments (a Poisson process) rather than evenly
+    /// spaced, from this seed; the same seed gives the same moments.
+    #[arg(long, requires = "rate")]
+    random_arrivals: Option<u64>,
+    /// Also write every completed stream to this file, one per line in the order sent:
+    /// `seq lane ttfb_us total_us` (to pool the streams of several runs).
+    #[arg(long)]
+    samples: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -130,6 +138,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         (Some(rate), None) => Load::Open {
             rate,
             duration: args.duration,
+            arrivals: args
+                .random_arrivals
+                .map_or(Arrivals::Even, |seed| Arrivals::Random { seed }),
         },
         (None, Some(concurrency)) => Load::Closed {
             concurrency,
@@ -154,6 +165,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     .context("starting the async runtime")?;
     let (info, outcomes) = runtime.block_on(driver::run(target.clone(), load))?;
+    if let Some(path) = &args.samples {
+        std::fs::write(path, samples(&outcomes))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let summary = if target.lanes.len() == 1 {
         summarize(&info, &outcomes)
     } else {
