@@ -15,7 +15,7 @@
 # fifth, "again", is the pass-through lane on one more gateway: its difference from pass is the
 # method's noise floor. After a warm-up, with the gateways alone on core 1:
 # 1. Interleaved at load: in each round one load generator starts the lanes' streams in turn
-#    (pass, lane, key, ant, again, pass, ...) at random moments at the offered load in all, so
+#    (pass, lane, again, key, ant, pass, ...) at random moments at the offered load in all, so
 #    every request meets every phase of the others' deliveries, and every lane meets the
 #    same moments of the machine and its drift cancels out of their differences; each lane's cost
 #    is the median over the rounds of its difference from the pass-through streams of its round.
@@ -132,7 +132,11 @@ split_lanes() {
 }
 log "warm-up: 3 s per lane"
 for lane in pass lane ant key again; do run_lane "$lane" 3 "warm-$lane"; done
-INTERLEAVED=(pass lane key ant again)
+# Pass-through and translating lanes alternate, so that pass and again follow a translating
+# lane and lane and key follow a pass-through one: the gateways run one binary file, whose code
+# they share in memory, and a stream right after another of its own path (pass after again)
+# would find that path's code warm.
+INTERLEAVED=(pass lane again key ant)
 for round in $(seq "$ROUNDS"); do
     # At random moments, seeded by the round: evenly spaced, each request would meet the
     # deliveries of the same lanes' streams every time (see `sy-bench-stream --random-arrivals`).
@@ -153,7 +157,7 @@ for round in $(seq "$ROUNDS"); do
 done
 # One request at a time against the instant mock: no queueing, no pauses, so the time to the
 # first byte and to the end is the gateway's own latency for a request and its whole answer.
-ALONE=(pass-now lane-now key-now again-now)
+ALONE=(pass-now lane-now again-now key-now)
 LOAD=(--concurrency 1)
 for round in $(seq "$ROUNDS"); do
     log "round $round, interleaved ${ALONE[*]}: one stream at a time for $LAT_DUR s"
