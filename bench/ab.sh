@@ -46,10 +46,12 @@ MOCK=$MOCK_ADDR
 start_mock now --stream-chunks 12 --chunk-interval-ms 0
 NOW=$MOCK_ADDR
 
-# Gateways in the order the driver starts their streams. Every stream follows one of the other
-# binary's: gateways running the same binary file share its code in memory, so a stream that
-# followed its own binary's other lane would find the code they share warm. In this order each
-# build's pass and lane streams meet alike neighbours, whether the two builds are one file or two.
+# Gateways in the order the driver starts their streams, reversed every other round. Every
+# stream follows one of the other binary's: gateways running the same binary file share its code
+# in memory, so a stream that followed its own binary's other lane would find the code they
+# share warm. A stream right after a translated one also pays for that one's last work, so the
+# order turns round every other round: each build's pass and lane follow a pass-through stream
+# in half the rounds and a translated one in the other half.
 GATEWAYS=(pass-before pass-after lane-before lane-after)
 declare -A GW_PID GW_PORT
 for k in "${!GATEWAYS[@]}"; do
@@ -62,12 +64,20 @@ for k in "${!GATEWAYS[@]}"; do
 done
 for gw in "${GATEWAYS[@]}"; do await_gateway "$gw" "${GW_PORT[$gw]}"; done
 
-# The driver's arguments for one run: every gateway's URL and its lane's body ($1: "" or -now).
+# Gateway $1's place in round $2's order (the driver's lane index).
+at() {
+    local k
+    for k in "${!GATEWAYS[@]}"; do [[ "${GATEWAYS[$k]}" == "$1" ]] && break; done
+    (($2 % 2)) && echo "$k" || echo $((${#GATEWAYS[@]} - 1 - k))
+}
+# The driver's arguments for one run: every gateway's URL and its lane's body ($1: "" or -now), in
+# round $2's order.
 LOAD_ARGS=()
 lanes() {
-    local gw lane
+    local gw lane order=()
+    for gw in "${GATEWAYS[@]}"; do order[$(at "$gw" "$2")]=$gw; done
     LOAD_ARGS=()
-    for gw in "${GATEWAYS[@]}"; do
+    for gw in "${order[@]}"; do
         lane=${gw%-*}$1
         [[ -f "$WORK/$lane.json" ]] ||
             jq -c --arg m "bench-$lane" '.model = $m | .stream = true' bench/body.json >"$WORK/$lane.json"
@@ -85,42 +95,43 @@ done
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ ns += $1 } END { print ns }'; }
 
 log "warm-up: 4 s"
-lanes ""
+lanes "" 1
 taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration 4s --rate "$RATE" >/dev/null
 declare -A CPU_BEFORE
 for gw in "${GATEWAYS[@]}"; do CPU_BEFORE[$gw]=$(cpu_ns "${GW_PID[$gw]}"); done
 for round in $(seq "$ROUNDS"); do
     log "round $round at load: $RATE streams/s in all for $DUR s"
+    lanes "" "$round"
     taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration "${DUR}s" --rate "$RATE" \
         "${ARRIVALS[@]/SEED/$round}" --samples "$WORK/load$round.txt" >"$WORK/load$round.json"
     sleep 1
 done
 declare -A CPU_US
-for k in "${!GATEWAYS[@]}"; do
-    gw=${GATEWAYS[$k]}
-    streams=$(for round in $(seq "$ROUNDS"); do jq ".lanes[$k].count" "$WORK/load$round.json"; done | awk '{ n += $1 } END { print n }')
+for gw in "${GATEWAYS[@]}"; do
+    streams=$(for round in $(seq "$ROUNDS"); do jq ".lanes[$(at "$gw" "$round")].count" "$WORK/load$round.json"; done |
+        awk '{ n += $1 } END { print n }')
     CPU_US[$gw]=$(awk -v a="$(cpu_ns "${GW_PID[$gw]}")" -v b="${CPU_BEFORE[$gw]}" -v n="$streams" \
         'BEGIN { printf "%.0f", (a - b) / n / 1000 }')
 done
-lanes -now
 for round in $(seq "$ROUNDS"); do
     log "round $round one at a time, answers at once: 3 s"
+    lanes -now "$round"
     taskset -c 0 "$BIN/sy-bench-stream" "${LOAD_ARGS[@]}" --duration 3s --concurrency 1 \
         --samples "$WORK/alone$round.txt" >"$WORK/alone$round.json"
     sleep 0.5
 done
 
-# Median over the rounds of run kind $1's field $2, lane index $3 minus lane index $4, in µs; with
-# the middle half of the rounds.
+# Median over the rounds of run kind $1's field $2, gateway $3 minus gateway $4, in µs; with the
+# middle half of the rounds.
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
     lo = v[int((NR - 1) * 0.25) + 1]; hi = v[int((NR - 1) * 0.75 + 0.5) + 1]; printf "%+.0f (%+.0f to %+.0f)", m, lo, hi }'; }
 added() {
     for round in $(seq "$ROUNDS"); do
-        jq -r "(.lanes[$3].$2 - .lanes[$4].$2) * 1000" "$WORK/$1$round.json"
+        jq -r "(.lanes[$(at "$3" "$round")].$2 - .lanes[$(at "$4" "$round")].$2) * 1000" "$WORK/$1$round.json"
     done | median
 }
-# Pooled: every stream of lane index $3 over all rounds of run kind $1 against every stream of
-# lane index $4, column $2 of the samples (3: first byte, 4: whole stream); the difference of
+# Pooled: every stream of gateway $3 over all rounds of run kind $1 against every stream of
+# gateway $4, column $2 of the samples (3: first byte, 4: whole stream); the difference of
 # their p50s and of their p90s, in µs, and the streams counted. Ten thousand streams a lane
 # give a steadier p50 than one round's few hundred, and the lanes are interleaved, so the
 # machine's drift weighs on both alike.
@@ -128,7 +139,7 @@ pooled() {
     local lane
     for lane in "$3" "$4"; do
         for round in $(seq "$ROUNDS"); do
-            awk -v f="$2" -v l="$lane" '$2 == l { print $f }' "$WORK/$1$round.txt"
+            awk -v f="$2" -v l="$(at "$lane" "$round")" '$2 == l { print $f }' "$WORK/$1$round.txt"
         done | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR - 1) * 0.5) + 1], v[int((NR - 1) * 0.9) + 1], NR }'
     done | awk 'NR == 1 { a50 = $1; a90 = $2; n = $3 } NR == 2 { printf "%+.0f / %+.0f (%d streams)", a50 - $1, a90 - $2, n }'
 }
@@ -142,13 +153,13 @@ mkdir -p "$RESULTS"
     echo
     echo "| lane minus pass | before | after |"
     echo "|---|---:|---:|"
-    echo "| at load: first byte p50 | $(added load ttfb_p50_ms 2 0) | $(added load ttfb_p50_ms 3 1) |"
-    echo "| at load: whole stream p50 | $(added load total_p50_ms 2 0) | $(added load total_p50_ms 3 1) |"
-    echo "| at load: first byte p50 / p90, pooled | $(pooled load 3 2 0) | $(pooled load 3 3 1) |"
+    echo "| at load: first byte p50 | $(added load ttfb_p50_ms lane-before pass-before) | $(added load ttfb_p50_ms lane-after pass-after) |"
+    echo "| at load: whole stream p50 | $(added load total_p50_ms lane-before pass-before) | $(added load total_p50_ms lane-after pass-after) |"
+    echo "| at load: first byte p50 / p90, pooled | $(pooled load 3 lane-before pass-before) | $(pooled load 3 lane-after pass-after) |"
     echo "| at load: gateway CPU per stream | $((CPU_US[lane-before] - CPU_US[pass-before])) | $((CPU_US[lane-after] - CPU_US[pass-after])) |"
-    echo "| one at a time: first byte p50 | $(added alone ttfb_p50_ms 2 0) | $(added alone ttfb_p50_ms 3 1) |"
-    echo "| one at a time: whole stream p50 | $(added alone total_p50_ms 2 0) | $(added alone total_p50_ms 3 1) |"
-    echo "| one at a time: first byte p50 / p90, pooled | $(pooled alone 3 2 0) | $(pooled alone 3 3 1) |"
+    echo "| one at a time: first byte p50 | $(added alone ttfb_p50_ms lane-before pass-before) | $(added alone ttfb_p50_ms lane-after pass-after) |"
+    echo "| one at a time: whole stream p50 | $(added alone total_p50_ms lane-before pass-before) | $(added alone total_p50_ms lane-after pass-after) |"
+    echo "| one at a time: first byte p50 / p90, pooled | $(pooled alone 3 lane-before pass-before) | $(pooled alone 3 lane-after pass-after) |"
     echo
     echo "Gateway CPU per stream at load, µs: pass ${CPU_US[pass-before]} / ${CPU_US[pass-after]}, lane ${CPU_US[lane-before]} / ${CPU_US[lane-after]} (before / after)."
 } | tee "$RESULTS/ab.md"
