@@ -11,8 +11,9 @@
 # e.g. `git stash; cargo build --release -p switchyard; cp target/release/switchyard /tmp/before;
 # git stash pop; cargo build --release -p switchyard; bench/ab.sh /tmp/before`.
 # Knobs: BENCH_ROUNDS (16), BENCH_DURATION (5 s per round at load), BENCH_STREAM_RATE (200
-# streams/s in all), BENCH_ARRIVALS (random or even), BENCH_GATEWAY_PORT (18380: the first of four). Needs the mock and driver of
-# `cargo build --release -p sy-testkit -p sy-bench --bins`. Writes bench/results/ab.md.
+# streams/s in all), BENCH_ARRIVALS (random or even), BENCH_GATEWAY_PORT (18380: the first of
+# four). Needs the mock and driver of `cargo build --release -p sy-testkit -p sy-bench --bins`.
+# Writes bench/results/ab.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

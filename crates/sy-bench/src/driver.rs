@@ -72,8 +72,8 @@ pub enum Arrivals {
     /// At random (a Poisson process: exponential gaps of mean `1 / rate`), from `seed`. Evenly
     /// spaced streams meet a paced upstream's deliveries at the same phase every time (streams
     /// 5 ms apart, words 2 ms apart: each request lands on the deliveries of the streams started
-    /// 10 and 20 ms before it, in a rotation of lanes always the same lanes); random ones meet
-    /// every phase.
+    /// 10 and 20 ms before it, which in a rotation of lanes are the same lanes' every time);
+    /// random ones meet every phase.
     Random { seed: u64 },
 }
 
