@@ -50,6 +50,50 @@ pub fn canonical_request(parts: &CanonicalParts<'_>) -> Vec<u8> {
     out
 }
 
+/// A request the gateway signs itself: its path and query already canonical, and its headers
+/// already chosen and in canonical order (a name's values side by side, in the order sent).
+#[derive(Debug)]
+pub struct OutgoingParts<'a> {
+    pub method: &'a str,
+    pub canonical_uri: &'a str,
+    pub canonical_query: &'a str,
+    /// Lower-case names, sorted by name.
+    pub headers: &'a [(&'a str, &'a [u8])],
+    /// The distinct names joined by `;`.
+    pub signed_headers_text: &'a str,
+    pub payload_hash: &'a str,
+}
+
+/// The canonical request of [`OutgoingParts`]: the same text [`canonical_request`] builds from
+/// the request once sent, without looking its headers up again by name.
+pub fn outgoing_canonical_request(parts: &OutgoingParts<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    for line in [parts.method, parts.canonical_uri, parts.canonical_query] {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    for (i, (name, value)) in parts.headers.iter().enumerate() {
+        if i > 0 && parts.headers[i - 1].0 == *name {
+            out.push(b',');
+        } else {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
+        }
+        push_trimmed(value, &mut out);
+    }
+    if !parts.headers.is_empty() {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out.extend_from_slice(parts.signed_headers_text.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(parts.payload_hash.as_bytes());
+    out
+}
+
 /// `ALGORITHM \n amz-date \n scope \n hex(SHA-256(canonical request))`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
     let hash = sha256_hex(canonical_request);
@@ -114,6 +158,9 @@ fn normalize_path(raw_path: &str) -> String {
 /// Pairs percent-decoded, then re-encoded with the unreserved set, sorted by name then value.
 /// A name without `=` has an empty value. `+` is a literal plus, as RFC 3986 has it.
 pub fn canonical_query(raw_query: &str) -> String {
+    if raw_query.is_empty() {
+        return String::new();
+    }
     let mut pairs: Vec<(String, String)> = raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -294,5 +341,40 @@ mod tests {
             text,
             "POST\n/\n\nhost:gw:4000\nx-a:one two,three\nx-missing:\n\nhost;x-a;x-missing\ne3"
         );
+    }
+
+    #[test]
+    fn outgoing_requests_canonicalise_as_received_ones_do() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", "  one   two  ".parse().unwrap());
+        headers.append("content-type", "application/json".parse().unwrap());
+        headers.append("x-a", "three".parse().unwrap());
+        let received = String::from_utf8(canonical_request(&CanonicalParts {
+            method: "POST",
+            raw_path: "/model/a:b/converse",
+            raw_query: "",
+            headers: &headers,
+            authority: Some("gw:4000"),
+            signed_headers: &["content-type", "host", "x-a"],
+            signed_headers_text: "content-type;host;x-a",
+            payload_hash: "e3",
+        }))
+        .unwrap();
+        let sent = String::from_utf8(outgoing_canonical_request(&OutgoingParts {
+            method: "POST",
+            canonical_uri: &canonical_uri("/model/a:b/converse"),
+            canonical_query: "",
+            headers: &[
+                ("content-type", b"application/json"),
+                ("host", b"gw:4000"),
+                ("x-a", b"  one   two  "),
+                ("x-a", b"three"),
+            ],
+            signed_headers_text: "content-type;host;x-a",
+            payload_hash: "e3",
+        }))
+        .unwrap();
+        assert_eq!(sent, received);
+        assert!(sent.contains("\nx-a:one two,three\n\n"), "{sent}");
     }
 }

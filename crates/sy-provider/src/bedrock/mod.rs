@@ -10,8 +10,10 @@ mod tests;
 
 pub use error::{exception_status, parse_error, parse_stream_error};
 pub use sign::SigV4Signer;
+use sign::SignedTarget;
 
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -38,8 +40,24 @@ pub struct BedrockUpstream {
     /// A configured base URL's path prefix (kept before `/model/...`) without its last `/`;
     /// usually empty.
     prefix: String,
+    /// The `host` a signature covers (the authority without a default port).
+    host: String,
+    /// Each model's URL per operation, and its canonical path for signing, built on first use:
+    /// the same few are asked for again and again, and building them is most of what a request
+    /// costs besides its body. Bounded; past the bound a route is built for each request.
+    routes: RwLock<Vec<Arc<Route>>>,
     auth: Auth,
     client: HttpClient,
+}
+
+/// Routes kept at most; a deployment list is far shorter.
+const MAX_ROUTES: usize = 64;
+
+struct Route {
+    action: &'static str,
+    model: Box<str>,
+    uri: Uri,
+    canonical_uri: Box<str>,
 }
 
 enum Auth {
@@ -105,6 +123,8 @@ impl BedrockUpstream {
             scheme: scheme.clone(),
             authority: authority.clone(),
             prefix: parsed.path().trim_end_matches('/').to_owned(),
+            host: sign::host(&parsed).unwrap_or_default().to_owned(),
+            routes: RwLock::new(Vec::new()),
             auth,
             client: client::build(timeouts.connect)?,
         })
@@ -114,6 +134,16 @@ impl BedrockUpstream {
     /// `A-Za-z0-9-._~` percent-encoded (`:` → `%3A`, an ARN's `/` → `%2F`): an unencoded `/`
     /// would split the segment, and Bedrock would not find the model.
     pub fn uri(&self, operation: Operation, upstream_model: &str) -> Result<Uri, GatewayError> {
+        Ok(self.route(operation, upstream_model)?.uri.clone())
+    }
+
+    /// The route of `upstream_model` for `operation`: kept, or built (and kept while there is
+    /// room).
+    fn route(
+        &self,
+        operation: Operation,
+        upstream_model: &str,
+    ) -> Result<Arc<Route>, GatewayError> {
         let action = match operation {
             Operation::Converse { stream: false } => "converse",
             Operation::Converse { stream: true } => "converse-stream",
@@ -127,10 +157,35 @@ impl BedrockUpstream {
                 )));
             }
         };
+        let kept = |routes: &[Arc<Route>]| {
+            routes
+                .iter()
+                .find(|r| r.action == action && *r.model == *upstream_model)
+                .cloned()
+        };
+        if let Some(route) = kept(&self.routes.read().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(route);
+        }
+        let route = Arc::new(self.build_route(action, upstream_model)?);
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(route) = kept(&routes) {
+            return Ok(route);
+        }
+        if routes.len() < MAX_ROUTES {
+            routes.push(Arc::clone(&route));
+        }
+        Ok(route)
+    }
+
+    fn build_route(
+        &self,
+        action: &'static str,
+        upstream_model: &str,
+    ) -> Result<Route, GatewayError> {
         if upstream_model.is_empty() {
             return Err(GatewayError::internal("a Bedrock model id is empty"));
         }
-        // Only the path is new for each request; the scheme and host were parsed once.
+        // Only the path is new for each model; the scheme and host were parsed once.
         let path = [
             self.prefix.as_str(),
             "/model/",
@@ -147,7 +202,13 @@ impl BedrockUpstream {
         parts.authority = Some(self.authority.clone());
         parts.path_and_query =
             Some(PathAndQuery::try_from(path.as_str()).map_err(|e| invalid(&e))?);
-        Uri::from_parts(parts).map_err(|e| invalid(&e))
+        let uri = Uri::from_parts(parts).map_err(|e| invalid(&e))?;
+        Ok(Route {
+            action,
+            model: upstream_model.into(),
+            canonical_uri: canonical::canonical_uri(uri.path()).into(),
+            uri,
+        })
     }
 
     pub async fn send(
@@ -177,21 +238,33 @@ impl BedrockUpstream {
         body: Bytes,
         now: SystemTime,
     ) -> Result<Request<Full<Bytes>>, GatewayError> {
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(self.uri(operation, upstream_model)?)
-            .header(CONTENT_TYPE, JSON.clone())
-            .header(USER_AGENT, USER_AGENT_VALUE.clone());
-        builder = match operation {
-            Operation::Invoke { stream: false } => builder.header(ACCEPT, JSON.clone()),
-            Operation::Invoke { stream: true } => builder.header(&BEDROCK_ACCEPT, JSON.clone()),
-            _ => builder,
-        };
-        let mut request = builder.body(Full::new(body.clone())).map_err(|e| {
-            GatewayError::internal(format!("cannot build the upstream request: {e}"))
-        })?;
+        let route = self.route(operation, upstream_model)?;
+        // Built in place rather than through `Request::builder`, whose checks at every step are
+        // code run for headers known to be valid.
+        let mut request = Request::new(Full::new(body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = route.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, JSON.clone());
+        headers.insert(USER_AGENT, USER_AGENT_VALUE.clone());
+        match operation {
+            Operation::Invoke { stream: false } => {
+                headers.insert(ACCEPT, JSON.clone());
+            }
+            Operation::Invoke { stream: true } => {
+                headers.insert(BEDROCK_ACCEPT.clone(), JSON.clone());
+            }
+            _ => {}
+        }
         match &self.auth {
-            Auth::SigV4(signer) => signer.sign(&mut request, &body, now)?,
+            Auth::SigV4(signer) => {
+                let target = SignedTarget {
+                    host: &self.host,
+                    canonical_uri: &route.canonical_uri,
+                    canonical_query: "",
+                };
+                signer.sign_for(&mut request, &target, &body, now)?;
+            }
             Auth::Bearer(value) => {
                 request.headers_mut().insert(AUTHORIZATION, value.clone());
             }

@@ -20,7 +20,10 @@ use http::{HeaderName, HeaderValue, Request};
 use http_body_util::Full;
 use sy_core::{GatewayError, Secret};
 
-use super::canonical::{ALGORITHM, CanonicalParts, canonical_request, sha256_hex, string_to_sign};
+use super::canonical::{
+    ALGORITHM, OutgoingParts, canonical_query, canonical_uri, outgoing_canonical_request,
+    sha256_hex, string_to_sign,
+};
 
 /// Bedrock's signing name: the host says `bedrock-runtime`, the signature says `bedrock`.
 pub const SIGNING_NAME: &str = "bedrock";
@@ -36,6 +39,15 @@ const UNSIGNED: [&str; 4] = [
     "x-amzn-trace-id",
     "transfer-encoding",
 ];
+
+/// What a signature takes from the URL, in canonical form.
+#[derive(Debug)]
+pub(crate) struct SignedTarget<'a> {
+    /// The `host` header's value as sent (see [`host`]).
+    pub host: &'a str,
+    pub canonical_uri: &'a str,
+    pub canonical_query: &'a str,
+}
 
 /// Signs requests for one key pair and region.
 pub struct SigV4Signer {
@@ -86,6 +98,26 @@ impl SigV4Signer {
         body: &[u8],
         time: SystemTime,
     ) -> Result<(), GatewayError> {
+        let host = host(request.uri()).unwrap_or_default().to_owned();
+        let path = canonical_uri(request.uri().path());
+        let query = canonical_query(request.uri().query().unwrap_or_default());
+        let target = SignedTarget {
+            host: &host,
+            canonical_uri: &path,
+            canonical_query: &query,
+        };
+        self.sign_for(request, &target, body, time)
+    }
+
+    /// [`sign`](Self::sign) with the parts that depend only on the URL already worked out
+    /// (the gateway's Bedrock upstream keeps them per model and operation).
+    pub(crate) fn sign_for(
+        &self,
+        request: &mut Request<Full<Bytes>>,
+        target: &SignedTarget<'_>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> Result<(), GatewayError> {
         let since_epoch = time.duration_since(SystemTime::UNIX_EPOCH).map_err(|_| {
             GatewayError::internal("cannot sign the Bedrock request: clock before 1970")
         })?;
@@ -96,28 +128,33 @@ impl SigV4Signer {
         if let Some(token) = &self.session_token {
             headers.insert(SECURITY_TOKEN, token.clone());
         }
-        let mut signed: Vec<&str> = request
-            .headers()
-            .keys()
-            .map(HeaderName::as_str)
-            .filter(|name| !UNSIGNED.contains(name))
-            .collect();
-        if !request.headers().contains_key(HOST) {
-            signed.push("host");
+        // The signed headers in canonical order, read off the map in one pass (a stable sort
+        // keeps a name's values in the order they are sent).
+        let mut signed: Vec<(&str, &[u8])> = Vec::with_capacity(8);
+        for (name, value) in request.headers() {
+            if !UNSIGNED.contains(&name.as_str()) {
+                signed.push((name.as_str(), value.as_bytes()));
+            }
         }
-        signed.sort_unstable();
-        signed.dedup();
-        let signed_text = signed.join(";");
-        let uri = request.uri();
-        let authority = host(uri);
+        if !request.headers().contains_key(HOST) {
+            signed.push(("host", target.host.as_bytes()));
+        }
+        signed.sort_by(|a, b| a.0.cmp(b.0));
+        let mut signed_text = String::with_capacity(64);
+        for (i, (name, _)) in signed.iter().enumerate() {
+            if i == 0 || signed[i - 1].0 != *name {
+                if i > 0 {
+                    signed_text.push(';');
+                }
+                signed_text.push_str(name);
+            }
+        }
         let payload_hash = sha256_hex(body);
-        let canonical = canonical_request(&CanonicalParts {
+        let canonical = outgoing_canonical_request(&OutgoingParts {
             method: request.method().as_str(),
-            raw_path: uri.path(),
-            raw_query: uri.query().unwrap_or_default(),
-            headers: request.headers(),
-            authority,
-            signed_headers: &signed,
+            canonical_uri: target.canonical_uri,
+            canonical_query: target.canonical_query,
+            headers: &signed,
             signed_headers_text: &signed_text,
             payload_hash: &payload_hash,
         });
@@ -182,7 +219,7 @@ fn header_value(text: &str) -> Result<HeaderValue, GatewayError> {
 
 /// The `host` the request will carry: the authority, without a port that is the scheme's default
 /// (hyper leaves it out of `Host`, and AWS signs what is sent).
-fn host(uri: &http::Uri) -> Option<&str> {
+pub(crate) fn host(uri: &http::Uri) -> Option<&str> {
     let authority = uri.authority()?;
     let default_port = match uri.scheme_str() {
         Some("https") => Some(443),

@@ -93,6 +93,29 @@ fn an_endpoint_without_a_host_or_with_a_query_is_refused_at_start() {
     }
 }
 
+/// Routes are kept up to a bound; past it they are built for each request, as right as before.
+#[test]
+fn routes_past_the_kept_ones_are_built_alike() {
+    let upstream = sigv4("https://bedrock-runtime.us-east-1.amazonaws.com", None);
+    for _ in 0..2 {
+        for i in 0..super::MAX_ROUTES + 8 {
+            for (operation, action) in [
+                (Operation::Converse { stream: true }, "converse-stream"),
+                (Operation::Invoke { stream: false }, "invoke"),
+            ] {
+                let uri = upstream
+                    .uri(operation, &format!("vendor.model-{i}-v1:0"))
+                    .expect("uri");
+                assert_eq!(
+                    uri.path(),
+                    format!("/model/vendor.model-{i}-v1%3A0/{action}")
+                );
+            }
+        }
+    }
+    assert_eq!(upstream.routes.read().unwrap().len(), super::MAX_ROUTES);
+}
+
 /// The vector in the protocol notes: boto3 1.43.11 signed this Converse call, and the signature
 /// was recomputed independently.
 #[test]
