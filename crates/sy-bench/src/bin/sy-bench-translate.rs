@@ -5,7 +5,11 @@
 //!   upstream request built and SigV4-signed;
 //! - the answer: the ConverseStream frames of a 12-word reply (with the `p` padding Bedrock adds)
 //!   decoded with both CRCs checked, read as canonical events, and written as OpenAI chunks with
-//!   their SSE framing, then `data: [DONE]`.
+//!   their SSE framing, then `data: [DONE]`;
+//! - cold only, the answer's first delivery alone (`messageStart` and the first word, as the
+//!   benchmark's mock sends them, through a new stream's reader and encoder): the answer's part of
+//!   the time to the first byte, since at a gateway idling between deliveries each delivery runs
+//!   cold, not the answer as a whole.
 //!
 //! Everything else a request costs (HTTP, sockets, routing, the ledger) is the same in the
 //! pass-through lane, which `bench/lanes.sh` compares end to end. Prints µs per request for each
@@ -13,10 +17,10 @@
 //! each run, as at a gateway that idles between deliveries): `sy-bench-translate [BODY.json]`
 //! (default `bench/body.json`).
 //!
-//! `sy-bench-translate --cold-only N [BODY.json]` runs N cold rounds of each half and prints
-//! nothing, for a cache simulator to count what each half fetches from memory:
+//! `sy-bench-translate --cold-only N [BODY.json]` runs N cold rounds of each part and prints
+//! nothing, for a cache simulator to count what each fetches from memory:
 //! `valgrind --tool=callgrind --cache-sim=yes --toggle-collect='*cold_request*' …` (or
-//! `*cold_answer*`).
+//! `*cold_answer*`, `*cold_first_delivery*`).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -101,6 +105,12 @@ fn main() -> anyhow::Result<()> {
         text.contains("\"finish_reason\":\"stop\"") && text.ends_with("data: [DONE]\n\n"),
         "the answer was not translated: {text}"
     );
+    let first = first_delivery(&frames, &translation)?;
+    let first = String::from_utf8_lossy(&first);
+    anyhow::ensure!(
+        first.contains("\"role\":\"assistant\"") && first.contains(WORDS[0]),
+        "the first delivery was not translated: {first}"
+    );
 
     if let Some(rounds) = cold_only {
         let mut cache = Evictor::new();
@@ -109,6 +119,8 @@ fn main() -> anyhow::Result<()> {
             black_box(cold_request(black_box(&body), &bedrock)?);
             cache.evict();
             black_box(cold_answer(black_box(&frames), &translation)?);
+            cache.evict();
+            black_box(cold_first_delivery(black_box(&frames), &translation)?);
         }
         return Ok(());
     }
@@ -160,11 +172,13 @@ fn main() -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "cold, after evicting {} MiB of cache ({} rounds, median): request {:.2} µs, answer {:.2} µs",
+        "cold, after evicting {} MiB of cache ({} rounds, median): request {:.2} µs, answer {:.2} µs, \
+         first delivery {:.2} µs",
         Evictor::BYTES >> 20,
         ColdTimes::ROUNDS,
         cold.request_us,
-        cold.answer_us
+        cold.answer_us,
+        cold.first_delivery_us
     )?;
     Ok(())
 }
@@ -175,6 +189,7 @@ fn main() -> anyhow::Result<()> {
 struct ColdTimes {
     request_us: f64,
     answer_us: f64,
+    first_delivery_us: f64,
 }
 
 impl ColdTimes {
@@ -189,6 +204,7 @@ impl ColdTimes {
         let mut cache = Evictor::new();
         let mut request = Vec::with_capacity(Self::ROUNDS);
         let mut answer = Vec::with_capacity(Self::ROUNDS);
+        let mut first = Vec::with_capacity(Self::ROUNDS);
         for _ in 0..Self::ROUNDS {
             cache.evict();
             let started = Instant::now();
@@ -198,10 +214,15 @@ impl ColdTimes {
             let started = Instant::now();
             black_box(cold_answer(black_box(frames), translation)?);
             answer.push(started.elapsed().as_secs_f64() * 1e6);
+            cache.evict();
+            let started = Instant::now();
+            black_box(cold_first_delivery(black_box(frames), translation)?);
+            first.push(started.elapsed().as_secs_f64() * 1e6);
         }
         Ok(Self {
             request_us: median(&mut request),
             answer_us: median(&mut answer),
+            first_delivery_us: median(&mut first),
         })
     }
 }
@@ -246,6 +267,12 @@ fn cold_answer(frames: &[Bytes], translation: &Translation) -> anyhow::Result<By
     answer_side(frames, translation)
 }
 
+/// The first delivery, not inlined, so a profiler can single it out.
+#[inline(never)]
+fn cold_first_delivery(frames: &[Bytes], translation: &Translation) -> anyhow::Result<Bytes> {
+    first_delivery(frames, translation)
+}
+
 fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -270,6 +297,23 @@ fn request_side(
 
 /// What the gateway does with the answer: every frame decoded and re-framed for the caller.
 fn answer_side(frames: &[Bytes], translation: &Translation) -> anyhow::Result<Bytes> {
+    let mut out = relay(frames, translation)?;
+    out.put_slice(b"data: [DONE]\n\n");
+    Ok(out.freeze())
+}
+
+/// The first delivery alone (`messageStart` and the first word, as the mock sends them): the
+/// answer's part of the time to the first byte.
+fn first_delivery(frames: &[Bytes], translation: &Translation) -> anyhow::Result<Bytes> {
+    Ok(relay(&frames[..FIRST_DELIVERY], translation)?.freeze())
+}
+
+/// How many frames the first delivery holds.
+const FIRST_DELIVERY: usize = 2;
+
+/// `frames` through a new stream's frame reader, event decoder and chunk encoder, with the
+/// stream's end after the last frame of the answer.
+fn relay(frames: &[Bytes], translation: &Translation) -> anyhow::Result<BytesMut> {
     let mut decoder = FrameDecoder::new();
     let mut events = ConverseStreamDecoder::new(translation);
     let meta = ResponseMeta {
@@ -295,13 +339,14 @@ fn answer_side(frames: &[Bytes], translation: &Translation) -> anyhow::Result<By
             }
         }
     }
-    decoder.finish()?;
-    for event in events.end() {
-        encoder.push_with(event, &mut write);
+    if frames.len() > FIRST_DELIVERY {
+        decoder.finish()?;
+        for event in events.end() {
+            encoder.push_with(event, &mut write);
+        }
+        encoder.end_with(&mut write);
     }
-    encoder.end_with(&mut write);
-    out.put_slice(b"data: [DONE]\n\n");
-    Ok(out.freeze())
+    Ok(out)
 }
 
 /// A 12-word ConverseStream answer as Bedrock frames it, padding included.
