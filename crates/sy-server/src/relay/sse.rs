@@ -3,13 +3,20 @@
 //! `"usage":null` fields it implies) are removed so the client sees exactly what it asked for.
 
 use std::collections::VecDeque;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use memchr::memmem::Finder;
 use sy_provider::UpstreamBody;
 use sy_wire::openai::usage::{Usage, UsageProbe, may_carry_usage};
 use sy_wire::sse::{SseEvent, SseParser};
 use tokio::time::Instant;
+
+/// Searchers built once rather than per event, as `memmem::find` would (see
+/// `sy_wire::openai::may_carry_usage`).
+static FINISH_REASON: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"finish_reason\":\""));
 
 /// How a relayed stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +97,7 @@ impl SseRelay {
             self.out.push_back(event.raw);
             return;
         }
-        if !self.saw_finish && memchr::memmem::find(data, b"\"finish_reason\":\"").is_some() {
+        if !self.saw_finish && FINISH_REASON.find(data).is_some() {
             self.saw_finish = true;
         }
         if may_carry_usage(data)
@@ -145,8 +152,15 @@ impl SseRelay {
 /// Removes the top-level `"usage":null` that `include_usage` adds to every chunk.
 /// The pattern cannot occur inside a JSON string, where quotes are escaped.
 fn without_null_usage(raw: &[u8]) -> Option<Bytes> {
-    for pattern in [&b",\"usage\":null"[..], &b"\"usage\":null,"[..]] {
-        if let Some(at) = memchr::memmem::find(raw, pattern) {
+    static NULL_USAGE: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| {
+        [
+            Finder::new(b",\"usage\":null"),
+            Finder::new(b"\"usage\":null,"),
+        ]
+    });
+    for finder in NULL_USAGE.iter() {
+        let pattern = finder.needle();
+        if let Some(at) = finder.find(raw) {
             let mut out = BytesMut::with_capacity(raw.len());
             out.extend_from_slice(&raw[..at]);
             out.extend_from_slice(&raw[at + pattern.len()..]);

@@ -1,5 +1,8 @@
 //! Token usage as OpenAI reports it, and a cheap probe that reads only `usage` from a body or chunk.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -67,8 +70,11 @@ impl<'a> UsageProbe<'a> {
 
 /// Quick byte test: could this JSON carry a non-null `usage` object? Avoids parsing every chunk.
 pub fn may_carry_usage(json: &[u8]) -> bool {
-    memchr::memmem::find(json, b"\"usage\":{").is_some()
-        || memchr::memmem::find(json, b"\"usage\": {").is_some()
+    // Searchers built once: `memmem::find` builds one on every call, which for a chunk of a few
+    // hundred bytes costs more than the search itself.
+    static USAGE: LazyLock<[Finder<'static>; 2]> =
+        LazyLock::new(|| [Finder::new(b"\"usage\":{"), Finder::new(b"\"usage\": {")]);
+    USAGE.iter().any(|finder| finder.find(json).is_some())
 }
 
 #[cfg(test)]
