@@ -43,11 +43,7 @@ pub fn canonical_request(parts: &CanonicalParts<'_>) -> Vec<u8> {
         canonical_header_value(parts, name, &mut out);
         out.push(b'\n');
     }
-    out.push(b'\n');
-    out.extend_from_slice(parts.signed_headers_text.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(parts.payload_hash.as_bytes());
-    out
+    end_canonical_request(out, parts.signed_headers_text, parts.payload_hash)
 }
 
 /// A request the gateway signs itself: its path and query already canonical, and its headers
@@ -87,10 +83,19 @@ pub fn outgoing_canonical_request(parts: &OutgoingParts<'_>) -> Vec<u8> {
     if !parts.headers.is_empty() {
         out.push(b'\n');
     }
+    end_canonical_request(out, parts.signed_headers_text, parts.payload_hash)
+}
+
+/// The blank line after the headers, the signed header list and the payload hash.
+fn end_canonical_request(
+    mut out: Vec<u8>,
+    signed_headers_text: &str,
+    payload_hash: &str,
+) -> Vec<u8> {
     out.push(b'\n');
-    out.extend_from_slice(parts.signed_headers_text.as_bytes());
+    out.extend_from_slice(signed_headers_text.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(parts.payload_hash.as_bytes());
+    out.extend_from_slice(payload_hash.as_bytes());
     out
 }
 

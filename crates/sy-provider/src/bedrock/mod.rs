@@ -53,6 +53,7 @@ pub struct BedrockUpstream {
 /// Routes kept at most; a deployment list is far shorter.
 const MAX_ROUTES: usize = 64;
 
+/// A model's URL for one operation, and the path a signature covers.
 struct Route {
     action: &'static str,
     model: Box<str>,
