@@ -37,7 +37,7 @@ RESULTS=$ROOT/bench/results
 BENCH_TAG=ab
 # shellcheck source=bench/lanes-lib.sh
 source "$ROOT/bench/lanes-lib.sh"
-for tool in jq taskset curl awk; do command -v "$tool" >/dev/null || die "needs $tool"; done
+need_tools jq taskset curl awk
 for bin in "$BEFORE" "$AFTER" "$BIN/sy-mock-upstream" "$BIN/sy-bench-stream"; do
     [[ -x "$bin" ]] || die "no executable $bin"
 done

@@ -22,15 +22,11 @@ PORT=${BENCH_GATEWAY_PORT:-18480}
 BIN=$ROOT/target/release
 RESULTS=$ROOT/bench/results
 BENCH_TAG=footprint
+# shellcheck source=bench/lanes-lib.sh
 source "$ROOT/bench/lanes-lib.sh"
 
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    log "building release binaries"
-    cargo build --release -p switchyard -p sy-testkit --bins >&2
-fi
-for tool in valgrind callgrind_control callgrind_annotate jq curl awk; do
-    command -v "$tool" >/dev/null || die "needs $tool"
-done
+build_release switchyard sy-testkit
+need_tools valgrind callgrind_control callgrind_annotate jq curl awk
 
 start_mock mock --stream-chunks 12 --chunk-interval-ms 2
 MOCK=$MOCK_ADDR
@@ -61,14 +57,14 @@ for lane in "${LANES[@]}"; do
 done
 for lane in "${LANES[@]}"; do
     log "$STREAMS $lane streams under the cache simulator"
-    callgrind_control -z "$VALGRIND" >/dev/null
-    callgrind_control -i on "$VALGRIND" >/dev/null
+    callgrind_control -z "$VALGRIND" >/dev/null 2>&1
+    callgrind_control -i on "$VALGRIND" >/dev/null 2>&1
     for _ in $(seq "$STREAMS"); do
         stream "$lane"
         sleep 0.05
     done
-    callgrind_control -i off "$VALGRIND" >/dev/null
-    callgrind_control -d "$lane" "$VALGRIND" >/dev/null
+    callgrind_control -i off "$VALGRIND" >/dev/null 2>&1
+    callgrind_control -d "$lane" "$VALGRIND" >/dev/null 2>&1
 done
 
 # Self costs per function: "Ir ILmr DLmr DLmw function", numbers without separators.

@@ -17,6 +17,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Builds the release binaries of the packages given (unless BENCH_SKIP_BUILD=1).
+build_release() {
+    [[ "${BENCH_SKIP_BUILD:-0}" == 1 ]] && return
+    log "building release binaries"
+    local args=() package
+    for package in "$@"; do args+=(-p "$package"); done
+    cargo build --release "${args[@]}" --bins >&2
+}
+
+# Stops with a clear message unless every command given is on the PATH.
+need_tools() {
+    local tool
+    for tool in "$@"; do command -v "$tool" >/dev/null || die "needs $tool"; done
+}
+
 # $1: a name; the rest: the mock's flags. Sets MOCK_ADDR (not a subshell, so PIDS keeps the PID).
 start_mock() {
     local name=$1

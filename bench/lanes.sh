@@ -49,11 +49,8 @@ BENCH_TAG=lanes
 # shellcheck source=bench/lanes-lib.sh
 source "$ROOT/bench/lanes-lib.sh"
 
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    log "building release binaries"
-    cargo build --release -p switchyard -p sy-testkit -p sy-bench --bins >&2
-fi
-for tool in jq taskset curl awk; do command -v "$tool" >/dev/null || die "needs $tool"; done
+build_release switchyard sy-testkit sy-bench
+need_tools jq taskset curl awk
 
 start_mock mock --stream-chunks "$CHUNKS" --chunk-interval-ms "$INTERVAL_MS"
 MOCK=$MOCK_ADDR
