@@ -105,3 +105,15 @@ fn a_conversation_is_encoded_within_its_size_hint_in_every_dialect() {
         );
     }
 }
+
+#[test]
+fn a_body_that_is_not_utf8_is_refused_as_invalid() {
+    let body = b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xe9\"}]}";
+    match openai_chat::decode_request(body) {
+        Err(sy_dialect::DialectError::Invalid { field, reason }) => {
+            assert_eq!(field, "$");
+            assert!(reason.contains("not UTF-8"), "{reason}");
+        }
+        other => panic!("expected an invalid body, got {other:?}"),
+    }
+}

@@ -14,7 +14,7 @@ use sy_wire::sse::{SseEvent, SseParser};
 use tokio::time::Instant;
 
 /// Searchers built once rather than per event, as `memmem::find` would (see
-/// `sy_wire::openai::may_carry_usage`).
+/// `sy_wire::openai::usage::may_carry_usage`).
 static FINISH_REASON: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"finish_reason\":\""));
 
