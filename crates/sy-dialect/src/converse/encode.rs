@@ -8,7 +8,9 @@
 //! drops the tools when the history has no tool blocks and is refused otherwise (Converse has no
 //! `none`); `parallel_tool_calls: false` is dropped and listed (Converse cannot enforce it);
 //! image URLs are refused except `s3://` locations (the gateway must fetch others first);
-//! reasoning settings and `top_k` are sent in Anthropic's shape for Claude models only.
+//! reasoning settings and `top_k` are sent in Anthropic's shape for Claude models only; for other
+//! models, text or media after tool results in a user turn joins the last result (they refuse
+//! turns that mix the two).
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -283,6 +285,9 @@ pub(super) fn encode_request(
         if content.is_empty() {
             continue;
         }
+        if !claude {
+            fold_into_last_tool_result(&mut content);
+        }
         let role = match turn.role {
             Role::User => "user",
             Role::Assistant => "assistant",
@@ -462,6 +467,26 @@ pub(super) fn encode_request(
         translation,
         dropped: parts.dropped,
     })
+}
+
+/// Converse models other than Claude refuse a turn that holds tool results beside other blocks
+/// ("Conversation blocks and tool result blocks cannot be provided in the same turn"), so what
+/// follows the results (they come first in a turn) joins the last result's content, which takes
+/// the same text, images and documents.
+fn fold_into_last_tool_result(content: &mut Vec<Block<'_>>) {
+    let Some(last) = content
+        .iter()
+        .rposition(|block| matches!(block, Block::ToolResult(_)))
+    else {
+        return;
+    };
+    if last + 1 == content.len() {
+        return;
+    }
+    let rest: Vec<Block<'_>> = content.drain(last + 1..).collect();
+    if let Some(Block::ToolResult(result)) = content.get_mut(last) {
+        result.content.extend(rest);
+    }
 }
 
 fn untranslatable(field: impl Into<String>, reason: &str) -> DialectError {
