@@ -380,6 +380,8 @@ CLOUD_MODELS = {
     "claude-tool-via-anthropic": ("anthropic", "claude-tool"),
     "claude-tool-via-bedrock": ("bedrock", "anthropic.claude-tool-v1:0"),
     "gemini-tool": ("gemini", "gemini-tool"),
+    # Gemini 3: calls carry thought signatures that must come back with them.
+    "gemini-3-tool": ("gemini", "gemini-3-tool"),
     "claude-overloaded": ("anthropic", "claude-overloaded"),
     "bedrock-throttled": ("bedrock", "anthropic.overloaded-v1:0"),
     "gemini-exhausted": ("gemini", "gemini-exhausted"),

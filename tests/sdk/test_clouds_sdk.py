@@ -197,6 +197,60 @@ def test_tool_call_stream_helper(clouds_client: openai.OpenAI, cloud: str):
     assert calls[0].function.parsed_arguments in (None, ARGUMENTS)
 
 
+def first_call(client: openai.OpenAI, model: str, stream: bool) -> dict:
+    """The one tool call of a first turn, as a chat message's `tool_calls` item."""
+    if not stream:
+        message = client.chat.completions.create(
+            model=model, messages=WEATHER, tools=[WEATHER_TOOL]
+        ).choices[0].message
+        (call,) = message.tool_calls
+        return {"id": call.id, "type": "function",
+                "function": {"name": call.function.name, "arguments": call.function.arguments}}
+    with client.chat.completions.stream(model=model, messages=WEATHER, tools=[WEATHER_TOOL]) as s:
+        final = s.get_final_completion()
+    (call,) = final.choices[0].message.tool_calls
+    return {"id": call.id, "type": "function",
+            "function": {"name": call.function.name, "arguments": call.function.arguments}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_gemini_3_tool_loop_replays_the_thought_signature(
+    clouds_client: openai.OpenAI, stream: bool
+):
+    # Gemini 3 signs its calls and refuses a replayed call without its signature (E20). The
+    # OpenAI caller keeps nothing but the call id, so the signature must ride in it.
+    call = first_call(clouds_client, "gemini-3-tool", stream)
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == ARGUMENTS
+    history = WEATHER + [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "18C"},
+    ]
+    answer = clouds_client.chat.completions.create(
+        model="gemini-3-tool", messages=history, tools=[WEATHER_TOOL], stream=stream
+    )
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+    else:
+        text = answer.choices[0].message.content
+    assert text == "The call came back with its signature."
+
+
+def test_gemini_3_gets_the_stand_in_for_a_call_it_did_not_sign(clouds_client: openai.OpenAI):
+    # A call from another provider (or an id that lost its signature) cannot carry one: the
+    # gateway sends Google's documented stand-in, rather than a request Gemini 3 refuses.
+    call = {"id": "call_from_elsewhere", "type": "function",
+            "function": {"name": "get_weather", "arguments": json.dumps(ARGUMENTS)}}
+    history = WEATHER + [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "18C"},
+    ]
+    answer = clouds_client.chat.completions.create(
+        model="gemini-3-tool", messages=history, tools=[WEATHER_TOOL]
+    )
+    assert answer.choices[0].message.content == "The call came back with the stand-in."
+
+
 # --------------------------------------------------------------------------------------------
 # A deployment that refuses or cannot be reached
 # --------------------------------------------------------------------------------------------

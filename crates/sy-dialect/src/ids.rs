@@ -81,6 +81,52 @@ pub(crate) fn synthesize_call_id(answer_id: &str, position: usize, name: &str) -
     format!("call_{:016x}", fnv1a(key.as_bytes()))
 }
 
+/// Between a Gemini call id and the thought signature carried with it (see
+/// [`with_thought_signature`]).
+const SIGNATURE_MARK: &str = "__ts_";
+
+/// A Gemini function call's id with its thought signature in it. Gemini 3 refuses a replayed
+/// call without the signature it came with, and a caller in another dialect has nowhere to keep
+/// it but the call's id, which every dialect echoes back verbatim, in the call and in its result.
+/// The signature (base64) is written URL-safe and unpadded, so the id keeps to Anthropic's id
+/// charset and the gateway stays stateless: any node can replay it.
+pub(crate) fn with_thought_signature(id: &str, signature: &str) -> String {
+    let mut out = String::with_capacity(id.len() + SIGNATURE_MARK.len() + signature.len());
+    out.push_str(id);
+    out.push_str(SIGNATURE_MARK);
+    out.extend(signature.chars().filter_map(|c| match c {
+        '+' => Some('-'),
+        '/' => Some('_'),
+        '=' => None,
+        c => Some(c),
+    }));
+    out
+}
+
+/// The id and thought signature (standard base64, padded) of an id written by
+/// [`with_thought_signature`]; any other id comes back whole, without a signature.
+pub(crate) fn split_thought_signature(id: &str) -> (&str, Option<String>) {
+    let Some((call_id, carried)) = id.split_once(SIGNATURE_MARK) else {
+        return (id, None);
+    };
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if call_id.is_empty() || carried.is_empty() || !carried.chars().all(url_safe) {
+        return (id, None);
+    }
+    let mut signature: String = carried
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !signature.len().is_multiple_of(4) {
+        signature.push('=');
+    }
+    (call_id, Some(signature))
+}
+
 /// 64-bit FNV-1a: tiny, stable across platforms and releases, good enough to keep ids apart.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -112,6 +158,25 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, rewrite_id("functions.Bash:0", ANTHROPIC_ID));
         assert!(ANTHROPIC_ID.allows(&a));
+    }
+
+    #[test]
+    fn thought_signatures_ride_in_ids_and_come_back_exactly() {
+        // Padded and not, with `+` and `/`, and one whose URL-safe form holds the mark itself.
+        for signature in ["+/8=", "CiQB+/==", "EqQBCqEB/a+b", "AAAA", "a//ts/b="] {
+            let id = with_thought_signature("pt3pjoak", signature);
+            assert!(ANTHROPIC_ID.allows(&id[..id.len().min(64)]), "{id}");
+            let (call_id, back) = split_thought_signature(&id);
+            assert_eq!(call_id, "pt3pjoak");
+            assert_eq!(back.as_deref(), Some(signature));
+        }
+    }
+
+    #[test]
+    fn ids_without_a_signature_are_kept_whole() {
+        for id in ["call_1", "pt3pjoak", "x__ts_", "__ts_abc", "a__ts_b+c"] {
+            assert_eq!(split_thought_signature(id), (id, None));
+        }
     }
 
     #[test]

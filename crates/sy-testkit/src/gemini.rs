@@ -1,7 +1,10 @@
 //! [`FakeGemini`]: Google's Gemini API on 127.0.0.1. Checks `x-goog-api-key` (or `?key=`),
 //! records every request, and answers `:generateContent` with JSON, `:streamGenerateContent`
 //! with server-sent events when asked for `alt=sse` (CRLF-framed, as Google sends them) or one
-//! streamed JSON array when not, and `:countTokens`.
+//! streamed JSON array when not, and `:countTokens`. Models named `gemini-3…` act as Gemini 3
+//! does with function calls: a call comes with an id and a thought signature, a replayed history
+//! whose model turn has a call without its signature (or Google's stand-in) is refused with 400,
+//! and once a call's result comes back the answer says how its signature did.
 
 use bytes::Bytes;
 use http::Response;
@@ -213,6 +216,11 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
             Vec::new(),
         );
     }
+    let gemini_3 = model.starts_with("gemini-3");
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    if gemini_3 && let Err(message) = check_thought_signatures(&body) {
+        return error(400, "INVALID_ARGUMENT", &message, Vec::new());
+    }
     let mut script = script;
     while let GeminiScript::ByModel { routes, otherwise } = script {
         script = route_model(routes, otherwise, model);
@@ -241,9 +249,23 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
             prompt_tokens,
             candidates_tokens,
         } => {
+            if gemini_3 && let Some(replayed) = replayed_signature(&body) {
+                // The call's result came back: the answer says how its signature did.
+                let text = format!("The call came back with {replayed}.");
+                let whole = chunk(model, &text, true, *prompt_tokens, *candidates_tokens);
+                return match method {
+                    "streamGenerateContent" => streamed(query, &[whole]),
+                    _ => json_response(200, Vec::new(), &whole),
+                };
+            }
             let mut whole = chunk(model, "", true, *prompt_tokens, *candidates_tokens);
-            whole["candidates"][0]["content"]["parts"] =
-                json!([{ "functionCall": { "name": name, "args": arguments } }]);
+            whole["candidates"][0]["content"]["parts"] = if gemini_3 {
+                // Gemini 3 names its calls and signs them.
+                json!([{ "functionCall": { "id": "fc-weather-1", "name": name, "args": arguments },
+                         "thoughtSignature": thought_signature(name) }])
+            } else {
+                json!([{ "functionCall": { "name": name, "args": arguments } }])
+            };
             return match method {
                 "generateContent" => json_response(200, Vec::new(), &whole),
                 "countTokens" => {
@@ -296,6 +318,96 @@ fn answer(request: &Recorded, script: &GeminiScript, key: &str) -> Response<KitB
     }
 }
 
+/// The thought signature this fake gives a Gemini 3 call of `name`: base64 with `+`, `/` and
+/// padding, as Google's are.
+pub fn thought_signature(name: &str) -> String {
+    let mut bytes = vec![0xfb, 0xef, 0xff];
+    bytes.extend_from_slice(b"sig:");
+    bytes.extend_from_slice(name.as_bytes());
+    if bytes.len() % 3 == 0 {
+        bytes.push(b'!');
+    }
+    crate::b64::encode(&bytes)
+}
+
+/// Google's documented stand-in for a signature the caller does not have.
+pub const SKIP_SIGNATURE_CHECK: &str = "skip_thought_signature_validator";
+
+/// A signature as Google decodes it: standard or URL-safe base64, padded or not.
+fn signature_bytes(signature: &str) -> String {
+    signature
+        .chars()
+        .filter(|c| *c != '=')
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect()
+}
+
+/// Gemini 3's check of a replayed history: in every model turn with function calls, the first
+/// call carries the signature it was given (or the stand-in).
+fn check_thought_signatures(body: &Value) -> Result<(), String> {
+    let contents = body["contents"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, content) in contents.iter().enumerate() {
+        if content["role"] != "model" {
+            continue;
+        }
+        let parts = content["parts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let Some(first) = parts.iter().find(|p| p.get("functionCall").is_some()) else {
+            continue;
+        };
+        let name = first["functionCall"]["name"].as_str().unwrap_or_default();
+        match first["thoughtSignature"].as_str() {
+            None => {
+                return Err(format!(
+                    "Function call `{name}` in the `{i}.` content block is missing a `thought_signature`."
+                ));
+            }
+            Some(SKIP_SIGNATURE_CHECK) => {}
+            Some(given) if signature_bytes(given) == signature_bytes(&thought_signature(name)) => {}
+            Some(_) => return Err("Corrupted thought signature.".to_owned()),
+        }
+    }
+    Ok(())
+}
+
+/// When the request ends with a function's result: how the signature of the call before it came
+/// back (`its signature` or `the stand-in`).
+fn replayed_signature(body: &Value) -> Option<&'static str> {
+    let contents = body["contents"].as_array()?;
+    let last = contents.last()?;
+    let answered = last["parts"]
+        .as_array()?
+        .iter()
+        .any(|p| p.get("functionResponse").is_some());
+    if !answered {
+        return None;
+    }
+    let call = contents
+        .iter()
+        .rev()
+        .filter(|c| c["role"] == "model")
+        .find_map(|c| {
+            c["parts"]
+                .as_array()?
+                .iter()
+                .find(|p| p.get("functionCall").is_some())
+        })?;
+    Some(if call["thoughtSignature"] == SKIP_SIGNATURE_CHECK {
+        "the stand-in"
+    } else {
+        "its signature"
+    })
+}
+
 /// Chunks as `:streamGenerateContent` sends them: server-sent events with `alt=sse`, else one
 /// JSON array streamed element by element.
 fn streamed(query: &str, chunks: &[Value]) -> Response<KitBody> {
@@ -342,4 +454,56 @@ fn chunk(model: &str, text: &str, last: bool, prompt: u64, candidates: u64) -> V
         "modelVersion": model,
         "responseId": "fake-response-1"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(signature: Option<&str>) -> Value {
+        let mut call =
+            json!({ "functionCall": { "id": "fc-1", "name": "get_weather", "args": {} } });
+        if let Some(signature) = signature {
+            call["thoughtSignature"] = json!(signature);
+        }
+        json!({ "contents": [
+            { "role": "user", "parts": [{ "text": "Weather?" }] },
+            { "role": "model", "parts": [call, { "functionCall": { "name": "get_weather", "args": {} } }] },
+            { "role": "user", "parts": [{ "functionResponse": { "id": "fc-1", "name": "get_weather", "response": {} } }] },
+        ] })
+    }
+
+    #[test]
+    fn signatures_are_checked_as_gemini_3_checks_them() {
+        let given = thought_signature("get_weather");
+        assert!(given.contains('+') && given.contains('/') && given.ends_with('='));
+        let url_safe: String = given
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_");
+        for accepted in [given.as_str(), url_safe.as_str(), SKIP_SIGNATURE_CHECK] {
+            assert_eq!(check_thought_signatures(&history(Some(accepted))), Ok(()));
+        }
+        let missing = check_thought_signatures(&history(None)).unwrap_err();
+        assert!(
+            missing.contains("missing a `thought_signature`"),
+            "{missing}"
+        );
+        let forged = check_thought_signatures(&history(Some("AAAA"))).unwrap_err();
+        assert_eq!(forged, "Corrupted thought signature.");
+    }
+
+    #[test]
+    fn the_answer_to_a_result_tells_how_the_signature_came_back() {
+        let given = thought_signature("get_weather");
+        assert_eq!(
+            replayed_signature(&history(Some(&given))),
+            Some("its signature")
+        );
+        assert_eq!(
+            replayed_signature(&history(Some(SKIP_SIGNATURE_CHECK))),
+            Some("the stand-in")
+        );
+        assert_eq!(replayed_signature(&json!({ "contents": [] })), None);
+    }
 }

@@ -4,7 +4,9 @@
 //! `responseJsonSchema` (full JSON Schema, unlike the OpenAPI subset of `parameters`); function
 //! calls and responses carry the call id (Gemini accepts and echoes ids) and a response finds its
 //! function name from the call with that id; a text tool result becomes `{"result": text}` (or
-//! `{"error": text}` when flagged), a single JSON result is sent as is; reasoning blocks are
+//! `{"error": text}` when flagged), a single JSON result is sent as is; a call's thought signature,
+//! carried in its id since Gemini answered it, goes back beside the call, and for Gemini 3 a model
+//! turn of calls without one gets Google's stand-in on its first call; reasoning blocks are
 //! dropped and listed (Gemini replays its own thought signatures, not other providers'); image URLs
 //! are refused except `gs://` and Gemini Files API URIs; `user` and `parallel_tool_calls: false`
 //! are dropped and listed.
@@ -20,7 +22,7 @@ use crate::canonical::{
     DocumentSource, ImageSource, Part, PartKind, Reasoning, Request, ResponseFormat, Role, Setting,
     ToolChoice, ToolResult,
 };
-use crate::ids::GEMINI_TOOL_NAME;
+use crate::ids::{GEMINI_TOOL_NAME, split_thought_signature};
 use crate::limits::within;
 use crate::turns::alternating_turns;
 use crate::{DialectError, EncodeOptions, Encoded, Translation};
@@ -61,16 +63,27 @@ enum WirePart<'a> {
         #[serde(rename = "fileUri")]
         file_uri: &'a str,
     },
-    FunctionCall {
-        id: &'a str,
-        name: &'a str,
-        args: &'a RawValue,
-    },
+    FunctionCall(Call<'a>),
     FunctionResponse {
         id: &'a str,
         name: &'a str,
         response: Response<'a>,
     },
+    /// A function call with its thought signature, which sits beside `functionCall` in the part.
+    #[serde(untagged)]
+    SignedFunctionCall {
+        #[serde(rename = "functionCall")]
+        call: Call<'a>,
+        #[serde(rename = "thoughtSignature")]
+        signature: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    id: &'a str,
+    name: &'a str,
+    args: &'a RawValue,
 }
 
 #[derive(Serialize)]
@@ -209,6 +222,9 @@ pub(super) fn encode_request(
         if parts.is_empty() {
             continue;
         }
+        if turn.role == Role::Assistant && signs_function_calls(&options.model) {
+            sign_unsigned_calls(&mut parts);
+        }
         let role = match turn.role {
             Role::User => "user",
             Role::Assistant => "model",
@@ -294,6 +310,40 @@ pub(super) fn encode_request(
     })
 }
 
+/// Whether the model refuses replayed function calls without their thought signature: Gemini 3
+/// and later (1.x and 2.x models do not check).
+fn signs_function_calls(model: &str) -> bool {
+    model.contains("gemini-") && !model.contains("gemini-1") && !model.contains("gemini-2")
+}
+
+/// Google's documented stand-in for a signature the history does not have (calls made by another
+/// provider, or whose id lost the signature on the way, e.g. cut to another dialect's id length).
+const SKIP_SIGNATURE_CHECK: &str = "skip_thought_signature_validator";
+
+/// A model turn whose calls carry no signature gets the stand-in on its first call, where Gemini
+/// puts the signature of parallel calls.
+fn sign_unsigned_calls(parts: &mut [WirePart<'_>]) {
+    if parts
+        .iter()
+        .any(|part| matches!(part, WirePart::SignedFunctionCall { .. }))
+    {
+        return;
+    }
+    let Some(first) = parts
+        .iter_mut()
+        .find(|part| matches!(part, WirePart::FunctionCall(_)))
+    else {
+        return;
+    };
+    let unsigned = std::mem::replace(first, WirePart::Text(""));
+    if let WirePart::FunctionCall(call) = unsigned {
+        *first = WirePart::SignedFunctionCall {
+            call,
+            signature: SKIP_SIGNATURE_CHECK.to_owned(),
+        };
+    }
+}
+
 fn untranslatable(field: impl Into<String>, reason: &str) -> DialectError {
     DialectError::untranslatable(field, TARGET, reason)
 }
@@ -339,10 +389,15 @@ fn encode_part<'a>(
                     "Gemini function arguments must be a JSON object",
                 ));
             }
-            WirePart::FunctionCall {
-                id: &call.id,
+            let (id, signature) = split_thought_signature(&call.id);
+            let call = Call {
+                id,
                 name: &call.name,
                 args: call.arguments.as_raw(),
+            };
+            match signature {
+                Some(signature) => WirePart::SignedFunctionCall { call, signature },
+                None => WirePart::FunctionCall(call),
             }
         }
         PartKind::ToolResult(result) => {
@@ -353,7 +408,7 @@ fn encode_part<'a>(
                 )
             })?;
             WirePart::FunctionResponse {
-                id: &result.call_id,
+                id: split_thought_signature(&result.call_id).0,
                 name,
                 response: function_response(result)?,
             }

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use crate::canonical::{
     FinishReason, OutputBlock, RawJson, ReasoningBlock, Response, ToolCall, Usage,
 };
-use crate::ids::synthesize_call_id;
+use crate::ids::{synthesize_call_id, with_thought_signature};
 use crate::{DialectError, Translation};
 
 #[derive(Deserialize)]
@@ -45,6 +45,9 @@ pub(crate) struct WirePart {
     #[serde(default)]
     pub thought: bool,
     pub function_call: Option<FunctionCall>,
+    /// Gemini 3 signs its function calls (the first of parallel ones) and wants the signature
+    /// back on the replayed call.
+    pub thought_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,9 +115,11 @@ pub(crate) fn finish_reason(reason: &str, called_functions: bool) -> Result<Fini
     })
 }
 
-/// The function call of a part as a canonical call; `position` counts calls in the answer.
+/// The function call of a part as a canonical call, its thought signature (if any) carried in
+/// its id; `position` counts calls in the answer.
 pub(crate) fn tool_call(
     call: FunctionCall,
+    signature: Option<&str>,
     answer_id: &str,
     position: usize,
 ) -> Result<ToolCall, String> {
@@ -126,6 +131,10 @@ pub(crate) fn tool_call(
         .id
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| synthesize_call_id(answer_id, position, &name));
+    let id = match signature.filter(|s| !s.is_empty()) {
+        Some(signature) => with_thought_signature(&id, signature),
+        None => id,
+    };
     let arguments = call
         .args
         .map_or_else(RawJson::empty_object, RawJson::from_raw);
@@ -162,8 +171,9 @@ pub(super) fn decode_response(
     let mut calls = 0;
     for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
         if let Some(call) = part.function_call {
+            let signature = part.thought_signature.as_deref();
             content.push(OutputBlock::ToolCall(
-                tool_call(call, &answer_id, calls).map_err(DialectError::upstream)?,
+                tool_call(call, signature, &answer_id, calls).map_err(DialectError::upstream)?,
             ));
             calls += 1;
         } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {

@@ -66,7 +66,8 @@ impl GeminiStreamDecoder {
             if let Some(call) = part.function_call {
                 let index = self.tool_calls;
                 let position = usize::try_from(index).unwrap_or(usize::MAX);
-                let call = match tool_call(call, &answer_id, position) {
+                let signature = part.thought_signature.as_deref();
+                let call = match tool_call(call, signature, &answer_id, position) {
                     Ok(call) => call,
                     Err(e) => {
                         out.extend(self.fail(StreamErrorKind::Protocol, e));

@@ -3,6 +3,8 @@
 //! until killed. Each fake picks its answer from the model it is asked for:
 //!
 //! * a model id containing `tool`: one call of `get_weather` with `{"city":"Paris","unit":"celsius"}`;
+//!   `gemini-3-tool` signs it as Gemini 3 does, checks the signature when the history is replayed,
+//!   and once the call's result comes back answers how its signature did;
 //! * `claude-overloaded` (Anthropic), `anthropic.overloaded-v1:0` (Bedrock, throttled),
 //!   `gemini-exhausted` (Gemini): the vendor's overload error;
 //! * `claude-stream-overloaded` (Anthropic), `anthropic.stream-throttled-v1:0` (Bedrock): a stream
@@ -78,6 +80,10 @@ fn main() -> ExitCode {
         let gemini = FakeGemini::start(GeminiScript::by_model(
             vec![
                 ("gemini-tool", GeminiScript::tool_call("get_weather", &args)),
+                (
+                    "gemini-3-tool",
+                    GeminiScript::tool_call("get_weather", &args),
+                ),
                 ("gemini-exhausted", GeminiScript::exhausted("7s")),
             ],
             GeminiScript::reply(&TEXT),
