@@ -17,7 +17,8 @@ use sy_testkit::{FakeUpstream, Script};
 
 const ADMIN: &str = "Bearer admin-secret";
 
-/// Model `m` on `priced` ($2.50 in, $1.25 cached, $10 out per million) and `free-form` (no price).
+/// Model `m` on `priced` ($2.50 in, $1.25 cached, $3 cache write, $10 out per million) and
+/// `free-form` (no price).
 async fn gateway(upstream: &FakeUpstream) -> TestGateway {
     let base = upstream.base_url();
     let config = format!(
@@ -46,6 +47,7 @@ provider = "priced"
 model = "upstream-m"
 input = "2.50"
 cache_read = "1.25"
+cache_write = "3.00"
 output = "10.00"
 "#
     );
@@ -92,12 +94,12 @@ async fn every_call_leaves_one_priced_record_and_streaming_costs_the_same() {
 }
 
 #[tokio::test]
-async fn cached_and_reasoning_tokens_are_priced_in_their_own_buckets() {
+async fn cached_written_and_reasoning_tokens_are_priced_in_their_own_buckets() {
     let body = json!({
         "id": "c1", "object": "chat.completion", "created": 1, "model": "upstream-m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1000, "completion_tokens": 300, "total_tokens": 1300,
-                  "prompt_tokens_details": {"cached_tokens": 600},
+                  "prompt_tokens_details": {"cached_tokens": 500, "cache_write_tokens": 100},
                   "completion_tokens_details": {"reasoning_tokens": 200}}
     });
     let upstream = FakeUpstream::start(Script::Status {
@@ -113,13 +115,20 @@ async fn cached_and_reasoning_tokens_are_priced_in_their_own_buckets() {
         (
             &row["input_tokens"],
             &row["cache_read_tokens"],
+            &row["cache_write_tokens"],
             &row["output_tokens"],
             &row["reasoning_tokens"]
         ),
-        (&json!(400), &json!(600), &json!(100), &json!(200))
+        (
+            &json!(400),
+            &json!(500),
+            &json!(100),
+            &json!(100),
+            &json!(200)
+        )
     );
-    // 400 × 2.50 + 600 × 1.25 + (100 + 200) × 10 = 4,750 µ$ → $0.00475
-    assert_eq!(row["cost_usd"], "0.00475");
+    // 400 × 2.50 + 500 × 1.25 + 100 × 3 + (100 + 200) × 10 = 4,925 µ$ → $0.004925
+    assert_eq!(row["cost_usd"], "0.004925");
 }
 
 #[tokio::test]

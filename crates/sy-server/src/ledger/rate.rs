@@ -7,15 +7,18 @@ use sy_config::PricePoint;
 use sy_store::Tokens;
 use sy_wire::openai::Usage;
 
-/// OpenAI's usage in disjoint buckets: its `prompt_tokens` include cached reads and its
-/// `completion_tokens` include reasoning, so both are taken out to be priced on their own.
+/// OpenAI's usage in disjoint buckets: its `prompt_tokens` include cache reads and writes and
+/// its `completion_tokens` include reasoning, so they are taken out to be priced on their own.
 pub fn buckets(usage: &Usage) -> Tokens {
     let cache_read = usage.cached_tokens().min(usage.prompt_tokens);
+    let cache_write = usage
+        .cache_write_tokens()
+        .min(usage.prompt_tokens - cache_read);
     let reasoning = usage.reasoning_tokens().min(usage.completion_tokens);
     Tokens {
-        input: usage.prompt_tokens - cache_read,
+        input: usage.prompt_tokens - cache_read - cache_write,
         cache_read,
-        cache_write: 0,
+        cache_write,
         output: usage.completion_tokens - reasoning,
         reasoning,
     }
@@ -73,20 +76,38 @@ mod tests {
             prompt_tokens: 1000,
             completion_tokens: 300,
             total_tokens: 1300,
-            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: 600 }),
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: 500,
+                cache_write_tokens: 100,
+            }),
             completion_tokens_details: Some(CompletionTokensDetails {
                 reasoning_tokens: 200,
             }),
         };
         let b = buckets(&usage);
         assert_eq!(
-            (b.input, b.cache_read, b.output, b.reasoning),
-            (400, 600, 100, 200)
+            (b.input, b.cache_read, b.cache_write, b.output, b.reasoning),
+            (400, 500, 100, 100, 200)
         );
         assert_eq!(
             b.input + b.cache_read + b.cache_write + b.output + b.reasoning,
             usage.total_tokens,
             "nothing counted twice, nothing lost"
+        );
+    }
+
+    #[test]
+    fn openai_usage_without_details_is_all_plain_input_and_output() {
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            total_tokens: 15,
+            ..Usage::default()
+        };
+        let b = buckets(&usage);
+        assert_eq!(
+            (b.input, b.cache_read, b.cache_write, b.output, b.reasoning),
+            (10, 0, 0, 5, 0)
         );
     }
 

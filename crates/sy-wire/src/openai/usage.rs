@@ -25,6 +25,13 @@ pub struct Usage {
 pub struct PromptTokensDetails {
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Prompt tokens written to the cache (billed apart since GPT-5.6); part of `prompt_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +45,12 @@ impl Usage {
         self.prompt_tokens_details
             .as_ref()
             .map_or(0, |d| d.cached_tokens)
+    }
+
+    pub fn cache_write_tokens(&self) -> u64 {
+        self.prompt_tokens_details
+            .as_ref()
+            .map_or(0, |d| d.cache_write_tokens)
     }
 
     pub fn reasoning_tokens(&self) -> u64 {
