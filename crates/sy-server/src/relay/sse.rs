@@ -1,6 +1,8 @@
 //! The pass-through SSE relay: upstream events are forwarded as they complete, bytes untouched,
 //! while a tap reads usage. When the gateway itself asked for usage, the usage chunk (and the
 //! `"usage":null` fields it implies) are removed so the client sees exactly what it asked for.
+//! Azure OpenAI's opening chunk of prompt-filter verdicts, with no choices, is not relayed either:
+//! OpenAI never sends one, and the usual `chunk.choices[0]` of SDK users fails on it (E17).
 
 use std::collections::VecDeque;
 use std::sync::LazyLock;
@@ -17,6 +19,8 @@ use tokio::time::Instant;
 /// `sy_wire::openai::usage::may_carry_usage`).
 static FINISH_REASON: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"finish_reason\":\""));
+static PROMPT_FILTER: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"prompt_filter_results\""));
 
 /// How a relayed stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,8 @@ pub struct SseRelay {
     pub usage: Option<Usage>,
     saw_done: bool,
     saw_finish: bool,
+    /// No event has been relayed yet (where Azure's filter verdicts come).
+    at_start: bool,
     pub end: Option<StreamEnd>,
 }
 
@@ -53,6 +59,7 @@ impl SseRelay {
             usage: None,
             saw_done: false,
             saw_finish: false,
+            at_start: true,
             end: None,
         }
     }
@@ -96,6 +103,12 @@ impl SseRelay {
             self.saw_done = true;
             self.out.push_back(event.raw);
             return;
+        }
+        if self.at_start {
+            if is_filter_verdict(data) {
+                return;
+            }
+            self.at_start = false;
         }
         if !self.saw_finish && FINISH_REASON.find(data).is_some() {
             self.saw_finish = true;
@@ -170,6 +183,14 @@ fn without_null_usage(raw: &[u8]) -> Option<Bytes> {
     None
 }
 
+/// Azure's `{"choices":[],"id":"","created":0,"model":"","prompt_filter_results":[…]}`: verdicts
+/// with no choices and no usage.
+fn is_filter_verdict(data: &[u8]) -> bool {
+    PROMPT_FILTER.find(data).is_some()
+        && UsageProbe::parse(data)
+            .is_some_and(|probe| probe.usage.is_none() && probe.has_no_choices())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +234,22 @@ mod tests {
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
         );
         assert_eq!(relay.usage.as_ref().map(|u| u.prompt_tokens), Some(3));
+    }
+
+    #[tokio::test]
+    async fn azure_filter_verdicts_before_the_answer_are_not_relayed() {
+        const VERDICT: &[u8] = b"data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n";
+        const ANSWER: &[u8] = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\",\"content_filter_results\":{}}],\"id\":\"c1\"}\n\n";
+        const DONE: &[u8] = b"data: [DONE]\n\n";
+        let mut relay = relay_of(&[VERDICT, ANSWER, DONE], false);
+        assert_eq!(drain(&mut relay).await.as_bytes(), [ANSWER, DONE].concat());
+        assert_eq!(relay.end, Some(StreamEnd::Completed));
+        // Past the first relayed event nothing is held back, whatever it holds.
+        let mut relay = relay_of(&[ANSWER, VERDICT, DONE], false);
+        assert_eq!(
+            drain(&mut relay).await.as_bytes(),
+            [ANSWER, VERDICT, DONE].concat()
+        );
     }
 
     #[tokio::test]
