@@ -30,6 +30,7 @@ pub mod openai_chat;
 pub mod openai_responses;
 mod options;
 mod sse;
+mod tool_names;
 mod turns;
 
 pub use error::DialectError;

@@ -69,6 +69,17 @@ pub(crate) fn encode_body(
 pub struct Translation {
     /// The forced tool standing in for a JSON schema answer, whose call is really the answer text.
     pub json_tool: Option<String>,
+    /// Tools the target was sent under another name, as (name sent, caller's name).
+    pub renamed_tools: Vec<(String, String)>,
+}
+
+impl Translation {
+    /// Gives a tool call's `name` (as the target sent it) the caller's name back.
+    pub fn restore_tool_name(&self, name: &mut String) {
+        if let Some((_, caller)) = self.renamed_tools.iter().find(|(sent, _)| sent == name) {
+            name.clone_from(caller);
+        }
+    }
 }
 
 /// A decoded ingress request.

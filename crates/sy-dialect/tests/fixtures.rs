@@ -41,6 +41,9 @@ struct Options {
     #[serde(default)]
     forced_tool: bool,
     json_tool: Option<String>,
+    /// Tools the target was sent under another name: (name sent, caller's name).
+    #[serde(default)]
+    renamed_tools: Vec<(String, String)>,
     id: Option<String>,
     created: Option<u64>,
     #[serde(default)]
@@ -236,6 +239,7 @@ fn encode_request(from: &str, to: &str, input: &Value, options: &Options) -> Out
 fn translation(options: &Options) -> Translation {
     Translation {
         json_tool: options.json_tool.clone(),
+        renamed_tools: options.renamed_tools.clone(),
     }
 }
 

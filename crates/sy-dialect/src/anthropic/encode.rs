@@ -23,6 +23,7 @@ use crate::canonical::{
 use crate::ids::{ANTHROPIC_ID, ANTHROPIC_TOOL_NAME, rewrite_id};
 use crate::limits::within;
 use crate::media::image_format;
+use crate::tool_names::ToolNames;
 use crate::turns::alternating_turns;
 use crate::{DialectError, EncodeOptions, Encoded, StructuredOutputMode, Translation};
 
@@ -212,6 +213,7 @@ pub(super) fn encode_request(
         .max_output_tokens
         .unwrap_or(options.default_max_tokens);
     let empty_schema = empty_object_schema();
+    let names = ToolNames::for_request(request, ANTHROPIC_TOOL_NAME);
 
     let mut messages = Vec::new();
     for (i, turn) in alternating_turns(&request.messages).into_iter().enumerate() {
@@ -223,7 +225,7 @@ pub(super) fn encode_request(
         }
         let mut content = Vec::with_capacity(turn.parts.len());
         for part in turn.parts {
-            if let Some(block) = encode_part(part, &mut dropped)? {
+            if let Some(block) = encode_part(part, &names, &mut dropped)? {
                 content.push(block);
             }
         }
@@ -239,14 +241,8 @@ pub(super) fn encode_request(
 
     let mut tools = Vec::with_capacity(request.tools.len() + 1);
     for tool in &request.tools {
-        if !ANTHROPIC_TOOL_NAME.allows(&tool.name) {
-            return Err(untranslatable(
-                format!("{}.name", tool.origin),
-                "Anthropic tool names are 1-128 letters, digits, _ or -",
-            ));
-        }
         tools.push(WireTool {
-            name: &tool.name,
+            name: names.sent(&tool.name),
             description: tool.description.as_deref(),
             input_schema: tool
                 .parameters
@@ -265,7 +261,7 @@ pub(super) fn encode_request(
         ToolChoice::Auto => choice_of("auto", None),
         ToolChoice::None => choice_of("none", None),
         ToolChoice::Required => choice_of("any", None),
-        ToolChoice::Named(name) => choice_of("tool", Some(name)),
+        ToolChoice::Named(name) => choice_of("tool", Some(names.sent(name))),
     });
     if request.parallel_tool_calls == Some(false) {
         tool_choice
@@ -357,6 +353,7 @@ pub(super) fn encode_request(
         stream: request.stream,
     };
     let body = crate::options::encode_body(&body, request)?;
+    translation.renamed_tools = names.into_sent_to_caller();
     Ok(Encoded {
         body,
         translation,
@@ -416,6 +413,7 @@ fn encode_thinking(
 
 fn encode_part<'a>(
     part: &'a Part,
+    names: &'a ToolNames,
     dropped: &mut Vec<String>,
 ) -> Result<Option<Block<'a>>, DialectError> {
     Ok(Some(match &part.kind {
@@ -454,7 +452,7 @@ fn encode_part<'a>(
         },
         PartKind::ToolCall(call) => Block::ToolUse {
             id: rewrite_id(&call.id, ANTHROPIC_ID),
-            name: &call.name,
+            name: names.sent(&call.name),
             input: if call.arguments.is_object() {
                 call.arguments.as_raw()
             } else {
@@ -472,7 +470,7 @@ fn encode_part<'a>(
                     | PartKind::Json(_)
                     | PartKind::Image(_)
                     | PartKind::Document(_) => {
-                        content.extend(encode_part(inner, dropped)?);
+                        content.extend(encode_part(inner, names, dropped)?);
                     }
                     _ => {
                         return Err(untranslatable(

@@ -156,9 +156,11 @@ pub(super) fn decode_response(
                 content.push(OutputBlock::Text(call.input.get().to_owned()));
             } else {
                 real_calls = true;
+                let mut name = call.name;
+                translation.restore_tool_name(&mut name);
                 content.push(OutputBlock::ToolCall(ToolCall {
                     id: call.id,
-                    name: call.name,
+                    name,
                     arguments: RawJson::from_raw(call.input),
                 }));
             }

@@ -24,7 +24,7 @@ enum BlockRole {
 
 #[derive(Debug)]
 pub struct AnthropicStreamDecoder {
-    json_tool: Option<String>,
+    translation: Translation,
     blocks: BTreeMap<u64, BlockRole>,
     tool_calls: u32,
     answered_by_tool: bool,
@@ -117,7 +117,7 @@ struct WireError {
 impl AnthropicStreamDecoder {
     pub fn new(translation: &Translation) -> Self {
         Self {
-            json_tool: translation.json_tool.clone(),
+            translation: translation.clone(),
             blocks: BTreeMap::new(),
             tool_calls: 0,
             answered_by_tool: false,
@@ -193,12 +193,13 @@ impl AnthropicStreamDecoder {
     fn start_block(&mut self, index: u64, block: StartBlock) -> Vec<StreamEvent> {
         let (role, events) = match block {
             StartBlock::ToolUse { name, .. }
-                if Some(name.as_str()) == self.json_tool.as_deref() =>
+                if Some(name.as_str()) == self.translation.json_tool.as_deref() =>
             {
                 self.answered_by_tool = true;
                 (BlockRole::Answer, Vec::new())
             }
-            StartBlock::ToolUse { id, name } => {
+            StartBlock::ToolUse { id, mut name } => {
+                self.translation.restore_tool_name(&mut name);
                 let tool = self.tool_calls;
                 self.tool_calls += 1;
                 (

@@ -28,6 +28,7 @@ use crate::canonical::{
 use crate::ids::{CONVERSE_ID, CONVERSE_TOOL_NAME, rewrite_id};
 use crate::limits::within;
 use crate::media::{converse_document_name, image_format};
+use crate::tool_names::ToolNames;
 use crate::turns::{alternating_turns, has_tool_blocks};
 use crate::{DialectError, EncodeOptions, Encoded, StructuredOutputMode, Translation};
 
@@ -229,6 +230,7 @@ struct JsonSchema<'a> {
 /// Per-request state while encoding parts.
 struct PartEncoder<'o> {
     options: &'o EncodeOptions,
+    names: &'o ToolNames,
     documents: usize,
     dropped: Vec<String>,
 }
@@ -264,8 +266,10 @@ pub(super) fn encode_request(
         ));
     }
     let claude = is_claude(&options.model);
+    let names = ToolNames::for_request(request, CONVERSE_TOOL_NAME);
     let mut parts = PartEncoder {
         options,
+        names: &names,
         documents: 0,
         dropped: Vec::new(),
     };
@@ -298,14 +302,8 @@ pub(super) fn encode_request(
     let empty_schema = open_object_schema();
     let mut tools = Vec::with_capacity(request.tools.len() + 1);
     for tool in &request.tools {
-        if !CONVERSE_TOOL_NAME.allows(&tool.name) {
-            return Err(untranslatable(
-                format!("{}.name", tool.origin),
-                "Converse tool names are 1-64 letters, digits, _ or -",
-            ));
-        }
         tools.push(WireTool::ToolSpec(ToolSpec {
-            name: &tool.name,
+            name: names.sent(&tool.name),
             description: tool.description.as_deref(),
             input_schema: InputSchema {
                 json: tool
@@ -323,7 +321,7 @@ pub(super) fn encode_request(
         for name in called_tool_names(request) {
             if !declared.contains(name) {
                 tools.push(WireTool::ToolSpec(ToolSpec {
-                    name,
+                    name: names.sent(name),
                     description: None,
                     input_schema: InputSchema { json: empty_schema },
                     strict: None,
@@ -335,7 +333,9 @@ pub(super) fn encode_request(
         None => None,
         Some(ToolChoice::Auto) => Some(WireToolChoice::Auto {}),
         Some(ToolChoice::Required) => Some(WireToolChoice::Any {}),
-        Some(ToolChoice::Named(name)) => Some(WireToolChoice::Tool { name }),
+        Some(ToolChoice::Named(name)) => Some(WireToolChoice::Tool {
+            name: names.sent(name),
+        }),
         Some(ToolChoice::None) if history_has_tools => {
             return Err(untranslatable(
                 origin.path(Setting::ToolChoice),
@@ -462,10 +462,12 @@ pub(super) fn encode_request(
         output_config,
     };
     let bytes = crate::options::encode_body(&body, request)?;
+    let dropped = parts.dropped;
+    translation.renamed_tools = names.into_sent_to_caller();
     Ok(Encoded {
         body: bytes,
         translation,
-        dropped: parts.dropped,
+        dropped,
     })
 }
 
@@ -556,7 +558,7 @@ fn encode_reasoning(request: &Request, claude: bool) -> Result<Option<Thinking>,
     }))
 }
 
-impl<'a> PartEncoder<'_> {
+impl<'a> PartEncoder<'a> {
     fn encode(&mut self, part: &'a Part) -> Result<Option<Block<'a>>, DialectError> {
         Ok(Some(match &part.kind {
             PartKind::Text(text) if text.trim().is_empty() => return Ok(None),
@@ -581,7 +583,7 @@ impl<'a> PartEncoder<'_> {
             }
             PartKind::ToolCall(call) => Block::ToolUse(WireToolUse {
                 tool_use_id: rewrite_id(&call.id, CONVERSE_ID),
-                name: &call.name,
+                name: self.names.sent(&call.name),
                 input: call.arguments.as_raw(),
             }),
             PartKind::ToolResult(result) => {

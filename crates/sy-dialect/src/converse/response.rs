@@ -152,9 +152,11 @@ pub(super) fn decode_response(
                         OutputBlock::Text(call.input.get().to_owned())
                     } else {
                         real_calls = true;
+                        let mut name = call.name;
+                        translation.restore_tool_name(&mut name);
                         OutputBlock::ToolCall(ToolCall {
                             id: call.tool_use_id,
-                            name: call.name,
+                            name,
                             arguments: RawJson::from_raw(call.input),
                         })
                     }

@@ -23,7 +23,7 @@ enum BlockRole {
 
 #[derive(Debug)]
 pub struct ConverseStreamDecoder {
-    json_tool: Option<String>,
+    translation: Translation,
     tools: BTreeMap<u64, BlockRole>,
     tool_calls: u32,
     answered_by_tool: bool,
@@ -99,7 +99,7 @@ struct Exception {
 impl ConverseStreamDecoder {
     pub fn new(translation: &Translation) -> Self {
         Self {
-            json_tool: translation.json_tool.clone(),
+            translation: translation.clone(),
             tools: BTreeMap::new(),
             tool_calls: 0,
             answered_by_tool: false,
@@ -163,7 +163,7 @@ impl ConverseStreamDecoder {
         let Some(tool) = start.start.tool_use else {
             return Vec::new();
         };
-        if Some(tool.name.as_str()) == self.json_tool.as_deref() {
+        if Some(tool.name.as_str()) == self.translation.json_tool.as_deref() {
             self.answered_by_tool = true;
             self.tools
                 .insert(start.content_block_index, BlockRole::Answer);
@@ -173,10 +173,12 @@ impl ConverseStreamDecoder {
         self.tool_calls += 1;
         self.tools
             .insert(start.content_block_index, BlockRole::Tool(index));
+        let mut name = tool.name;
+        self.translation.restore_tool_name(&mut name);
         vec![StreamEvent::ToolCallStart {
             index,
             id: tool.tool_use_id,
-            name: tool.name,
+            name,
         }]
     }
 

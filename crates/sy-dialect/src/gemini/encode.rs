@@ -24,6 +24,7 @@ use crate::canonical::{
 };
 use crate::ids::{GEMINI_TOOL_NAME, split_thought_signature};
 use crate::limits::within;
+use crate::tool_names::ToolNames;
 use crate::turns::alternating_turns;
 use crate::{DialectError, EncodeOptions, Encoded, Translation};
 
@@ -195,12 +196,13 @@ pub(super) fn encode_request(
     if request.parallel_tool_calls == Some(false) {
         dropped.push(origin.path(Setting::ParallelToolCalls).to_owned());
     }
+    let names = ToolNames::for_request(request, GEMINI_TOOL_NAME);
     let call_names: BTreeMap<&str, &str> = request
         .messages
         .iter()
         .flat_map(|m| &m.content)
         .filter_map(|p| match &p.kind {
-            PartKind::ToolCall(call) => Some((call.id.as_str(), call.name.as_str())),
+            PartKind::ToolCall(call) => Some((call.id.as_str(), names.sent(&call.name))),
             _ => None,
         })
         .collect();
@@ -215,7 +217,7 @@ pub(super) fn encode_request(
         }
         let mut parts = Vec::with_capacity(turn.parts.len());
         for part in turn.parts {
-            if let Some(part) = encode_part(part, &call_names, options, &mut dropped)? {
+            if let Some(part) = encode_part(part, &names, &call_names, options, &mut dropped)? {
                 parts.push(part);
             }
         }
@@ -237,14 +239,8 @@ pub(super) fn encode_request(
 
     let mut declarations = Vec::with_capacity(request.tools.len());
     for tool in &request.tools {
-        if !GEMINI_TOOL_NAME.allows(&tool.name) {
-            return Err(untranslatable(
-                format!("{}.name", tool.origin),
-                "Gemini function names are 1-64 letters, digits, _ . : or -",
-            ));
-        }
         declarations.push(FunctionDeclaration {
-            name: &tool.name,
+            name: names.sent(&tool.name),
             description: tool.description.as_deref(),
             parameters_json_schema: tool.parameters.as_ref().map(|p| p.as_raw()),
         });
@@ -254,7 +250,7 @@ pub(super) fn encode_request(
             ToolChoice::Auto => ("AUTO", Vec::new()),
             ToolChoice::None => ("NONE", Vec::new()),
             ToolChoice::Required => ("ANY", Vec::new()),
-            ToolChoice::Named(name) => ("ANY", vec![name.as_str()]),
+            ToolChoice::Named(name) => ("ANY", vec![names.sent(name)]),
         };
         ToolConfig {
             function_calling_config: FunctionCallingConfig {
@@ -305,7 +301,10 @@ pub(super) fn encode_request(
     let body = crate::options::encode_body(&body, request)?;
     Ok(Encoded {
         body,
-        translation: Translation::default(),
+        translation: Translation {
+            renamed_tools: names.into_sent_to_caller(),
+            ..Translation::default()
+        },
         dropped,
     })
 }
@@ -361,6 +360,7 @@ fn thinking_budget(reasoning: Reasoning) -> i64 {
 
 fn encode_part<'a>(
     part: &'a Part,
+    names: &'a ToolNames,
     call_names: &BTreeMap<&str, &'a str>,
     options: &EncodeOptions,
     dropped: &mut Vec<String>,
@@ -392,7 +392,7 @@ fn encode_part<'a>(
             let (id, signature) = split_thought_signature(&call.id);
             let call = Call {
                 id,
-                name: &call.name,
+                name: names.sent(&call.name),
                 args: call.arguments.as_raw(),
             };
             match signature {

@@ -122,8 +122,9 @@ pub(crate) fn tool_call(
     signature: Option<&str>,
     answer_id: &str,
     position: usize,
+    translation: &Translation,
 ) -> Result<ToolCall, String> {
-    let name = call
+    let mut name = call
         .name
         .filter(|n| !n.is_empty())
         .ok_or("a function call without a name")?;
@@ -135,6 +136,8 @@ pub(crate) fn tool_call(
         Some(signature) => with_thought_signature(&id, signature),
         None => id,
     };
+    // Ids are made from the name sent, which is what the upstream saw.
+    translation.restore_tool_name(&mut name);
     let arguments = call
         .args
         .map_or_else(RawJson::empty_object, RawJson::from_raw);
@@ -147,7 +150,7 @@ pub(crate) fn tool_call(
 
 pub(super) fn decode_response(
     body: &[u8],
-    _translation: &Translation,
+    translation: &Translation,
 ) -> Result<Response, DialectError> {
     let chunk: Chunk =
         serde_json::from_slice(body).map_err(|e| DialectError::upstream(e.to_string()))?;
@@ -173,7 +176,8 @@ pub(super) fn decode_response(
         if let Some(call) = part.function_call {
             let signature = part.thought_signature.as_deref();
             content.push(OutputBlock::ToolCall(
-                tool_call(call, signature, &answer_id, calls).map_err(DialectError::upstream)?,
+                tool_call(call, signature, &answer_id, calls, translation)
+                    .map_err(DialectError::upstream)?,
             ));
             calls += 1;
         } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {

@@ -12,6 +12,7 @@ use super::response::{Chunk, finish_reason, tool_call};
 
 #[derive(Debug)]
 pub struct GeminiStreamDecoder {
+    translation: Translation,
     started: bool,
     tool_calls: u32,
     finished: bool,
@@ -20,8 +21,9 @@ pub struct GeminiStreamDecoder {
 }
 
 impl GeminiStreamDecoder {
-    pub fn new(_translation: &Translation) -> Self {
+    pub fn new(translation: &Translation) -> Self {
         Self {
+            translation: translation.clone(),
             started: false,
             tool_calls: 0,
             finished: false,
@@ -67,7 +69,8 @@ impl GeminiStreamDecoder {
                 let index = self.tool_calls;
                 let position = usize::try_from(index).unwrap_or(usize::MAX);
                 let signature = part.thought_signature.as_deref();
-                let call = match tool_call(call, signature, &answer_id, position) {
+                let call = match tool_call(call, signature, &answer_id, position, &self.translation)
+                {
                     Ok(call) => call,
                     Err(e) => {
                         out.extend(self.fail(StreamErrorKind::Protocol, e));

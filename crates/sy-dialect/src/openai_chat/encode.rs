@@ -18,6 +18,7 @@ use crate::canonical::{
 use crate::ids::OPENAI_TOOL_NAME;
 use crate::limits::within;
 use crate::media::data_url;
+use crate::tool_names::ToolNames;
 use crate::{DialectError, EncodeOptions, Encoded, Translation};
 
 #[derive(Serialize)]
@@ -200,21 +201,16 @@ pub(super) fn encode_request(
             content: joined.join("\n\n"),
         });
     }
+    let names = ToolNames::for_request(request, OPENAI_TOOL_NAME);
     for message in &request.messages {
-        encode_message(message, &mut messages, &mut dropped)?;
+        encode_message(message, &names, &mut messages, &mut dropped)?;
     }
     let mut tools = Vec::with_capacity(request.tools.len());
     for tool in &request.tools {
-        if !OPENAI_TOOL_NAME.allows(&tool.name) {
-            return Err(untranslatable(
-                format!("{}.name", tool.origin),
-                "OpenAI tool names are 1-64 letters, digits, _ or -",
-            ));
-        }
         tools.push(WireTool {
             r#type: "function",
             function: WireFunctionDef {
-                name: &tool.name,
+                name: names.sent(&tool.name),
                 description: tool.description.as_deref(),
                 parameters: tool.parameters.as_ref().map(|p| p.as_raw()),
                 strict: tool.strict,
@@ -225,7 +221,10 @@ pub(super) fn encode_request(
         model: &options.model,
         messages,
         tools,
-        tool_choice: request.tool_choice.as_ref().map(encode_tool_choice),
+        tool_choice: request
+            .tool_choice
+            .as_ref()
+            .map(|choice| encode_tool_choice(choice, &names)),
         parallel_tool_calls: request.parallel_tool_calls,
         max_completion_tokens: request.max_output_tokens,
         temperature: request.temperature.as_ref(),
@@ -242,7 +241,10 @@ pub(super) fn encode_request(
     let body = crate::options::encode_body(&body, request)?;
     Ok(Encoded {
         body,
-        translation: Translation::default(),
+        translation: Translation {
+            renamed_tools: names.into_sent_to_caller(),
+            ..Translation::default()
+        },
         dropped,
     })
 }
@@ -253,6 +255,7 @@ fn untranslatable(field: impl Into<String>, reason: &str) -> DialectError {
 
 fn encode_message<'a>(
     message: &'a Message,
+    names: &'a ToolNames,
     out: &mut Vec<WireMessage<'a>>,
     dropped: &mut Vec<String>,
 ) -> Result<(), DialectError> {
@@ -287,7 +290,7 @@ fn encode_message<'a>(
                         id: &call.id,
                         r#type: "function",
                         function: WireFunctionCall {
-                            name: &call.name,
+                            name: names.sent(&call.name),
                             arguments: call.arguments.as_str(),
                         },
                     }),
@@ -370,14 +373,16 @@ fn tool_result_text(content: &[Part], is_error: bool) -> Result<String, DialectE
     Ok(text)
 }
 
-fn encode_tool_choice(choice: &ToolChoice) -> WireToolChoice<'_> {
+fn encode_tool_choice<'a>(choice: &'a ToolChoice, names: &'a ToolNames) -> WireToolChoice<'a> {
     match choice {
         ToolChoice::Auto => WireToolChoice::Mode("auto"),
         ToolChoice::None => WireToolChoice::Mode("none"),
         ToolChoice::Required => WireToolChoice::Mode("required"),
         ToolChoice::Named(name) => WireToolChoice::Named {
             r#type: "function",
-            function: NamedFunction { name },
+            function: NamedFunction {
+                name: names.sent(name),
+            },
         },
     }
 }

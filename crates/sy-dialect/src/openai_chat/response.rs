@@ -117,7 +117,7 @@ impl WireUsage {
 
 pub(super) fn decode_response(
     body: &[u8],
-    _translation: &Translation,
+    translation: &Translation,
 ) -> Result<Response, DialectError> {
     let wire: WireResponse =
         serde_json::from_slice(body).map_err(|e| DialectError::upstream(e.to_string()))?;
@@ -141,9 +141,11 @@ pub(super) fn decode_response(
         content.push(OutputBlock::Text(refusal));
     }
     for call in choice.message.tool_calls {
+        let mut name = call.function.name;
+        translation.restore_tool_name(&mut name);
         content.push(OutputBlock::ToolCall(ToolCall {
             id: call.id,
-            name: call.function.name,
+            name,
             arguments: arguments(&call.function.arguments)?,
         }));
     }

@@ -92,6 +92,7 @@ pub struct ChunkDecoder {
     started: bool,
     /// The upstream answer id, for ids made up for calls that came without one.
     answer_id: String,
+    translation: Translation,
     /// Upstream tool index → the call currently at that index.
     tools: BTreeMap<u32, ToolSlot>,
     tool_calls: u32,
@@ -102,10 +103,11 @@ pub struct ChunkDecoder {
 }
 
 impl ChunkDecoder {
-    /// The translation has nothing for this decoder to undo: requests to OpenAI-dialect
-    /// upstreams keep a JSON schema answer as `response_format`, never as a forced tool.
-    pub fn new(_translation: &Translation) -> Self {
+    /// What the translation may have to undo is tool names (a JSON schema answer stays
+    /// `response_format` for OpenAI-dialect upstreams, never a forced tool).
+    pub fn new(translation: &Translation) -> Self {
         Self {
+            translation: translation.clone(),
             started: false,
             answer_id: String::new(),
             tools: BTreeMap::new(),
@@ -203,7 +205,8 @@ impl ChunkDecoder {
                 None => {
                     let index = self.tool_calls;
                     self.tool_calls += 1;
-                    let name = name.unwrap_or_default();
+                    let mut name = name.unwrap_or_default();
+                    self.translation.restore_tool_name(&mut name);
                     let position = usize::try_from(index).unwrap_or(usize::MAX);
                     let call_id = id
                         .clone()
