@@ -23,6 +23,16 @@ pub(crate) fn image_format(media_type: &str) -> Option<&'static str> {
     }
 }
 
+/// The registered name of an image media type: `image/jpg`, which callers write and
+/// `image_format` accepts, is `image/jpeg`, the only spelling Anthropic and Gemini take.
+pub(crate) fn registered_image_type(media_type: &str) -> &str {
+    if media_type == "image/jpg" {
+        "image/jpeg"
+    } else {
+        media_type
+    }
+}
+
 pub(crate) fn media_type_of_format(format: &str) -> Option<&'static str> {
     match format {
         "png" => Some("image/png"),

@@ -49,3 +49,23 @@ pub(crate) fn has_tool_blocks(messages: &[Message]) -> bool {
         .flat_map(|m| &m.content)
         .any(|p| matches!(p.kind, PartKind::ToolCall(_) | PartKind::ToolResult(_)))
 }
+
+/// Whether Claude would refuse thinking for this conversation: with thinking on, the last
+/// assistant turn, when it calls tools, must open with its signed thinking replayed unmodified
+/// (E16), and callers of dialects with no field for it (OpenAI Chat) cannot send it back.
+pub(crate) fn tool_turn_without_thinking(messages: &[Message]) -> bool {
+    let turns = alternating_turns(messages);
+    let Some(last) = turns.iter().rev().find(|t| t.role == Role::Assistant) else {
+        return false;
+    };
+    let calls = last
+        .parts
+        .iter()
+        .any(|p| matches!(p.kind, PartKind::ToolCall(_)));
+    let opens_with_thinking = match last.parts.first().map(|p| &p.kind) {
+        Some(PartKind::Reasoning(reasoning)) => reasoning.signature.is_some(),
+        Some(PartKind::RedactedReasoning(_)) => true,
+        _ => false,
+    };
+    calls && !opens_with_thinking
+}

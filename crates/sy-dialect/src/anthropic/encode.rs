@@ -22,9 +22,9 @@ use crate::canonical::{
 };
 use crate::ids::{ANTHROPIC_ID, ANTHROPIC_TOOL_NAME, rewrite_id};
 use crate::limits::within;
-use crate::media::image_format;
+use crate::media::{image_format, registered_image_type};
 use crate::tool_names::ToolNames;
-use crate::turns::alternating_turns;
+use crate::turns::{alternating_turns, tool_turn_without_thinking};
 use crate::{DialectError, EncodeOptions, Encoded, StructuredOutputMode, Translation};
 
 /// The forced tool standing in for a JSON schema answer.
@@ -247,12 +247,18 @@ pub(super) fn encode_request(
             input_schema: tool
                 .parameters
                 .as_ref()
+                .filter(|p| !p.is_empty_object())
                 .map_or(empty_schema, |p| p.as_raw()),
             strict: tool.strict,
         });
     }
 
-    let thinking = encode_thinking(request, max_tokens)?;
+    let mut thinking = encode_thinking(request, max_tokens)?;
+    if thinking.is_some() && tool_turn_without_thinking(&request.messages) {
+        // The answer goes on without thinking rather than failing on Claude's replay rule.
+        thinking = None;
+        dropped.push(origin.path(Setting::Reasoning).to_owned());
+    }
     let thinking_on = matches!(
         thinking,
         Some(WireThinking::Enabled { .. } | WireThinking::Adaptive)
@@ -263,7 +269,8 @@ pub(super) fn encode_request(
         ToolChoice::Required => choice_of("any", None),
         ToolChoice::Named(name) => choice_of("tool", Some(names.sent(name))),
     });
-    if request.parallel_tool_calls == Some(false) {
+    // Anthropic's `none` choice takes no parallel setting (nothing is called to run in parallel).
+    if request.parallel_tool_calls == Some(false) && request.tool_choice != Some(ToolChoice::None) {
         tool_choice
             .get_or_insert_with(|| choice_of("auto", None))
             .disable_parallel_tool_use = Some(true);
@@ -432,7 +439,10 @@ fn encode_part<'a>(
                             ),
                         ));
                     }
-                    Source::Base64 { media_type, data }
+                    Source::Base64 {
+                        media_type: registered_image_type(media_type),
+                        data,
+                    }
                 }
                 ImageSource::Url(url) => Source::Url { url },
             },

@@ -50,6 +50,14 @@ impl RawJson {
     pub fn is_object(&self) -> bool {
         self.as_str().trim_start().starts_with('{')
     }
+
+    /// Whether the document is `{}` (a tool's parameters given but empty).
+    pub fn is_empty_object(&self) -> bool {
+        let text = self.as_str().trim();
+        text.strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+            .is_some_and(|inside| inside.trim().is_empty())
+    }
 }
 
 impl PartialEq for RawJson {

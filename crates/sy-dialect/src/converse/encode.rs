@@ -29,7 +29,7 @@ use crate::ids::{CONVERSE_ID, CONVERSE_TOOL_NAME, rewrite_id};
 use crate::limits::within;
 use crate::media::{converse_document_name, image_format};
 use crate::tool_names::ToolNames;
-use crate::turns::{alternating_turns, has_tool_blocks};
+use crate::turns::{alternating_turns, has_tool_blocks, tool_turn_without_thinking};
 use crate::{DialectError, EncodeOptions, Encoded, StructuredOutputMode, Translation};
 
 #[derive(Serialize)]
@@ -46,6 +46,9 @@ struct Body<'a> {
     additional_model_request_fields: Option<AdditionalFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output_config: Option<OutputConfig<'a>>,
+    /// Claude's matched stop sequence is a model-specific answer field, sent only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_model_response_field_paths: Option<[&'static str; 1]>,
 }
 
 #[derive(Serialize)]
@@ -309,6 +312,7 @@ pub(super) fn encode_request(
                 json: tool
                     .parameters
                     .as_ref()
+                    .filter(|p| !p.is_empty_object())
                     .map_or(empty_schema, |p| p.as_raw()),
             },
             strict: tool.strict,
@@ -352,8 +356,19 @@ pub(super) fn encode_request(
             .dropped
             .push(origin.path(Setting::ParallelToolCalls).to_owned());
     }
+    // Converse has no end-user field (`requestMetadata` only tags invocation logs).
+    if request.user.is_some() {
+        parts.dropped.push("user".to_owned());
+    }
 
-    let reasoning = encode_reasoning(request, claude)?;
+    let mut reasoning = encode_reasoning(request, claude)?;
+    if reasoning.is_some() && tool_turn_without_thinking(&request.messages) {
+        // The answer goes on without thinking rather than failing on Claude's replay rule.
+        reasoning = None;
+        parts
+            .dropped
+            .push(origin.path(Setting::Reasoning).to_owned());
+    }
     let thinking_on = reasoning.is_some();
     let forced = matches!(
         request.tool_choice,
@@ -460,6 +475,8 @@ pub(super) fn encode_request(
         tool_config: (!tools.is_empty()).then_some(ToolConfig { tools, tool_choice }),
         additional_model_request_fields: additional,
         output_config,
+        additional_model_response_field_paths: (claude && !request.stop.is_empty())
+            .then_some(["/stop_sequence"]),
     };
     let bytes = crate::options::encode_body(&body, request)?;
     let dropped = parts.dropped;

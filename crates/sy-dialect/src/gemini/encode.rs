@@ -24,6 +24,7 @@ use crate::canonical::{
 };
 use crate::ids::{GEMINI_TOOL_NAME, split_thought_signature};
 use crate::limits::within;
+use crate::media::registered_image_type;
 use crate::tool_names::ToolNames;
 use crate::turns::alternating_turns;
 use crate::{DialectError, EncodeOptions, Encoded, Translation};
@@ -370,7 +371,7 @@ fn encode_part<'a>(
         PartKind::Json(json) => WirePart::Text(json.as_str()),
         PartKind::Image(image) => match &image.source {
             ImageSource::Base64 { media_type, data } => WirePart::InlineData {
-                mime_type: media_type,
+                mime_type: registered_image_type(media_type),
                 data,
             },
             ImageSource::Url(url) => file_data(url, &part.origin, options.allow_url_fetch)?,
