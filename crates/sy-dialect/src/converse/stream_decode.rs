@@ -146,6 +146,24 @@ impl ConverseStreamDecoder {
         })
     }
 
+    /// A generic event-stream error frame (`:message-type error`, named by `:error-code`, its
+    /// `:error-message` as `message`): the stream failed, whatever event it would have carried.
+    /// Codes that name a modeled exception keep its meaning; others are server failures.
+    pub fn error(&mut self, code: &str, message: &[u8]) -> Vec<StreamEvent> {
+        let mut member = code.to_owned();
+        if let Some(first) = member.get_mut(..1) {
+            first.make_ascii_lowercase();
+        }
+        let kind = exception_kind(&member).unwrap_or(StreamErrorKind::Server);
+        let message = String::from_utf8_lossy(message);
+        let message = if message.trim().is_empty() {
+            code.to_owned()
+        } else {
+            format!("{code}: {message}")
+        };
+        self.fail(kind, message)
+    }
+
     /// The upstream stream ended. Without `messageStop` the answer is cut short; without
     /// `metadata` only the usage is missing.
     pub fn end(&mut self) -> Vec<StreamEvent> {

@@ -15,7 +15,7 @@ use sy_dialect::canonical::{StreamError, StreamErrorKind, StreamEvent, Usage};
 use sy_dialect::converse::ConverseStreamDecoder;
 use sy_dialect::gemini::GeminiStreamDecoder;
 use sy_dialect::openai_chat::ChunkDecoder;
-use sy_provider::bedrock::eventstream::{EventStreamReader, Frame};
+use sy_provider::bedrock::eventstream::{EventStreamReader, Frame, MessageType};
 use sy_provider::{Dialect, UpstreamBody};
 use sy_wire::sse::{SseEvent, SseParser};
 use tokio::time::Instant;
@@ -269,6 +269,14 @@ fn append(events: &mut Vec<StreamEvent>, decoded: Vec<StreamEvent>) {
 /// One event-stream frame: a ConverseStream event, an InvokeModelWithResponseStream `chunk`, or
 /// an exception.
 fn decode_frame(decoder: &mut Decoder, frame: &Frame, have_usage: bool) -> Vec<StreamEvent> {
+    if frame.message_type == MessageType::Error {
+        // A generic error frame is no event of any stream: it ends this one with its code.
+        return match decoder {
+            Decoder::Converse(decoder) => decoder.error(&frame.name, &frame.payload),
+            _ => ConverseStreamDecoder::new(&Translation::default())
+                .error(&frame.name, &frame.payload),
+        };
+    }
     match decoder {
         Decoder::Converse(decoder) => decoder.push(&frame.name, &frame.payload),
         decoder if frame.name == "chunk" && !frame.is_failure() => {
@@ -343,7 +351,7 @@ fn unwrap_chunk(decoder: &mut Decoder, payload: &[u8], have_usage: bool) -> Vec<
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
-    use sy_provider::bedrock::eventstream::event_frame;
+    use sy_provider::bedrock::eventstream::{error_frame, event_frame};
 
     use super::super::egress::tests::chat_egress;
     use super::*;
@@ -359,6 +367,52 @@ mod tests {
             })
             .collect();
         Bytes::from(frames.concat())
+    }
+
+    async fn drain(mut stream: TranslatedStream) -> (String, Option<StreamEnd>) {
+        let mut text = Vec::new();
+        while let Some(bytes) = stream.next().await {
+            text.extend_from_slice(&bytes);
+        }
+        (String::from_utf8(text).expect("utf-8"), stream.end)
+    }
+
+    /// A generic error frame (not a modeled exception) ends a ConverseStream with an in-band
+    /// error that names its code, before or after `messageStop`: never a clean end.
+    #[tokio::test]
+    async fn a_generic_error_frame_ends_a_converse_stream_with_its_code() {
+        let frame = |name: &str, payload: Value| {
+            event_frame(name, payload.to_string().as_bytes()).expect("a frame")
+        };
+        let start = frame("messageStart", json!({ "role": "assistant" }));
+        let word = frame(
+            "contentBlockDelta",
+            json!({ "contentBlockIndex": 0, "delta": { "text": "Hel" } }),
+        );
+        let stop = frame("messageStop", json!({ "stopReason": "end_turn" }));
+        let error =
+            error_frame("InternalFailure", "The request processing has failed.").expect("a frame");
+        for body in [
+            [start.clone(), word.clone(), error.clone()].concat(),
+            [start, word, stop, error].concat(),
+        ] {
+            let stream = TranslatedStream::new(
+                Dialect::Converse,
+                true,
+                UpstreamBody::full(Bytes::from(body)),
+                &Translation::default(),
+                chat_egress(),
+                Duration::from_secs(5),
+                Instant::now() + Duration::from_secs(5),
+            );
+            let (text, end) = drain(stream).await;
+            assert!(
+                text.contains("InternalFailure: The request processing has failed."),
+                "{text}"
+            );
+            assert!(!text.contains("[DONE]"), "{text}");
+            assert!(matches!(end, Some(StreamEnd::Failed(_))), "{end:?}");
+        }
     }
 
     /// Bedrock's invocation metrics stand in only for usage the model's events lack: when the

@@ -250,6 +250,20 @@ pub fn exception_frame(exception_type: &str, payload: &[u8]) -> Result<Bytes, Ev
     encode(":exception-type", exception_type, "exception", payload)
 }
 
+/// A generic error frame: `:error-code` and `:error-message` headers, `:message-type: error`, no
+/// payload; how the protocol ends a stream on a failure that is not a modeled exception.
+pub fn error_frame(code: &str, message: &str) -> Result<Bytes, EventStreamError> {
+    let string = |value: &str| HeaderValue::String(value.to_owned().into());
+    let frame = Message::new(Bytes::new())
+        .add_header(Header::new(":error-code", string(code)))
+        .add_header(Header::new(":error-message", string(message)))
+        .add_header(Header::new(":message-type", string("error")));
+    let mut out = Vec::with_capacity(128 + code.len() + message.len());
+    write_message_to(&frame, &mut out)
+        .map_err(|e| EventStreamError(format!("cannot write an event-stream frame: {e}")))?;
+    Ok(Bytes::from(out))
+}
+
 /// Headers in the order Bedrock sends them: the type, the content type, the message type.
 fn encode(
     type_header: &'static str,
