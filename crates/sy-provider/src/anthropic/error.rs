@@ -22,6 +22,9 @@ pub fn parse_error(
         .as_deref()
         .and_then(class_of)
         .unwrap_or_else(|| ErrorClass::from_status(status));
+    if spend_limit_reached(body) {
+        error.class = SPEND_LIMIT;
+    }
     error.retry_after = retry_after(headers);
     error.request_id = header_text(headers, &["request-id"]).or(error.request_id);
     error
@@ -35,7 +38,23 @@ pub fn parse_stream_error(provider: &str, data: &[u8]) -> UpstreamError {
         error.status = type_status(code);
         error.class = class_of(code).unwrap_or_else(|| ErrorClass::from_status(error.status));
     }
+    if spend_limit_reached(data) {
+        error.class = SPEND_LIMIT;
+    }
     error
+}
+
+/// A `rate_limit_error` that is the account's spend limit, not a rate: waiting does not lift it,
+/// so it is no throttle to retry but the gateway's account unable to pay, as `billing_error`.
+const SPEND_LIMIT: ErrorClass = ErrorClass::Failed;
+
+fn spend_limit_reached(body: &[u8]) -> bool {
+    json(body).is_some_and(|document| {
+        document
+            .pointer("/error/details/error_code")
+            .and_then(|code| code.as_str())
+            == Some("enforced_spend_limit_reached")
+    })
 }
 
 fn from_body(provider: &str, status: u16, body: &[u8]) -> UpstreamError {

@@ -53,6 +53,36 @@ async fn other_dialects_are_refused_before_any_io() {
 }
 
 #[test]
+fn a_spend_limit_is_no_throttle_to_wait_out() {
+    let body = br#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your specified workspace API usage limits.","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_1"}"#;
+    let e = parse_error(
+        "ant",
+        StatusCode::TOO_MANY_REQUESTS,
+        &HeaderMap::new(),
+        body,
+    );
+    assert_eq!(e.class, ErrorClass::Failed);
+    let gateway = e.to_gateway_error();
+    assert_eq!(
+        gateway.status(),
+        502,
+        "not a 429 the caller's SDK would retry"
+    );
+    // The same inside a stream.
+    let e = parse_stream_error("ant", body);
+    assert_eq!(e.class, ErrorClass::Failed);
+    // A plain rate limit stays one.
+    let plain = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#;
+    let e = parse_error(
+        "ant",
+        StatusCode::TOO_MANY_REQUESTS,
+        &HeaderMap::new(),
+        plain,
+    );
+    assert_eq!(e.class, ErrorClass::RateLimited);
+}
+
+#[test]
 fn errors_by_type() {
     let body = |kind: &str| {
         format!(
