@@ -17,6 +17,9 @@ use crate::canonical::{FinishReason, StreamError, StreamErrorKind, StreamEvent};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockRole {
     Other,
+    /// A block the canonical model does not carry (a server tool's use or result, which only a
+    /// same-dialect stream relays): its deltas, arguments included, are not read.
+    Foreign,
     Tool(u32),
     /// The forced answer tool: its arguments are the answer text.
     Answer,
@@ -218,7 +221,7 @@ impl AnthropicStreamDecoder {
                 BlockRole::Other,
                 non_empty(thinking, StreamEvent::ReasoningDelta),
             ),
-            StartBlock::Other => (BlockRole::Other, Vec::new()),
+            StartBlock::Other => (BlockRole::Foreign, Vec::new()),
         };
         self.blocks.insert(index, role);
         events
@@ -232,6 +235,7 @@ impl AnthropicStreamDecoder {
             );
         };
         match (delta, role) {
+            (_, BlockRole::Foreign) => Vec::new(),
             (Fragment::TextDelta { text }, _) => non_empty(text, StreamEvent::TextDelta),
             (Fragment::ThinkingDelta { thinking }, _) => {
                 non_empty(thinking, StreamEvent::ReasoningDelta)
