@@ -253,15 +253,12 @@ pub fn exception_frame(exception_type: &str, payload: &[u8]) -> Result<Bytes, Ev
 /// A generic error frame: `:error-code` and `:error-message` headers, `:message-type: error`, no
 /// payload; how the protocol ends a stream on a failure that is not a modeled exception.
 pub fn error_frame(code: &str, message: &str) -> Result<Bytes, EventStreamError> {
-    let string = |value: &str| HeaderValue::String(value.to_owned().into());
-    let frame = Message::new(Bytes::new())
-        .add_header(Header::new(":error-code", string(code)))
-        .add_header(Header::new(":error-message", string(message)))
-        .add_header(Header::new(":message-type", string("error")));
-    let mut out = Vec::with_capacity(128 + code.len() + message.len());
-    write_message_to(&frame, &mut out)
-        .map_err(|e| EventStreamError(format!("cannot write an event-stream frame: {e}")))?;
-    Ok(Bytes::from(out))
+    write(
+        Message::new(Bytes::new())
+            .add_header(Header::new(":error-code", string(code)))
+            .add_header(Header::new(":error-message", string(message)))
+            .add_header(Header::new(":message-type", string("error"))),
+    )
 }
 
 /// Headers in the order Bedrock sends them: the type, the content type, the message type.
@@ -271,12 +268,20 @@ fn encode(
     message_type: &'static str,
     payload: &[u8],
 ) -> Result<Bytes, EventStreamError> {
-    let string = |value: &str| HeaderValue::String(value.to_owned().into());
-    let message = Message::new(Bytes::copy_from_slice(payload))
-        .add_header(Header::new(type_header, string(type_name)))
-        .add_header(Header::new(":content-type", string("application/json")))
-        .add_header(Header::new(":message-type", string(message_type)));
-    let mut out = Vec::with_capacity(payload.len() + 128);
+    write(
+        Message::new(Bytes::copy_from_slice(payload))
+            .add_header(Header::new(type_header, string(type_name)))
+            .add_header(Header::new(":content-type", string("application/json")))
+            .add_header(Header::new(":message-type", string(message_type))),
+    )
+}
+
+fn string(value: &str) -> HeaderValue {
+    HeaderValue::String(value.to_owned().into())
+}
+
+fn write(message: Message) -> Result<Bytes, EventStreamError> {
+    let mut out = Vec::with_capacity(message.payload().len() + 128);
     write_message_to(&message, &mut out)
         .map_err(|e| EventStreamError(format!("cannot write an event-stream frame: {e}")))?;
     Ok(Bytes::from(out))
