@@ -81,7 +81,7 @@ enum WirePart<'a> {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 struct Call<'a> {
     id: &'a str,
     name: &'a str,
@@ -329,18 +329,14 @@ fn sign_unsigned_calls(parts: &mut [WirePart<'_>]) {
     {
         return;
     }
-    let Some(first) = parts
-        .iter_mut()
-        .find(|part| matches!(part, WirePart::FunctionCall(_)))
-    else {
-        return;
-    };
-    let unsigned = std::mem::replace(first, WirePart::Text(""));
-    if let WirePart::FunctionCall(call) = unsigned {
-        *first = WirePart::SignedFunctionCall {
-            call,
-            signature: SKIP_SIGNATURE_CHECK.to_owned(),
-        };
+    for part in parts.iter_mut() {
+        if let WirePart::FunctionCall(call) = *part {
+            *part = WirePart::SignedFunctionCall {
+                call,
+                signature: SKIP_SIGNATURE_CHECK.to_owned(),
+            };
+            return;
+        }
     }
 }
 
