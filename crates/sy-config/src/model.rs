@@ -184,10 +184,26 @@ pub struct Timeouts {
     pub connect: Duration,
     /// From sending the request to the upstream's response headers.
     pub first_byte: Duration,
+    /// `first_byte` was configured rather than defaulted; see [`head`](Self::head).
+    pub first_byte_configured: bool,
     /// Longest silence between two chunks of a streamed body.
     pub idle: Duration,
     /// The whole upstream exchange.
     pub total: Duration,
+}
+
+impl Timeouts {
+    /// How long to wait for the answer's response headers. A streamed answer's come before its
+    /// first token, so the first-byte limit applies. A whole answer's come only once it is all
+    /// generated (minutes, for a long reasoning answer), so by default only the total limit
+    /// bounds them; a configured first-byte limit is the operator's choice and applies to both.
+    pub fn head(&self, stream: bool) -> Duration {
+        if stream || self.first_byte_configured {
+            self.first_byte.min(self.total)
+        } else {
+            self.total
+        }
+    }
 }
 
 impl Default for Timeouts {
@@ -195,6 +211,7 @@ impl Default for Timeouts {
         Self {
             connect: Duration::from_secs(10),
             first_byte: Duration::from_secs(120),
+            first_byte_configured: false,
             idle: Duration::from_secs(120),
             total: Duration::from_secs(600),
         }

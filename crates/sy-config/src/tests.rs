@@ -639,3 +639,39 @@ fn images_settings_out_of_range_are_refused() {
         "unknown keys are refused: {errors:?}"
     );
 }
+
+#[test]
+fn a_whole_answer_waits_for_the_total_limit_unless_a_first_byte_limit_is_set() {
+    let text = r#"
+[providers.plain]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:1/v1"
+timeout_ms = 900000
+
+[providers.strict]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:1/v1"
+first_byte_timeout_ms = 30000
+
+[[models]]
+name = "m"
+deployments = [
+  { provider = "plain", model = "a" },
+  { provider = "plain", model = "b", name = "tight", first_byte_timeout_ms = 5000 },
+  { provider = "strict", model = "c" },
+  { provider = "plain", model = "d", name = "short", timeout_ms = 60000 },
+]
+"#;
+    let config = load(text, &MapEnv::new([])).expect("valid");
+    let heads = |i: usize| {
+        let t = config.models[0].deployments[i].timeouts;
+        (t.head(true).as_millis(), t.head(false).as_millis())
+    };
+    // Defaults: a stream's head within 120 s, a whole answer's within the total.
+    assert_eq!(heads(0), (120_000, 900_000));
+    // A configured first-byte limit, on the deployment or the provider, bounds both.
+    assert_eq!(heads(1), (5_000, 5_000));
+    assert_eq!(heads(2), (30_000, 30_000));
+    // Never past the total.
+    assert_eq!(heads(3), (60_000, 60_000));
+}

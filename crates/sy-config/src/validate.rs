@@ -410,6 +410,7 @@ fn timeouts(c: &mut Checker<'_>, path: &str, raw: &RawProvider) -> Timeouts {
             raw.first_byte_timeout_ms,
             defaults.first_byte.min(total),
         ),
+        first_byte_configured: raw.first_byte_timeout_ms.is_some(),
         idle: pick(
             "idle_timeout_ms",
             raw.idle_timeout_ms,
@@ -704,6 +705,7 @@ fn models(
                     None => {}
                 }
             }
+            timeouts.first_byte_configured |= d.first_byte_timeout_ms.is_some();
             if d.model.trim().is_empty() {
                 c.error(format!("{dpath}.model"), "must not be empty");
             }

@@ -23,7 +23,9 @@ pub use openai::classify_status;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use sy_config::{Provider as ProviderConfig, ProviderKind, Timeouts};
+use std::time::Duration;
+
+use sy_config::{Provider as ProviderConfig, ProviderKind};
 use sy_core::{ErrorKind, GatewayError};
 
 /// What the caller wants the upstream to do. The body is already in the upstream's dialect, so
@@ -179,15 +181,15 @@ impl Provider {
         matches!(self.adapter, Adapter::Simulator(_))
     }
 
-    /// Sends a body in this provider's dialect for `upstream_model` and waits for the response head,
-    /// bounded by the first-byte timeout of `timeouts` (the deployment's, which default to the
-    /// provider's). Non-2xx statuses are returned, not classified here: see [`classify`](Self::classify).
+    /// Sends a body in this provider's dialect for `upstream_model` and waits up to `head_timeout`
+    /// for the response head (see [`sy_config::Timeouts::head`]). Non-2xx
+    /// statuses are returned, not classified here: see [`classify`](Self::classify).
     pub async fn send(
         &self,
         operation: Operation,
         upstream_model: &str,
         body: Bytes,
-        timeouts: &Timeouts,
+        head_timeout: Duration,
     ) -> Result<UpstreamResponse, GatewayError> {
         let send = async {
             match &self.adapter {
@@ -212,7 +214,7 @@ impl Provider {
                 }
             }
         };
-        tokio::time::timeout(timeouts.first_byte, send)
+        tokio::time::timeout(head_timeout, send)
             .await
             .map_err(|_| {
                 GatewayError::new(
@@ -220,7 +222,7 @@ impl Provider {
                     format!(
                         "upstream provider `{}` did not answer within {} ms",
                         self.name,
-                        timeouts.first_byte.as_millis()
+                        head_timeout.as_millis()
                     ),
                 )
             })?

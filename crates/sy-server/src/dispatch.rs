@@ -147,8 +147,13 @@ pub async fn dispatch(
             caller_reads_errors: same_dialect,
         } = outgoing;
         let attempt_started = Instant::now();
+        // Never past the request's total limit, which earlier attempts have spent from.
+        let head_timeout = target.timeouts.head(ctx.stream).min(
+            relay::deadline(ctx, &target.timeouts)
+                .saturating_duration_since(tokio::time::Instant::now()),
+        );
         let sent = provider
-            .send(operation, &target.upstream_model, body, &target.timeouts)
+            .send(operation, &target.upstream_model, body, head_timeout)
             .await;
         let failure = match sent {
             Ok(response) if response.status.is_success() => {

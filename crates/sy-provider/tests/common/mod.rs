@@ -27,7 +27,7 @@ pub async fn send(
             operation,
             model,
             Bytes::from(body.to_string()),
-            &Timeouts::default(),
+            Timeouts::default().head(true),
         )
         .await
         .unwrap()

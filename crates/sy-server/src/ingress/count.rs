@@ -75,7 +75,8 @@ pub async fn count(
                     Operation::CountTokens,
                     &target.upstream_model,
                     body,
-                    &target.timeouts,
+                    // Counting is quick, so the first-byte limit bounds it as it does a stream's start.
+                    target.timeouts.head(true),
                 )
                 .await
         }
