@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use sy_core::GatewayError;
 use sy_dialect::Translation;
 use sy_provider::{Dialect, Operation, Provider, UpstreamResponse, upstream_request_id};
@@ -45,6 +45,9 @@ pub struct Outgoing {
     /// passed back as sent. Not so for a native body sent through another vendor's API (Claude
     /// on Bedrock's InvokeModel answers its errors in Bedrock's shape).
     pub caller_reads_errors: bool,
+    /// Paths of the caller's harmless fields this target has no place for, left out (listed to
+    /// the caller in `x-switchyard-dropped-params`).
+    pub dropped: Vec<String>,
 }
 
 /// Why no deployment answered.
@@ -70,6 +73,20 @@ impl DispatchError {
             Self::Gateway(e) | Self::Upstream { error: e, .. } => e,
         }
     }
+}
+
+/// The list `x-switchyard-dropped-params` carries, when something was dropped. A path that is
+/// not plain ASCII (an unknown key the caller named oddly) is left out of the header.
+fn dropped_params(dropped: &[String]) -> Option<HeaderValue> {
+    let printable: Vec<&str> = dropped
+        .iter()
+        .map(String::as_str)
+        .filter(|path| path.bytes().all(|b| (0x20..0x7f).contains(&b)))
+        .collect();
+    if printable.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&printable.join(", ")).ok()
 }
 
 /// What to send to one target. An `InvalidRequest` error means this target cannot take the
@@ -145,7 +162,9 @@ pub async fn dispatch(
             added_stream_usage,
             translated,
             caller_reads_errors: same_dialect,
+            dropped,
         } = outgoing;
+        ctx.routed.dropped = dropped_params(&dropped);
         let attempt_started = Instant::now();
         // Never past the request's total limit, which earlier attempts have spent from.
         let head_timeout = target.timeouts.head(ctx.stream).min(

@@ -26,6 +26,7 @@ static X_UPSTREAM_REQUEST_ID: HeaderName =
     HeaderName::from_static("x-switchyard-upstream-request-id");
 static X_COST: HeaderName = HeaderName::from_static("x-switchyard-cost-usd");
 static X_BUDGET_WARNING: HeaderName = HeaderName::from_static("x-switchyard-budget-warning");
+static X_DROPPED: HeaderName = HeaderName::from_static("x-switchyard-dropped-params");
 
 /// Which deployment answered, reported in the routing headers and the usage record.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +39,8 @@ pub struct Routed {
     pub price: Option<PricePoint>,
     pub attempts: u32,
     pub upstream_request_id: Option<HeaderValue>,
+    /// The caller's fields the answering target had no place for, as listed to the caller.
+    pub dropped: Option<HeaderValue>,
 }
 
 #[derive(Debug)]
@@ -128,6 +131,9 @@ impl RequestContext {
         headers.insert(X_ATTEMPTS.clone(), HeaderValue::from(routed.attempts));
         if let Some(id) = &routed.upstream_request_id {
             headers.insert(X_UPSTREAM_REQUEST_ID.clone(), id.clone());
+        }
+        if let Some(dropped) = &routed.dropped {
+            headers.insert(X_DROPPED.clone(), dropped.clone());
         }
         if let Some(rate) = &self.rate {
             crate::limits::write_headers(rate, headers);

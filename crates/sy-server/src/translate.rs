@@ -150,15 +150,24 @@ impl<'a> Translator<'a> {
             return Err(refusal(e.clone(), provider));
         }
         let request = self.request()?;
-        let encoded = encode_as(request, dialect, target);
+        let mut encoded = encode_as(request, dialect, target);
         if let (Err(DialectError::Untranslatable { field, .. }), Some(inlined)) =
             (&encoded, &self.inlined)
             && inlined.origins.contains(field)
         {
             let request = inlined.request.as_ref().map_err(Clone::clone)?;
-            return encode_as(request, dialect, target).map_err(|e| refusal(e, provider));
+            encoded = encode_as(request, dialect, target);
         }
-        encoded.map_err(|e| refusal(e, provider))
+        let mut encoded = encoded.map_err(|e| refusal(e, provider))?;
+        // What decoding left out is left out for every target.
+        if let Some(Ok(decoded)) = self.decoded.get()
+            && !decoded.dropped.is_empty()
+        {
+            encoded
+                .dropped
+                .splice(0..0, decoded.dropped.iter().cloned());
+        }
+        Ok(encoded)
     }
 }
 

@@ -279,6 +279,43 @@ async fn what_a_cloud_cannot_express_is_refused_before_sending() {
 }
 
 #[tokio::test]
+async fn what_a_cloud_has_no_place_for_is_dropped_and_listed_to_the_caller() {
+    let clouds = clouds().await;
+    // `seed` is dropped by the decoder for every cloud; `user` by the Converse encoder only.
+    let advisory =
+        r#"{"model":"m","seed":7,"user":"u-1","messages":[{"role":"user","content":"hi"}]}"#;
+    for (provider, model, listed) in [
+        (
+            "bedrock",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "seed, user",
+        ),
+        ("anthropic", "claude-x", "seed"),
+    ] {
+        let gw = gateway(&clouds, &[(provider, model)]).await;
+        for body in [
+            advisory.to_owned(),
+            advisory.replace(r#""seed""#, r#""stream":true,"seed""#),
+        ] {
+            let answer = gw.post("/v1/chat/completions", &body).await;
+            assert_eq!(answer.status, 200, "{provider}: {}", answer.text());
+            assert_eq!(
+                answer.header("x-switchyard-dropped-params"),
+                listed,
+                "{provider}: {body}"
+            );
+        }
+        // Nothing dropped, nothing listed.
+        let answer = gw.post("/v1/chat/completions", CHAT).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert!(
+            answer.headers.get("x-switchyard-dropped-params").is_none(),
+            "{provider}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_tool_call_history_reaches_each_cloud_in_its_own_shape() {
     let clouds = clouds().await;
     let history = json!({

@@ -219,6 +219,7 @@ pub async fn run(
                     added_stream_usage: false,
                     translated: Some((Dialect::Converse, Translation::default())),
                     caller_reads_errors: true,
+                    dropped: Vec::new(),
                 });
             }
             return pass_through_body(&body, &target.upstream_model).map(|body| Outgoing {
@@ -227,6 +228,7 @@ pub async fn run(
                 added_stream_usage: false,
                 translated: None,
                 caller_reads_errors: true,
+                dropped: Vec::new(),
             });
         }
         if dialect == Dialect::Converse
@@ -245,6 +247,7 @@ pub async fn run(
                 translated,
                 // Bedrock's errors, rendered in the caller's shape.
                 caller_reads_errors: false,
+                dropped: Vec::new(),
             });
         }
         let encoded = translator.encode(dialect, target, &provider.name)?;
@@ -254,6 +257,7 @@ pub async fn run(
             added_stream_usage: false,
             translated: Some((dialect, encoded.translation)),
             caller_reads_errors: false,
+            dropped: encoded.dropped,
         })
     };
     let result = dispatch(

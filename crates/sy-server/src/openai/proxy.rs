@@ -176,6 +176,7 @@ async fn proxy(
                     added_stream_usage: false,
                     translated: Some((Dialect::OpenAiChat, sy_dialect::Translation::default())),
                     caller_reads_errors: false,
+                    dropped: Vec::new(),
                 });
             }
             // Another dialect: decoded once, encoded for this target.
@@ -186,6 +187,7 @@ async fn proxy(
                 added_stream_usage: false,
                 translated: Some((dialect, encoded.translation)),
                 caller_reads_errors: false,
+                dropped: encoded.dropped,
             });
         }
         // The pass-through lane: the same bytes with only the model (and usage option) edited.
@@ -201,6 +203,7 @@ async fn proxy(
                 added_stream_usage: include_usage,
                 translated: None,
                 caller_reads_errors: true,
+                dropped: Vec::new(),
             })
             .map_err(head_error)
     };
