@@ -22,7 +22,7 @@ pub use error::{ErrorClass, UpstreamError, retry_after};
 pub use openai::classify_status;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use std::time::Duration;
 
 use sy_config::{Provider as ProviderConfig, ProviderKind};
@@ -182,13 +182,16 @@ impl Provider {
     }
 
     /// Sends a body in this provider's dialect for `upstream_model` and waits up to `head_timeout`
-    /// for the response head (see [`sy_config::Timeouts::head`]). Non-2xx
-    /// statuses are returned, not classified here: see [`classify`](Self::classify).
+    /// for the response head (see [`sy_config::Timeouts::head`]). `anthropic_beta` is the
+    /// caller's beta flags for Anthropic's API, which takes them as a header (Bedrock takes them
+    /// in the body, where the encoder put them; other APIs have none). Non-2xx statuses are
+    /// returned, not classified here: see [`classify`](Self::classify).
     pub async fn send(
         &self,
         operation: Operation,
         upstream_model: &str,
         body: Bytes,
+        anthropic_beta: Option<HeaderValue>,
         head_timeout: Duration,
     ) -> Result<UpstreamResponse, GatewayError> {
         let send = async {
@@ -203,7 +206,11 @@ impl Provider {
                         .send(&self.name, operation, upstream_model, body)
                         .await
                 }
-                Adapter::Anthropic(upstream) => upstream.send(&self.name, operation, body).await,
+                Adapter::Anthropic(upstream) => {
+                    upstream
+                        .send(&self.name, operation, body, anthropic_beta)
+                        .await
+                }
                 Adapter::Gemini(upstream) => {
                     upstream
                         .send(&self.name, operation, upstream_model, body)

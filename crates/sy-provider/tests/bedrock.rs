@@ -403,6 +403,7 @@ async fn openai_bodies_are_not_sent_to_bedrock() {
             Operation::ChatCompletions,
             "m",
             bytes::Bytes::new(),
+            None,
             sy_config::Timeouts::default().head(false),
         )
         .await

@@ -48,6 +48,8 @@ pub struct Outgoing {
     /// Paths of the caller's harmless fields this target has no place for, left out (listed to
     /// the caller in `x-switchyard-dropped-params`).
     pub dropped: Vec<String>,
+    /// The caller's beta flags, for an Anthropic upstream's `anthropic-beta` header.
+    pub anthropic_beta: Option<HeaderValue>,
 }
 
 /// Why no deployment answered.
@@ -87,6 +89,14 @@ fn dropped_params(dropped: &[String]) -> Option<HeaderValue> {
         return None;
     }
     HeaderValue::from_str(&printable.join(", ")).ok()
+}
+
+/// The `anthropic-beta` header for `betas`, when there are any.
+pub fn anthropic_beta_header(betas: &[String]) -> Option<HeaderValue> {
+    if betas.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&betas.join(",")).ok()
 }
 
 /// What to send to one target. An `InvalidRequest` error means this target cannot take the
@@ -163,6 +173,7 @@ pub async fn dispatch(
             translated,
             caller_reads_errors: same_dialect,
             dropped,
+            anthropic_beta,
         } = outgoing;
         ctx.routed.dropped = dropped_params(&dropped);
         let attempt_started = Instant::now();
@@ -172,7 +183,13 @@ pub async fn dispatch(
                 .saturating_duration_since(tokio::time::Instant::now()),
         );
         let sent = provider
-            .send(operation, &target.upstream_model, body, head_timeout)
+            .send(
+                operation,
+                &target.upstream_model,
+                body,
+                anthropic_beta,
+                head_timeout,
+            )
             .await;
         let failure = match sent {
             Ok(response) if response.status.is_success() => {

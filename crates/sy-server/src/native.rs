@@ -24,9 +24,15 @@ pub fn family(model_id: &str) -> Option<Dialect> {
 }
 
 /// A caller's body in `format`, as InvokeModel takes it: no `model` (the id is in the path);
-/// for Claude no `stream` (the operation decides) and Bedrock's `anthropic_version`; for chat
+/// for Claude no `stream` (the operation decides), Bedrock's `anthropic_version`, and the
+/// caller's `anthropic-beta` flags as `anthropic_beta` (Bedrock takes them in the body); for chat
 /// no `stream_options` (Bedrock reports the counts itself) and `stream` as the operation decides.
-pub fn invoke_body(format: Dialect, body: &[u8], stream: bool) -> Result<Bytes, GatewayError> {
+pub fn invoke_body(
+    format: Dialect,
+    body: &[u8],
+    stream: bool,
+    betas: &[String],
+) -> Result<Bytes, GatewayError> {
     let mut object: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
     object.remove("model");
@@ -36,6 +42,9 @@ pub fn invoke_body(format: Dialect, body: &[u8], stream: bool) -> Result<Bytes, 
             "anthropic_version".to_owned(),
             Value::from(BEDROCK_ANTHROPIC_VERSION),
         );
+        if !betas.is_empty() {
+            object.insert("anthropic_beta".to_owned(), Value::from(betas.to_vec()));
+        }
     } else {
         object.remove("stream_options");
         object.insert("stream".to_owned(), Value::from(stream));
@@ -69,6 +78,7 @@ mod tests {
             Dialect::Anthropic,
             br#"{"model":"m","stream":true,"max_tokens":5,"messages":[]}"#,
             true,
+            &[],
         )
         .unwrap();
         let claude: Value = serde_json::from_slice(&claude).unwrap();
@@ -80,10 +90,25 @@ mod tests {
             Dialect::OpenAiChat,
             br#"{"model":"m","stream_options":{"include_usage":true},"messages":[]}"#,
             false,
+            &[],
         )
         .unwrap();
         let chat: Value = serde_json::from_slice(&chat).unwrap();
         assert_eq!(chat, serde_json::json!({ "messages": [], "stream": false }));
-        assert!(invoke_body(Dialect::OpenAiChat, b"[1]", false).is_err());
+        assert!(invoke_body(Dialect::OpenAiChat, b"[1]", false, &[]).is_err());
+
+        let betas = ["context-1m-2025-08-07".to_owned()];
+        let claude = invoke_body(
+            Dialect::Anthropic,
+            br#"{"model":"m","max_tokens":5,"messages":[]}"#,
+            false,
+            &betas,
+        )
+        .unwrap();
+        let claude: Value = serde_json::from_slice(&claude).unwrap();
+        assert_eq!(
+            claude["anthropic_beta"],
+            serde_json::json!(["context-1m-2025-08-07"])
+        );
     }
 }

@@ -469,6 +469,96 @@ async fn anthropic_callers_pass_through_to_anthropic_with_only_the_model_changed
 }
 
 #[tokio::test]
+async fn anthropic_beta_flags_reach_claude_wherever_it_is_served_and_are_listed_elsewhere() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    let flags = [
+        "context-1m-2025-08-07",
+        "interleaved-thinking-2025-05-14",
+        "fine-grained-tool-streaming-2025-05-14",
+    ];
+    // Two header lines, one a list with a blank and a repeat, as clients send them.
+    let headers = [
+        (
+            "anthropic-beta",
+            "context-1m-2025-08-07, interleaved-thinking-2025-05-14,,",
+        ),
+        (
+            "anthropic-beta",
+            "fine-grained-tool-streaming-2025-05-14,context-1m-2025-08-07",
+        ),
+    ];
+    let ask = |model: &str| {
+        json!({ "model": model, "max_tokens": 64,
+                "messages": [{ "role": "user", "content": "hi" }] })
+    };
+
+    // Anthropic's API: the header, on the pass-through lane and on count_tokens.
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let answer = send(&gw, path, &ask("via-anthropic"), &headers).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+        assert!(answer.headers.get("x-switchyard-dropped-params").is_none());
+        let sent = up.anthropic.requests().last().unwrap().clone();
+        assert_eq!(
+            sent.header("anthropic-beta").as_deref(),
+            Some(flags.join(",").as_str()),
+            "{path}"
+        );
+    }
+    // Without flags, no header.
+    let answer = send(&gw, "/v1/messages", &ask("via-anthropic"), &[]).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        up.anthropic
+            .requests()
+            .last()
+            .unwrap()
+            .header("anthropic-beta")
+            .is_none()
+    );
+
+    // Claude on Bedrock: in the InvokeModel body.
+    let answer = send(&gw, "/v1/messages", &ask("via-bedrock"), &headers).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let sent = up.bedrock.requests().last().unwrap().json();
+    assert_eq!(sent["anthropic_beta"], json!(flags));
+
+    // Models that are not Claude: left out and listed.
+    for model in ["via-gemini", "via-openai"] {
+        let answer = send(&gw, "/v1/messages", &ask(model), &headers).await;
+        assert_eq!(answer.status, 200, "{model}: {}", answer.text());
+        assert_eq!(
+            answer.header("x-switchyard-dropped-params"),
+            "anthropic-beta",
+            "{model}"
+        );
+    }
+
+    // A Bedrock caller's flags, in its InvokeModel body, reach Anthropic's API as the header.
+    let (path, mut body) = Caller::InvokeAnthropic.request("via-anthropic", false);
+    body["anthropic_beta"] = json!(["context-1m-2025-08-07"]);
+    let answer = send(&gw, &path, &body, &[]).await;
+    assert_eq!(Caller::InvokeAnthropic.text(&answer, false), "Hello there");
+    let sent = up.anthropic.requests().last().unwrap().clone();
+    assert_eq!(
+        sent.header("anthropic-beta").as_deref(),
+        Some("context-1m-2025-08-07")
+    );
+    assert!(
+        sent.json().get("anthropic_beta").is_none(),
+        "not in Anthropic's body"
+    );
+    body["anthropic_beta"] = json!("context-1m-2025-08-07");
+    let answer = send(&gw, &path, &body, &[]).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(
+        answer.text().contains("anthropic_beta"),
+        "{}",
+        answer.text()
+    );
+}
+
+#[tokio::test]
 async fn errors_come_in_each_callers_shape() {
     let up = upstreams().await;
     let gw = TestGateway::start(&config(&up, "")).await;

@@ -7,7 +7,8 @@
 //! results; an effort level becomes a thinking budget (low 1024, medium 2048, high 4096) that must
 //! stay below `max_tokens`; forcing a tool while thinking is refused (Anthropic rejects it);
 //! reasoning without a signature (from another provider) is dropped and listed, since Anthropic
-//! rejects unsigned thinking.
+//! rejects unsigned thinking. Beta flags are not in the body: Anthropic's API takes them as the
+//! `anthropic-beta` header, which the server sends from `Request::anthropic_betas`.
 
 use std::sync::LazyLock;
 

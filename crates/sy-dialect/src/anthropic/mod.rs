@@ -39,3 +39,29 @@ pub fn decode_response(body: &[u8], translation: &Translation) -> Result<Respons
 pub fn encode_response(response: &Response, meta: &ResponseMeta) -> Result<Vec<u8>, DialectError> {
     response::encode_response(response, meta)
 }
+
+/// The beta flags of `anthropic-beta` header values (each a comma-separated list), in order,
+/// without blanks or repeats.
+pub fn betas_from_header<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut betas: Vec<String> = Vec::new();
+    for flag in values.into_iter().flat_map(|value| value.split(',')) {
+        let flag = flag.trim();
+        if !flag.is_empty() && !betas.iter().any(|b| b == flag) {
+            betas.push(flag.to_owned());
+        }
+    }
+    betas
+}
+
+/// The beta flags of an `anthropic_beta` body field (where Bedrock takes them): an array of
+/// strings.
+pub fn betas_from_json(
+    value: &serde_json::Value,
+    field: &str,
+) -> Result<Vec<String>, DialectError> {
+    let flags = value
+        .as_array()
+        .and_then(|flags| flags.iter().map(|f| f.as_str()).collect::<Option<Vec<_>>>())
+        .ok_or_else(|| DialectError::invalid(field, "expected an array of strings"))?;
+    Ok(betas_from_header(flags))
+}

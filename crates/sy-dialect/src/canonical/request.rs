@@ -28,6 +28,7 @@ pub(crate) enum Setting {
     ParallelToolCalls,
     ResponseFormat,
     Reasoning,
+    AnthropicBetas,
 }
 
 impl Origin {
@@ -52,6 +53,9 @@ impl Origin {
             (Self::Converse, S::ToolChoice) => "toolConfig.toolChoice",
             (Self::Converse, S::ResponseFormat) => "outputConfig.textFormat",
             (Self::Converse, S::Reasoning) => "additionalModelRequestFields.thinking",
+            (Self::Converse, S::AnthropicBetas) => "additionalModelRequestFields.anthropic_beta",
+            // A header on Anthropic's API (in the body only on Bedrock's InvokeModel).
+            (_, S::AnthropicBetas) => "anthropic-beta",
             (_, S::Temperature) => "temperature",
             (_, S::TopP) => "top_p",
             (_, S::TopK) => "top_k",
@@ -91,6 +95,9 @@ pub struct Request {
     pub stream_usage: bool,
     /// An end-user identifier for the upstream's abuse monitoring.
     pub user: Option<String>,
+    /// Anthropic beta features the caller turned on (the `anthropic-beta` header, or
+    /// `anthropic_beta` in a Bedrock body). Only Claude knows them; other targets drop them.
+    pub anthropic_betas: Vec<String>,
 }
 
 impl Request {
@@ -114,6 +121,7 @@ impl Request {
             stream: false,
             stream_usage: false,
             user: None,
+            anthropic_betas: Vec::new(),
         }
     }
 

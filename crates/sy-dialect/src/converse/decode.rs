@@ -3,7 +3,7 @@
 //! Policy: `cachePoint` blocks, `performanceConfig`, `serviceTier`, `requestMetadata` and
 //! `additionalModelResponseFieldPaths` are dropped and listed; guardrails, prompt variables, S3
 //! sources, video, audio, citations, search results and `additionalModelRequestFields` other than
-//! `thinking` and `top_k` are refused (target `canonical`); unknown fields are invalid.
+//! `thinking`, `top_k` and `anthropic_beta` are refused (target `canonical`); unknown fields are invalid.
 
 use std::collections::BTreeMap;
 
@@ -182,6 +182,9 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
                 );
             }
             "thinking" => request.reasoning = Some(decode_thinking(&value, &field)?),
+            "anthropic_beta" => {
+                request.anthropic_betas = crate::anthropic::betas_from_json(&value, &field)?;
+            }
             _ => {
                 return Err(refused(
                     &field,

@@ -43,7 +43,7 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_config: Option<ToolConfig<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    additional_model_request_fields: Option<AdditionalFields>,
+    additional_model_request_fields: Option<AdditionalFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output_config: Option<OutputConfig<'a>>,
     /// Claude's matched stop sequence is a model-specific answer field, sent only when asked for.
@@ -186,11 +186,13 @@ enum WireToolChoice<'a> {
 }
 
 #[derive(Serialize)]
-struct AdditionalFields {
+struct AdditionalFields<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<Thinking>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_k: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    anthropic_beta: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -454,10 +456,21 @@ pub(super) fn encode_request(
             ));
         }
     }
-    let additional = (reasoning.is_some() || top_k.is_some()).then_some(AdditionalFields {
-        thinking: reasoning,
-        top_k,
-    });
+    // Claude on Bedrock takes Anthropic's beta flags in the body; no other model knows them.
+    let mut anthropic_beta: &[String] = &[];
+    if claude {
+        anthropic_beta = &request.anthropic_betas;
+    } else if !request.anthropic_betas.is_empty() {
+        parts
+            .dropped
+            .push(origin.path(Setting::AnthropicBetas).to_owned());
+    }
+    let additional = (reasoning.is_some() || top_k.is_some() || !anthropic_beta.is_empty())
+        .then_some(AdditionalFields {
+            thinking: reasoning,
+            top_k,
+            anthropic_beta,
+        });
     let body = Body {
         messages,
         system: request

@@ -197,6 +197,9 @@ pub(super) fn encode_request(
     if request.parallel_tool_calls == Some(false) {
         dropped.push(origin.path(Setting::ParallelToolCalls).to_owned());
     }
+    if !request.anthropic_betas.is_empty() {
+        dropped.push(origin.path(Setting::AnthropicBetas).to_owned());
+    }
     let names = ToolNames::for_request(request, GEMINI_TOOL_NAME);
     let call_names: BTreeMap<&str, &str> = request
         .messages

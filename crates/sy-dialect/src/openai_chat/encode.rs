@@ -194,6 +194,9 @@ pub(super) fn encode_request(
     if request.top_k.is_some() {
         dropped.push(origin.path(Setting::TopK).to_owned());
     }
+    if !request.anthropic_betas.is_empty() {
+        dropped.push(origin.path(Setting::AnthropicBetas).to_owned());
+    }
     let mut messages = Vec::new();
     if !request.system.is_empty() {
         let joined: Vec<&str> = request.system.iter().map(|p| p.text.as_str()).collect();

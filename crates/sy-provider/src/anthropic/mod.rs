@@ -20,6 +20,7 @@ use crate::{Operation, UpstreamResponse};
 
 static API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 static VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+static BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 
 #[derive(Debug)]
 pub struct AnthropicUpstream {
@@ -62,17 +63,19 @@ impl AnthropicUpstream {
         }
     }
 
-    /// Sends a Messages body; it names its model itself, so the deployment's model id is not used.
+    /// Sends a Messages body, with the caller's beta flags if any; the body names its model
+    /// itself, so the deployment's model id is not used.
     pub async fn send(
         &self,
         provider: &str,
         operation: Operation,
         body: Bytes,
+        beta: Option<HeaderValue>,
     ) -> Result<UpstreamResponse, GatewayError> {
         let uri = self
             .uri(operation)
             .ok_or_else(|| not_served(provider, "anthropic", operation))?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(uri.clone())
             .header(CONTENT_TYPE, "application/json")
@@ -84,6 +87,9 @@ impl AnthropicUpstream {
             .map_err(|e| {
                 GatewayError::internal(format!("cannot build the upstream request: {e}"))
             })?;
+        if let Some(beta) = beta {
+            request.headers_mut().insert(&BETA, beta);
+        }
         exchange(&self.client, provider, request).await
     }
 }

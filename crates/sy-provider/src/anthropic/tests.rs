@@ -46,6 +46,7 @@ async fn other_dialects_are_refused_before_any_io() {
             "ant",
             Operation::Converse { stream: false },
             bytes::Bytes::new(),
+            None,
         )
         .await
         .expect_err("refused");

@@ -27,6 +27,7 @@ pub async fn send(
             operation,
             model,
             Bytes::from(body.to_string()),
+            None,
             Timeouts::default().head(true),
         )
         .await

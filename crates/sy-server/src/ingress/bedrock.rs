@@ -179,11 +179,12 @@ fn decode_native(body: &[u8]) -> Result<(Ingress, Decoded), GatewayError> {
                 format!("`anthropic_version` must be \"{BEDROCK_ANTHROPIC_VERSION}\""),
             ));
         }
-        // Beta flags ride in the body on Bedrock; the canonical model has no place for them.
+        // Beta flags ride in the body on Bedrock (Anthropic's own API takes them as a header).
         let betas = object.remove("anthropic_beta");
         let mut decoded = ant::decode_request(&to_bytes(&object)).map_err(invalid)?;
-        if betas.is_some() {
-            decoded.dropped.push("anthropic_beta".to_owned());
+        if let Some(betas) = betas {
+            decoded.request.anthropic_betas =
+                ant::betas_from_json(&betas, "anthropic_beta").map_err(invalid)?;
         }
         return Ok((Ingress::InvokeAnthropic, decoded));
     }

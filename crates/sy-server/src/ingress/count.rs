@@ -12,7 +12,8 @@ use sy_core::{ErrorKind, GatewayError};
 use sy_provider::{Dialect, Operation};
 use sy_router::{Needs, Target};
 
-use super::{Accepted, ErrorShape};
+use super::{Accepted, ErrorShape, anthropic_betas};
+use crate::dispatch::anthropic_beta_header;
 use crate::metrics::Outcome;
 use crate::plan;
 use crate::request::RequestContext;
@@ -68,6 +69,11 @@ pub async fn count(
         let estimate = (counting.estimate)((body.len() as u64).div_ceil(4));
         return answer(ctx, shape, estimate.to_string().into_bytes(), true);
     };
+    // Anthropic's API takes the beta flags as a header (Bedrock's, in the body as sent).
+    let anthropic_beta = match counting.dialect {
+        Dialect::Anthropic => anthropic_beta_header(&anthropic_betas(&parts.headers)),
+        _ => None,
+    };
     let sent = match (counting.body_for)(&body, target) {
         Ok(body) => {
             provider
@@ -75,6 +81,7 @@ pub async fn count(
                     Operation::CountTokens,
                     &target.upstream_model,
                     body,
+                    anthropic_beta,
                     // Counting is quick, so the first-byte limit bounds it as it does a stream's start.
                     target.timeouts.head(true),
                 )

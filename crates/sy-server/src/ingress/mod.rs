@@ -35,7 +35,7 @@ use sy_wire::openai::BodyEdit;
 use sy_wire::openai::head::edit_body;
 
 use crate::admission::Slot;
-use crate::dispatch::{Dispatched, Outgoing, dispatch};
+use crate::dispatch::{Dispatched, Outgoing, anthropic_beta_header, dispatch};
 use crate::metrics::Outcome;
 use crate::native;
 use crate::plan;
@@ -47,6 +47,16 @@ use crate::state::Gateway;
 use crate::translate::{self, Translator};
 
 pub use errors::ErrorShape;
+
+/// An Anthropic caller's beta flags, from its `anthropic-beta` headers.
+pub fn anthropic_betas(headers: &HeaderMap) -> Vec<String> {
+    ant::betas_from_header(
+        headers
+            .get_all("anthropic-beta")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
 
 /// The caller's dialect, which decides the answer's encoding and framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,10 +208,22 @@ pub async fn run(
         ingress,
         model,
         stream,
-        decoded,
+        mut decoded,
         echo,
         body,
     } = call;
+    // An Anthropic caller's beta flags come in a header; other callers' are in their bodies.
+    let caller_betas = if ingress == Ingress::Anthropic {
+        anthropic_betas(headers)
+    } else {
+        Vec::new()
+    };
+    if let Ok(decoded) = &mut decoded
+        && !caller_betas.is_empty()
+    {
+        decoded.request.anthropic_betas.clone_from(&caller_betas);
+    }
+    let caller_beta_header = anthropic_beta_header(&caller_betas);
     let mut translator = Translator::decoded(decoded);
     // Before dispatch, whose per-target encoding is synchronous: see the method's comment.
     translator
@@ -220,6 +242,7 @@ pub async fn run(
                     translated: Some((Dialect::Converse, Translation::default())),
                     caller_reads_errors: true,
                     dropped: Vec::new(),
+                    anthropic_beta: None,
                 });
             }
             return pass_through_body(&body, &target.upstream_model).map(|body| Outgoing {
@@ -229,6 +252,7 @@ pub async fn run(
                 translated: None,
                 caller_reads_errors: true,
                 dropped: Vec::new(),
+                anthropic_beta: caller_beta_header.clone(),
             });
         }
         if dialect == Dialect::Converse
@@ -237,7 +261,7 @@ pub async fn run(
         {
             // The model takes the caller's own format through InvokeModel: nothing is lost to
             // Converse. An Anthropic caller's answer needs no translation either.
-            let body = native::invoke_body(native, &body, stream)?;
+            let body = native::invoke_body(native, &body, stream, &caller_betas)?;
             let translated =
                 (ingress != Ingress::Anthropic).then(|| (native, Translation::default()));
             return Ok(Outgoing {
@@ -248,9 +272,15 @@ pub async fn run(
                 // Bedrock's errors, rendered in the caller's shape.
                 caller_reads_errors: false,
                 dropped: Vec::new(),
+                anthropic_beta: None,
             });
         }
         let encoded = translator.encode(dialect, target, &provider.name)?;
+        // Anthropic's API takes the beta flags as a header; Bedrock's encoder put them in the body.
+        let anthropic_beta = match dialect {
+            Dialect::Anthropic => anthropic_beta_header(&translator.request()?.anthropic_betas),
+            _ => None,
+        };
         Ok(Outgoing {
             operation: dialect.chat_operation(stream),
             body: Bytes::from(encoded.body),
@@ -258,6 +288,7 @@ pub async fn run(
             translated: Some((dialect, encoded.translation)),
             caller_reads_errors: false,
             dropped: encoded.dropped,
+            anthropic_beta,
         })
     };
     let result = dispatch(

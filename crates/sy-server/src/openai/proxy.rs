@@ -167,7 +167,7 @@ async fn proxy(
                 && native::family(&target.upstream_model) == Some(Dialect::OpenAiChat)
             {
                 // gpt-oss on Bedrock takes the chat body natively through InvokeModel.
-                let body = native::invoke_body(Dialect::OpenAiChat, &bytes, head.stream);
+                let body = native::invoke_body(Dialect::OpenAiChat, &bytes, head.stream, &[]);
                 return body.map(|body| Outgoing {
                     operation: Operation::Invoke {
                         stream: head.stream,
@@ -177,6 +177,7 @@ async fn proxy(
                     translated: Some((Dialect::OpenAiChat, sy_dialect::Translation::default())),
                     caller_reads_errors: false,
                     dropped: Vec::new(),
+                    anthropic_beta: None,
                 });
             }
             // Another dialect: decoded once, encoded for this target.
@@ -188,6 +189,7 @@ async fn proxy(
                 translated: Some((dialect, encoded.translation)),
                 caller_reads_errors: false,
                 dropped: encoded.dropped,
+                anthropic_beta: None,
             });
         }
         // The pass-through lane: the same bytes with only the model (and usage option) edited.
@@ -204,6 +206,7 @@ async fn proxy(
                 translated: None,
                 caller_reads_errors: true,
                 dropped: Vec::new(),
+                anthropic_beta: None,
             })
             .map_err(head_error)
     };
