@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::canonical::{
     FinishReason, OutputBlock, RawJson, ReasoningBlock, Response, ToolCall, Usage,
@@ -117,6 +118,43 @@ pub(crate) fn finish_reason(reason: &str, called_functions: bool) -> Result<Fini
 
 /// The function call of a part as a canonical call, its thought signature (if any) carried in
 /// its id; `position` counts calls in the answer.
+impl FunctionCall {
+    /// A part with `args` but no `name` carries more of the call before it (E21).
+    pub(crate) fn continues_previous(&self) -> bool {
+        self.name.as_deref().is_none_or(str::is_empty)
+    }
+}
+
+/// The arguments of a call and those of a nameless part that continues it, as one object: the
+/// later part's keys are added, and win.
+pub(crate) fn merge_arguments(
+    arguments: &RawJson,
+    more: Option<&RawValue>,
+) -> Result<RawJson, String> {
+    let Some(more) = more else {
+        return Ok(arguments.clone());
+    };
+    let object = |raw: &str| serde_json::from_str::<Map<String, Value>>(raw).ok();
+    let (first, then) = (arguments.as_str(), more.get());
+    let (Some(mut merged), Some(added)) = (object(first), object(then)) else {
+        return Err("a function call continued with arguments that are not an object".to_owned());
+    };
+    let text = if added.is_empty() {
+        return Ok(arguments.clone());
+    } else if merged.is_empty() {
+        then.to_owned()
+    } else if added.keys().all(|key| !merged.contains_key(key)) {
+        // Spliced as text, so the keys keep the order the model wrote them in.
+        let head = first.trim_end().strip_suffix('}').unwrap_or(first);
+        let tail = then.trim_start().strip_prefix('{').unwrap_or(then);
+        format!("{head},{tail}")
+    } else {
+        merged.extend(added);
+        serde_json::to_string(&merged).map_err(|e| e.to_string())?
+    };
+    RawJson::parse(&text).ok_or_else(|| "merged arguments are not JSON".to_owned())
+}
+
 pub(crate) fn tool_call(
     call: FunctionCall,
     signature: Option<&str>,
@@ -174,6 +212,13 @@ pub(super) fn decode_response(
     let mut calls = 0;
     for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
         if let Some(call) = part.function_call {
+            if call.continues_previous()
+                && let Some(OutputBlock::ToolCall(previous)) = content.last_mut()
+            {
+                previous.arguments = merge_arguments(&previous.arguments, call.args.as_deref())
+                    .map_err(DialectError::upstream)?;
+                continue;
+            }
             let signature = part.thought_signature.as_deref();
             content.push(OutputBlock::ToolCall(
                 tool_call(call, signature, &answer_id, calls, translation)

@@ -2,19 +2,25 @@
 //!
 //! Each chunk holds only new parts; function calls arrive whole (start + one argument fragment),
 //! each with its own tool index in arrival order even when parallel calls share a chunk or a name.
+//! A call's arguments are held until a part that does not continue it arrives, as a later part
+//! with `args` but no `name` carries more of the call before it (E21); a nameless call with no
+//! call before it is an error.
 //! `usageMetadata` is cumulative: it is reported with the finish and again if a later chunk
 //! changes it. A stream that ends without a finish reason is an error (Gemini has no in-band one).
 
 use crate::Translation;
-use crate::canonical::{FinishReason, StreamError, StreamErrorKind, StreamEvent, Usage};
+use crate::canonical::{FinishReason, RawJson, StreamError, StreamErrorKind, StreamEvent, Usage};
 
-use super::response::{Chunk, finish_reason, tool_call};
+use super::response::{Chunk, finish_reason, merge_arguments, tool_call};
 
 #[derive(Debug)]
 pub struct GeminiStreamDecoder {
     translation: Translation,
     started: bool,
     tool_calls: u32,
+    /// The last call's index and arguments, sent once a part that does not continue it arrives
+    /// (a later part with `args` but no `name` carries more of it, E21).
+    held_arguments: Option<(u32, RawJson)>,
     finished: bool,
     done: bool,
     usage: Option<Usage>,
@@ -26,6 +32,7 @@ impl GeminiStreamDecoder {
             translation: translation.clone(),
             started: false,
             tool_calls: 0,
+            held_arguments: None,
             finished: false,
             done: false,
             usage: None,
@@ -66,6 +73,19 @@ impl GeminiStreamDecoder {
         };
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
             if let Some(call) = part.function_call {
+                if call.continues_previous()
+                    && let Some((_, arguments)) = &mut self.held_arguments
+                {
+                    match merge_arguments(arguments, call.args.as_deref()) {
+                        Ok(merged) => *arguments = merged,
+                        Err(e) => {
+                            out.extend(self.fail(StreamErrorKind::Protocol, e));
+                            return out;
+                        }
+                    }
+                    continue;
+                }
+                self.release_arguments(&mut out);
                 let index = self.tool_calls;
                 let position = usize::try_from(index).unwrap_or(usize::MAX);
                 let signature = part.thought_signature.as_deref();
@@ -83,11 +103,9 @@ impl GeminiStreamDecoder {
                     id: call.id,
                     name: call.name,
                 });
-                out.push(StreamEvent::ToolCallArgsDelta {
-                    index,
-                    fragment: call.arguments.as_str().to_owned(),
-                });
+                self.held_arguments = Some((index, call.arguments));
             } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {
+                self.release_arguments(&mut out);
                 out.push(if part.thought {
                     StreamEvent::ReasoningDelta(text)
                 } else {
@@ -119,7 +137,18 @@ impl GeminiStreamDecoder {
         )
     }
 
+    /// Sends the held call's arguments: nothing can continue that call any more.
+    fn release_arguments(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some((index, arguments)) = self.held_arguments.take() {
+            out.push(StreamEvent::ToolCallArgsDelta {
+                index,
+                fragment: arguments.as_str().to_owned(),
+            });
+        }
+    }
+
     fn finish(&mut self, reason: FinishReason, usage: Option<Usage>, out: &mut Vec<StreamEvent>) {
+        self.release_arguments(out);
         self.finished = true;
         out.push(StreamEvent::Finish {
             reason,
