@@ -80,15 +80,21 @@ impl DispatchError {
 /// The list `x-switchyard-dropped-params` carries, when something was dropped. A path that is
 /// not plain ASCII (an unknown key the caller named oddly) is left out of the header.
 fn dropped_params(dropped: &[String]) -> Option<HeaderValue> {
-    let printable: Vec<&str> = dropped
+    let printable = dropped
         .iter()
-        .map(String::as_str)
-        .filter(|path| path.bytes().all(|b| (0x20..0x7f).contains(&b)))
-        .collect();
-    if printable.is_empty() {
+        .filter(|path| path.bytes().all(|b| (0x20..0x7f).contains(&b)));
+    let mut text = String::new();
+    for path in printable {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(path);
+    }
+    if text.is_empty() {
         return None;
     }
-    HeaderValue::from_str(&printable.join(", ")).ok()
+    // Taken as it is, without another copy.
+    HeaderValue::try_from(text).ok()
 }
 
 /// The `anthropic-beta` header for `betas`, when there are any.
@@ -284,4 +290,24 @@ fn plan_input_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_params_lists_printable_paths_only() {
+        let listed = |paths: &[&str]| {
+            let owned: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+            dropped_params(&owned).map(|v| v.to_str().unwrap_or("?").to_owned())
+        };
+        assert_eq!(listed(&[]), None);
+        assert_eq!(listed(&["seed"]), Some("seed".to_owned()));
+        assert_eq!(
+            listed(&["seed", "odd\u{7f}key", "messages[1].name", "caf\u{e9}"]),
+            Some("seed, messages[1].name".to_owned())
+        );
+        assert_eq!(listed(&["line\nbreak"]), None);
+    }
 }
