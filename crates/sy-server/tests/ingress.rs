@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use common::{Answer, TestGateway, collect};
@@ -777,6 +777,112 @@ async fn a_tool_call_round_trips_through_each_ingress() {
     );
     let stop = events.iter().find(|(n, _)| n == "messageStop").unwrap();
     assert_eq!(stop.1["stopReason"], "tool_use");
+}
+
+/// Parallel calls whose argument fragments interleave, as some OpenAI-compatible servers send
+/// them: block callers get each call whole in its own block, one after another.
+#[tokio::test]
+async fn interleaved_parallel_calls_reach_block_callers_one_after_another() {
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, "")).await;
+    let chunk = |delta: Value, finish: Value| {
+        let chunk = json!({ "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "m", "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
+        format!("data: {chunk}\n\n").into_bytes()
+    };
+    let call = |index: u32, head: Option<(&str, &str)>, args: &str| {
+        let mut call = json!({ "index": index, "function": { "arguments": args } });
+        if let Some((id, name)) = head {
+            call["id"] = json!(id);
+            call["type"] = json!("function");
+            call["function"]["name"] = json!(name);
+        }
+        chunk(json!({ "tool_calls": [call] }), Value::Null)
+    };
+    let frames = [
+        chunk(json!({ "role": "assistant", "content": null }), Value::Null),
+        call(0, Some(("call_a", "weather")), "{\"city\":"),
+        call(1, Some(("call_b", "clock")), "{\"tz\":"),
+        call(0, None, "\"Pa"),
+        call(1, None, "\"Europe/Rome\"}"),
+        call(0, None, "ris\"}"),
+        chunk(json!({}), json!("tool_calls")),
+        b"data: [DONE]\n\n".to_vec(),
+    ];
+    let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let script = Script::raw_sse(&frames, Duration::ZERO);
+    let tool = |name: &str| json!({ "name": name, "input_schema": { "type": "object" } });
+    let expected = [
+        ("weather", json!({ "city": "Paris" })),
+        ("clock", json!({ "tz": "Europe/Rome" })),
+    ];
+
+    up.openai.set_script(script.clone());
+    let body = json!({ "model": "via-openai", "max_tokens": 64, "stream": true,
+        "tools": [tool("weather"), tool("clock")],
+        "messages": [{ "role": "user", "content": "weather in Paris, time in Rome?" }] });
+    let answer = send(&gw, "/v1/messages", &body, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let events = named_events(&answer.body);
+    assert!(!events.iter().any(|(n, _)| n == "error"), "{events:?}");
+    let mut calls = Vec::new();
+    for (name, data) in &events {
+        match name.as_str() {
+            "content_block_start" => {
+                calls.push((data["content_block"]["name"].clone(), String::new()));
+            }
+            "content_block_delta" => {
+                assert_eq!(
+                    data["index"],
+                    calls.len() - 1,
+                    "a delta outside the open block"
+                );
+                let fragment = data["delta"]["partial_json"].as_str().unwrap();
+                calls.last_mut().unwrap().1.push_str(fragment);
+            }
+            _ => {}
+        }
+    }
+    let calls: Vec<(Value, Value)> = calls
+        .into_iter()
+        .map(|(name, input)| (name, serde_json::from_str(&input).unwrap()))
+        .collect();
+    let want: Vec<(Value, Value)> = expected
+        .iter()
+        .map(|(name, input)| (json!(name), input.clone()))
+        .collect();
+    assert_eq!(calls, want);
+    let delta = events.iter().find(|(n, _)| n == "message_delta").unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
+
+    up.openai.set_script(script);
+    let spec = |name: &str| json!({ "toolSpec": { "name": name, "inputSchema": { "json": { "type": "object" } } } });
+    let body = json!({
+        "messages": [{ "role": "user", "content": [{ "text": "weather in Paris, time in Rome?" }] }],
+        "toolConfig": { "tools": [spec("weather"), spec("clock")] } });
+    let answer = send(&gw, "/model/via-openai/converse-stream", &body, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let mut calls: Vec<(Value, String)> = Vec::new();
+    for (kind, name, payload) in decode_frames(&answer.body).unwrap() {
+        assert_eq!(kind, "event", "{name}");
+        let event: Value = serde_json::from_slice(&payload).unwrap();
+        match name.as_str() {
+            "contentBlockStart" => {
+                calls.push((event["start"]["toolUse"]["name"].clone(), String::new()));
+            }
+            "contentBlockDelta" => {
+                assert_eq!(event["contentBlockIndex"], calls.len() - 1);
+                let fragment = event["delta"]["toolUse"]["input"].as_str().unwrap();
+                calls.last_mut().unwrap().1.push_str(fragment);
+            }
+            _ => {}
+        }
+    }
+    let calls: Vec<(Value, Value)> = calls
+        .into_iter()
+        .map(|(name, input)| (name, serde_json::from_str(&input).unwrap()))
+        .collect();
+    assert_eq!(calls, want);
 }
 
 #[tokio::test]

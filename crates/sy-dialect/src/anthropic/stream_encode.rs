@@ -2,7 +2,8 @@
 //!
 //! Order the SDK enforces: `message_start` first, block indices dense from 0, every delta inside a
 //! started block, `message_delta` then `message_stop` last. Blocks cannot interleave, so a new
-//! kind of content closes the open block. The stop reason is held until the upstream ends, because
+//! kind of content closes the open block, and parallel tool calls whose fragments interleave are
+//! put one after another ([`ToolCallOrder`]). The stop reason is held until the upstream ends, because
 //! some upstreams (Converse) send usage after the stop and `message_delta` carries both.
 
 use serde::Serialize;
@@ -10,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::response::{WireUsage, stop_reason_name};
 use crate::ResponseMeta;
-use crate::canonical::{FinishReason, StreamError, StreamErrorKind, StreamEvent, Usage};
+use crate::canonical::{
+    FinishReason, StreamError, StreamErrorKind, StreamEvent, ToolCallOrder, Usage,
+};
 use crate::ids::{ANTHROPIC_ID, rewrite_id};
 use crate::sse::SseEvent;
 
@@ -30,6 +33,7 @@ pub struct AnthropicStreamEncoder {
     open: Option<(u64, OpenBlock)>,
     finish: Option<(FinishReason, Option<String>)>,
     usage: Usage,
+    tool_order: ToolCallOrder,
 }
 
 impl AnthropicStreamEncoder {
@@ -42,50 +46,54 @@ impl AnthropicStreamEncoder {
             open: None,
             finish: None,
             usage: Usage::default(),
+            tool_order: ToolCallOrder::default(),
         }
     }
 
     pub fn push(&mut self, event: StreamEvent) -> Vec<SseEvent> {
         let mut out = Vec::new();
+        let mut tool_order = std::mem::take(&mut self.tool_order);
+        tool_order.order(event, |event| self.push_ordered(event, &mut out));
+        self.tool_order = tool_order;
+        out
+    }
+
+    fn push_ordered(&mut self, event: StreamEvent, out: &mut Vec<SseEvent>) {
         if self.failed {
-            return out;
+            return;
         }
         if let StreamEvent::Error(error) = event {
             self.failed = true;
             out.push(error_event(&error));
-            return out;
+            return;
         }
         if let StreamEvent::Usage(usage) = event {
             self.usage = usage;
-            return out;
+            return;
         }
         if self.finish.is_some() {
-            return out;
+            return;
         }
-        self.start(&mut out);
+        self.start(out);
         match event {
             StreamEvent::TextDelta(text) => {
-                self.ensure_open(
-                    OpenBlock::Text,
-                    json!({ "type": "text", "text": "" }),
-                    &mut out,
-                );
+                self.ensure_open(OpenBlock::Text, json!({ "type": "text", "text": "" }), out);
                 out.push(self.delta(Delta::Text { text: &text }));
             }
             StreamEvent::ReasoningDelta(text) => {
-                self.ensure_open(OpenBlock::Thinking, thinking_start(), &mut out);
+                self.ensure_open(OpenBlock::Thinking, thinking_start(), out);
                 out.push(self.delta(Delta::Thinking { thinking: &text }));
             }
             StreamEvent::ReasoningSignature(signature) => {
-                self.ensure_open(OpenBlock::Thinking, thinking_start(), &mut out);
+                self.ensure_open(OpenBlock::Thinking, thinking_start(), out);
                 out.push(self.delta(Delta::Signature {
                     signature: &signature,
                 }));
             }
             StreamEvent::ToolCallStart { index, id, name } => {
-                self.close(&mut out);
+                self.close(out);
                 let block = json!({ "type": "tool_use", "id": rewrite_id(&id, ANTHROPIC_ID), "name": name, "input": {} });
-                self.open_block(OpenBlock::Tool(index), block, &mut out);
+                self.open_block(OpenBlock::Tool(index), block, out);
             }
             StreamEvent::ToolCallArgsDelta { index, fragment } => {
                 if self.open.map(|(_, b)| b) == Some(OpenBlock::Tool(index)) {
@@ -96,22 +104,21 @@ impl AnthropicStreamEncoder {
                     let error = StreamError::new(
                         StreamErrorKind::Protocol,
                         format!(
-                            "arguments for tool call {index} arrived after another block began"
+                            "arguments for tool call {index} arrived after its block was closed"
                         ),
                     );
-                    return self.push(StreamEvent::Error(error));
+                    self.push_ordered(StreamEvent::Error(error), out);
                 }
             }
             StreamEvent::Finish {
                 reason,
                 stop_sequence,
             } => {
-                self.close(&mut out);
+                self.close(out);
                 self.finish = Some((reason, stop_sequence));
             }
             _ => {}
         }
-        out
     }
 
     /// The upstream stream ended: `message_delta` and `message_stop`, or an error if the answer

@@ -5,6 +5,7 @@ mod json;
 mod request;
 mod response;
 mod stream;
+mod tool_order;
 
 pub use json::RawJson;
 pub(crate) use request::Setting;
@@ -15,3 +16,4 @@ pub use request::{
 };
 pub use response::{FinishReason, OutputBlock, Response, Usage};
 pub use stream::{StreamError, StreamErrorKind, StreamEvent};
+pub(crate) use tool_order::ToolCallOrder;

@@ -3,13 +3,15 @@
 //! (`:message-type event`, or `exception` for errors).
 //!
 //! Text and reasoning blocks start directly with a delta; tool blocks need `contentBlockStart`.
+//! Blocks do not interleave: parallel tool calls whose fragments do are put one after another
+//! ([`ToolCallOrder`]).
 //! `messageStop` goes out at the finish; `metadata` (usage) when the upstream ends, as Converse
 //! itself sends it last.
 
 use serde_json::{Value, json};
 
 use super::response::{Metrics, WireUsage, stop_reason_name};
-use crate::canonical::{StreamError, StreamErrorKind, StreamEvent, Usage};
+use crate::canonical::{StreamError, StreamErrorKind, StreamEvent, ToolCallOrder, Usage};
 use crate::ids::{CONVERSE_ID, rewrite_id};
 
 /// One ConverseStream event for the caller.
@@ -37,6 +39,7 @@ pub struct ConverseStreamEncoder {
     open: Option<(u64, OpenBlock)>,
     usage: Usage,
     latency_ms: u64,
+    tool_order: ToolCallOrder,
 }
 
 impl Default for ConverseStreamEncoder {
@@ -55,6 +58,7 @@ impl ConverseStreamEncoder {
             open: None,
             usage: Usage::default(),
             latency_ms: 0,
+            tool_order: ToolCallOrder::default(),
         }
     }
 
@@ -65,38 +69,45 @@ impl ConverseStreamEncoder {
 
     pub fn push(&mut self, event: StreamEvent) -> Vec<ConverseEvent> {
         let mut out = Vec::new();
+        let mut tool_order = std::mem::take(&mut self.tool_order);
+        tool_order.order(event, |event| self.push_ordered(event, &mut out));
+        self.tool_order = tool_order;
+        out
+    }
+
+    fn push_ordered(&mut self, event: StreamEvent, out: &mut Vec<ConverseEvent>) {
         if self.failed {
-            return out;
+            return;
         }
         match event {
             StreamEvent::Error(error) => {
                 self.failed = true;
                 out.push(exception(&error));
-                return out;
+                return;
             }
             StreamEvent::Usage(usage) => {
                 self.usage = usage;
-                return out;
+                return;
             }
-            _ if self.finished => return out,
+            _ if self.finished => return,
             _ => {}
         }
-        self.start(&mut out);
+        self.start(out);
         match event {
             StreamEvent::TextDelta(text) => {
-                self.ensure_open(OpenBlock::Text, &mut out);
+                self.ensure_open(OpenBlock::Text, out);
                 out.push(self.delta(json!({ "text": text })));
             }
             StreamEvent::ReasoningDelta(text) => {
-                self.ensure_open(OpenBlock::Reasoning, &mut out);
+                self.ensure_open(OpenBlock::Reasoning, out);
                 out.push(self.delta(json!({ "reasoningContent": { "text": text } })));
             }
             StreamEvent::ReasoningSignature(signature) => {
-                self.ensure_open(OpenBlock::Reasoning, &mut out);
+                self.ensure_open(OpenBlock::Reasoning, out);
                 out.push(self.delta(json!({ "reasoningContent": { "signature": signature } })));
             }
             StreamEvent::ToolCallStart { index, id, name } => {
-                self.close(&mut out);
+                self.close(out);
                 let block = self.open_block(OpenBlock::Tool(index));
                 out.push(frame(
                     "contentBlockStart",
@@ -111,15 +122,16 @@ impl ConverseStreamEncoder {
                     let error = StreamError::new(
                         StreamErrorKind::Protocol,
                         format!(
-                            "arguments for tool call {index} arrived after another block began"
+                            "arguments for tool call {index} arrived after its block was closed"
                         ),
                     );
-                    return self.push(StreamEvent::Error(error));
+                    self.push_ordered(StreamEvent::Error(error), out);
+                    return;
                 }
                 out.push(self.delta(json!({ "toolUse": { "input": fragment } })));
             }
             StreamEvent::Finish { reason, .. } => {
-                self.close(&mut out);
+                self.close(out);
                 self.finished = true;
                 out.push(frame(
                     "messageStop",
@@ -128,7 +140,6 @@ impl ConverseStreamEncoder {
             }
             _ => {}
         }
-        out
     }
 
     /// The upstream stream ended: `metadata` with usage, or an exception if the answer never
