@@ -82,6 +82,9 @@ enum StartBlock {
     Thinking {
         thinking: String,
     },
+    RedactedThinking {
+        data: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -221,6 +224,9 @@ impl AnthropicStreamDecoder {
                 BlockRole::Other,
                 non_empty(thinking, StreamEvent::ReasoningDelta),
             ),
+            StartBlock::RedactedThinking { data } => {
+                (BlockRole::Other, vec![StreamEvent::RedactedReasoning(data)])
+            }
             StartBlock::Other => (BlockRole::Foreign, Vec::new()),
         };
         self.blocks.insert(index, role);

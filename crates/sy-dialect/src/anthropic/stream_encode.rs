@@ -90,6 +90,13 @@ impl AnthropicStreamEncoder {
                     signature: &signature,
                 }));
             }
+            StreamEvent::RedactedReasoning(data) => {
+                // A block of its own, whole at its start, as Anthropic streams it.
+                self.close(out);
+                let block = json!({ "type": "redacted_thinking", "data": data });
+                self.open_block(OpenBlock::Thinking, block, out);
+                self.close(out);
+            }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.close(out);
                 let block = json!({ "type": "tool_use", "id": rewrite_id(&id, ANTHROPIC_ID), "name": name, "input": {} });

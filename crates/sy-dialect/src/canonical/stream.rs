@@ -14,6 +14,9 @@ pub enum StreamEvent {
     ReasoningDelta(String),
     /// The signature closing a reasoning block.
     ReasoningSignature(String),
+    /// A whole reasoning block the provider encrypted (Anthropic's `redacted_thinking`, Converse's
+    /// `redactedContent`): opaque data the caller must send back unchanged in the next turn.
+    RedactedReasoning(String),
     /// A tool call began. `index` counts tool calls in this answer from 0, in arrival order,
     /// independent of any upstream block numbering.
     ToolCallStart {

@@ -76,6 +76,7 @@ struct ToolUseDelta {
 struct ReasoningDelta {
     text: Option<String>,
     signature: Option<String>,
+    redacted_content: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +216,11 @@ impl ConverseStreamDecoder {
                     .map(StreamEvent::ReasoningDelta),
             );
             out.extend(reasoning.signature.map(StreamEvent::ReasoningSignature));
+            out.extend(
+                reasoning
+                    .redacted_content
+                    .map(StreamEvent::RedactedReasoning),
+            );
         }
         if let Some(tool) = delta.tool_use {
             match self.tools.get(&block) {

@@ -106,6 +106,14 @@ impl ConverseStreamEncoder {
                 self.ensure_open(OpenBlock::Reasoning, out);
                 out.push(self.delta(json!({ "reasoningContent": { "signature": signature } })));
             }
+            StreamEvent::RedactedReasoning(data) => {
+                // A reasoning block of its own: Converse does not mix redacted and readable
+                // reasoning in one block.
+                self.close(out);
+                self.open_block(OpenBlock::Reasoning);
+                out.push(self.delta(json!({ "reasoningContent": { "redactedContent": data } })));
+                self.close(out);
+            }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.close(out);
                 let block = self.open_block(OpenBlock::Tool(index));

@@ -119,7 +119,9 @@ impl ChunkEncoder {
                 return;
             }
             // Reasoning has no place in a chat completion.
-            StreamEvent::ReasoningDelta(_) | StreamEvent::ReasoningSignature(_) => return,
+            StreamEvent::ReasoningDelta(_)
+            | StreamEvent::ReasoningSignature(_)
+            | StreamEvent::RedactedReasoning(_) => return,
             _ => {}
         }
         if self.finished {
