@@ -213,7 +213,7 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
             Some(Reasoning::Adaptive(effort))
         }
         Some(WireThinking::Disabled {}) => Some(Reasoning::Disabled),
-        None => effort.map(Reasoning::Effort),
+        None => effort.map(Reasoning::OutputEffort),
     };
     if let Some(WireFormat { r#type, schema }) = body.output_config.and_then(|c| c.format) {
         if r#type != "json_schema" {

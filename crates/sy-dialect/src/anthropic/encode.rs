@@ -4,8 +4,9 @@
 //! conversation must open with a user turn (refused otherwise, rather than inventing one);
 //! `max_tokens` falls back to the caller-supplied default; temperatures above 1 are refused, not
 //! clamped; tool-use ids outside `^[a-zA-Z0-9_-]+$` are rewritten the same way in calls and
-//! results; an effort level becomes a thinking budget (low 1024, medium 2048, high 4096) that must
-//! stay below `max_tokens`; forcing a tool while thinking is refused (Anthropic rejects it);
+//! results; a reasoning effort (OpenAI's) becomes a thinking budget (low 1024, medium 2048, high
+//! 4096) that must stay below `max_tokens`, while an effort without thinking (Anthropic's or
+//! Converse's own) stays `output_config.effort`; forcing a tool while thinking is refused (Anthropic rejects it);
 //! reasoning without a signature (from another provider) is dropped and listed, since Anthropic
 //! rejects unsigned thinking. Beta flags are not in the body: Anthropic's API takes them as the
 //! `anthropic-beta` header, which the server sends from `Request::anthropic_betas`.
@@ -330,7 +331,9 @@ pub(super) fn encode_request(
         },
     }
     let effort = match request.reasoning {
-        Some(Reasoning::Adaptive(Some(effort))) => Some(effort.as_str()),
+        Some(Reasoning::Adaptive(Some(effort)) | Reasoning::OutputEffort(effort)) => {
+            Some(effort.as_str())
+        }
         _ => None,
     };
     let output_config =
@@ -397,7 +400,7 @@ fn encode_thinking(
 ) -> Result<Option<WireThinking>, DialectError> {
     let field = request.origin.path(Setting::Reasoning);
     let budget = match request.reasoning {
-        None | Some(Reasoning::Disabled) => return Ok(None),
+        None | Some(Reasoning::Disabled | Reasoning::OutputEffort(_)) => return Ok(None),
         Some(Reasoning::Adaptive(_)) => return Ok(Some(WireThinking::Adaptive)),
         Some(Reasoning::Effort(effort)) => effort.budget_tokens(),
         Some(Reasoning::Budget(budget)) if budget < 1024 => {

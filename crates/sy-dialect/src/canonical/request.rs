@@ -28,6 +28,7 @@ pub(crate) enum Setting {
     ParallelToolCalls,
     ResponseFormat,
     Reasoning,
+    OutputEffort,
     AnthropicBetas,
 }
 
@@ -46,6 +47,7 @@ impl Origin {
             (Self::Anthropic, S::ParallelToolCalls) => "tool_choice.disable_parallel_tool_use",
             (Self::Anthropic, S::ResponseFormat) => "output_config.format",
             (Self::Anthropic, S::Reasoning) => "thinking",
+            (Self::Anthropic, S::OutputEffort) => "output_config.effort",
             (Self::Converse, S::Temperature) => "inferenceConfig.temperature",
             (Self::Converse, S::TopP) => "inferenceConfig.topP",
             (Self::Converse, S::TopK) => "additionalModelRequestFields.top_k",
@@ -53,6 +55,7 @@ impl Origin {
             (Self::Converse, S::ToolChoice) => "toolConfig.toolChoice",
             (Self::Converse, S::ResponseFormat) => "outputConfig.textFormat",
             (Self::Converse, S::Reasoning) => "additionalModelRequestFields.thinking",
+            (Self::Converse, S::OutputEffort) => "outputConfig.effort",
             (Self::Converse, S::AnthropicBetas) => "additionalModelRequestFields.anthropic_beta",
             // A header on Anthropic's API (in the body only on Bedrock's InvokeModel).
             (_, S::AnthropicBetas) => "anthropic-beta",
@@ -65,6 +68,7 @@ impl Origin {
             (_, S::ParallelToolCalls) => "parallel_tool_calls",
             (_, S::ResponseFormat) => "response_format",
             (_, S::Reasoning) => "reasoning",
+            (_, S::OutputEffort) => "effort",
         }
     }
 }
@@ -355,6 +359,10 @@ pub enum Reasoning {
     Budget(u32),
     /// The model decides how much to think, optionally guided by an effort.
     Adaptive(Option<Effort>),
+    /// An effort for the whole answer with thinking not asked for (Anthropic's and Converse's
+    /// `effort` without `thinking`). Claude gets it as its effort and does not think; targets
+    /// without such a setting take it as a reasoning effort, their nearest.
+    OutputEffort(Effort),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -213,8 +213,12 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
                 .ok_or_else(|| DialectError::invalid("outputConfig.effort", "unknown effort"))?;
             request.reasoning = Some(match request.reasoning {
                 Some(Reasoning::Adaptive(_)) => Reasoning::Adaptive(Some(effort)),
-                Some(other) => other,
-                None => Reasoning::Effort(effort),
+                Some(other) => {
+                    // A thinking budget leaves no place for an effort beside it.
+                    dropped.push("outputConfig.effort".to_owned());
+                    other
+                }
+                None => Reasoning::OutputEffort(effort),
             });
         }
     }

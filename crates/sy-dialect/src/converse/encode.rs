@@ -436,7 +436,9 @@ pub(super) fn encode_request(
         },
     }
     let effort = match request.reasoning {
-        Some(Reasoning::Adaptive(Some(effort))) if claude => Some(effort.as_str()),
+        Some(Reasoning::Adaptive(Some(effort)) | Reasoning::OutputEffort(effort)) if claude => {
+            Some(effort.as_str())
+        }
         _ => None,
     };
     let output_config = (text_format.is_some() || effort.is_some()).then_some(OutputConfig {
@@ -565,6 +567,10 @@ fn encode_reasoning(request: &Request, claude: bool) -> Result<Option<Thinking>,
         Some(reasoning) => reasoning,
     };
     if !claude {
+        let field = match reasoning {
+            Reasoning::OutputEffort(_) => request.origin.path(Setting::OutputEffort),
+            _ => field,
+        };
         return Err(untranslatable(
             field,
             "reasoning settings on Converse are model-specific; only Claude models are supported",
@@ -584,7 +590,8 @@ fn encode_reasoning(request: &Request, claude: bool) -> Result<Option<Thinking>,
         Reasoning::Budget(budget) => Thinking::Enabled {
             budget_tokens: budget,
         },
-        Reasoning::Disabled => return Ok(None),
+        // Claude takes an effort without thinking in `outputConfig.effort`.
+        Reasoning::Disabled | Reasoning::OutputEffort(_) => return Ok(None),
     }))
 }
 

@@ -351,9 +351,9 @@ fn thinking_budget(reasoning: Reasoning) -> i64 {
     match reasoning {
         Reasoning::Disabled => 0,
         Reasoning::Adaptive(None) => -1,
-        Reasoning::Effort(effort) | Reasoning::Adaptive(Some(effort)) => {
-            i64::from(effort.budget_tokens())
-        }
+        Reasoning::Effort(effort)
+        | Reasoning::Adaptive(Some(effort))
+        | Reasoning::OutputEffort(effort) => i64::from(effort.budget_tokens()),
         Reasoning::Budget(budget) => i64::from(budget),
     }
 }

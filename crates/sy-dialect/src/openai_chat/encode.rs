@@ -413,7 +413,9 @@ fn encode_response_format(format: &ResponseFormat) -> WireResponseFormat<'_> {
 fn encode_reasoning(reasoning: Reasoning) -> Option<&'static str> {
     match reasoning {
         Reasoning::Disabled | Reasoning::Adaptive(None) => None,
-        Reasoning::Effort(effort) | Reasoning::Adaptive(Some(effort)) => Some(effort.as_str()),
+        Reasoning::Effort(effort)
+        | Reasoning::Adaptive(Some(effort))
+        | Reasoning::OutputEffort(effort) => Some(effort.as_str()),
         Reasoning::Budget(tokens) => Some(crate::canonical::Effort::from_budget(tokens).as_str()),
     }
 }
