@@ -23,6 +23,17 @@ pub const TARGET: &str = "openai_chat";
 /// The target named when a field has no equivalent in the canonical model at all.
 pub(crate) const TARGET_CANONICAL: &str = "canonical";
 
+/// A vendor's reasoning text (`reasoning`): servers that send it as text (vLLM, Groq,
+/// OpenRouter) give the text; any other JSON there is not text to show and reads as none, rather
+/// than failing the answer.
+fn vendor_text<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(match serde_json::Value::deserialize(value)? {
+        serde_json::Value::String(text) => Some(text),
+        _ => None,
+    })
+}
+
 /// A caller's `/v1/chat/completions` body → canonical request.
 pub fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     decode::decode_request(body)

@@ -30,8 +30,10 @@ struct WireChoice {
 struct WireMessage {
     content: Option<String>,
     refusal: Option<String>,
-    /// Vendor field used by several compatible servers for visible reasoning.
+    /// Vendor fields used by compatible servers for visible reasoning.
     reasoning_content: Option<String>,
+    #[serde(default, deserialize_with = "super::vendor_text")]
+    reasoning: Option<String>,
     #[serde(default)]
     tool_calls: Vec<WireToolCall>,
 }
@@ -128,7 +130,11 @@ pub(super) fn decode_response(
         .next()
         .ok_or_else(|| DialectError::upstream("the answer has no choices"))?;
     let mut content = Vec::new();
-    if let Some(reasoning) = choice.message.reasoning_content.filter(|r| !r.is_empty()) {
+    let reasoning = choice
+        .message
+        .reasoning_content
+        .or(choice.message.reasoning);
+    if let Some(reasoning) = reasoning.filter(|r| !r.is_empty()) {
         content.push(OutputBlock::Reasoning(crate::canonical::ReasoningBlock {
             text: reasoning,
             signature: None,

@@ -42,6 +42,7 @@ struct WireChoice {
 struct WireDelta {
     content: Option<String>,
     reasoning_content: Option<String>,
+    #[serde(default, deserialize_with = "super::vendor_text")]
     reasoning: Option<String>,
     refusal: Option<String>,
     tool_calls: Option<Vec<WireToolDelta>>,
