@@ -885,6 +885,70 @@ async fn interleaved_parallel_calls_reach_block_callers_one_after_another() {
     assert_eq!(calls, want);
 }
 
+/// Prompt-cache breakpoints cross between the two dialects that have them (Anthropic's
+/// `cache_control` on a block, Converse's `cachePoint` after it), and are listed where the model
+/// has no prompt caching.
+#[tokio::test]
+async fn cache_breakpoints_cross_between_anthropic_and_converse_and_are_listed_elsewhere() {
+    let nova = r#"
+[[models]]
+name = "via-nova"
+deployments = [{ provider = "bedrock", model = "us.amazon.nova-pro-v1:0" }]
+"#;
+    let up = upstreams().await;
+    let gw = TestGateway::start(&config(&up, nova)).await;
+    let point = json!({ "cachePoint": { "type": "default" } });
+    let ephemeral = json!({ "type": "ephemeral" });
+    let converse = json!({
+        "system": [{ "text": "Long instructions." }, point],
+        "messages": [{ "role": "user",
+                       "content": [{ "text": "Big document." }, point, { "text": "Question?" }] }] });
+
+    // A Converse caller's points become Claude's marks on Anthropic's API.
+    let answer = send(&gw, "/model/via-anthropic/converse", &converse, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.headers.get("x-switchyard-dropped-params").is_none());
+    let sent = up.anthropic.requests().last().unwrap().json();
+    assert_eq!(sent["system"][0]["cache_control"], ephemeral, "{sent}");
+    let content = &sent["messages"][0]["content"];
+    assert_eq!(content[0]["cache_control"], ephemeral, "{sent}");
+    assert!(content[1].get("cache_control").is_none(), "{sent}");
+
+    // An Anthropic caller's marks become points for Nova on Converse.
+    let anthropic = json!({ "model": "via-nova", "max_tokens": 64,
+        "system": [{ "type": "text", "text": "Long instructions.", "cache_control": ephemeral }],
+        "messages": [{ "role": "user", "content": [
+            { "type": "text", "text": "Question?", "cache_control": ephemeral }] }] });
+    let answer = send(&gw, "/v1/messages", &anthropic, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(answer.headers.get("x-switchyard-dropped-params").is_none());
+    let sent = up.bedrock.requests().pop().unwrap();
+    assert!(
+        sent.path_and_query.ends_with("/converse"),
+        "{}",
+        sent.path_and_query
+    );
+    let sent = sent.json();
+    assert_eq!(
+        sent["system"],
+        json!([{ "text": "Long instructions." }, point])
+    );
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([{ "text": "Question?" }, point])
+    );
+
+    // OpenAI caches prompts on its own: the points are left out and listed.
+    let answer = send(&gw, "/model/via-openai/converse", &converse, &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        answer.header("x-switchyard-dropped-params"),
+        "system[1].cachePoint, messages[0].content[1].cachePoint"
+    );
+    let sent = up.openai.requests().last().unwrap().json();
+    assert!(!sent.to_string().contains("cache"), "{sent}");
+}
+
 #[tokio::test]
 async fn count_tokens_asks_anthropic_or_estimates() {
     let up = upstreams().await;

@@ -1,6 +1,8 @@
 //! Anthropic Messages request body → canonical request.
 //!
-//! Policy: `cache_control` marks, `service_tier`, `inference_geo`, thinking `display` and tool
+//! Policy: `cache_control` marks on system blocks, content blocks and tools become cache
+//! breakpoints (targets without prompt caching drop and list them); the top-level automatic
+//! `cache_control`, `service_tier`, `inference_geo`, thinking `display` and tool
 //! `input_examples`/`defer_loading`/`eager_input_streaming` are dropped and listed; server tools,
 //! MCP servers, containers, search results, citations config on documents and file/URL document
 //! sources are refused (target `canonical`); unknown fields are invalid. `metadata.user_id` becomes
@@ -13,9 +15,9 @@ use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
 use crate::canonical::{
-    Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part, PartKind, RawJson,
-    Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart, ToolCall, ToolChoice,
-    ToolDefinition, ToolResult,
+    CacheBreakpoint, Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part,
+    PartKind, RawJson, Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart,
+    ToolCall, ToolChoice, ToolDefinition, ToolResult,
 };
 use crate::limits::within;
 use crate::openai_chat::TARGET_CANONICAL;
@@ -128,16 +130,16 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
         Some(SystemContent::Text(text)) => request.system.push(SystemPart {
             text,
             origin: "system".to_owned(),
+            cache: None,
         }),
         Some(SystemContent::Blocks(blocks)) => {
             for (i, block) in blocks.into_iter().enumerate() {
                 let origin = format!("system[{i}]");
-                if block.cache_control.is_some() {
-                    dropped.push(format!("{origin}.cache_control"));
-                }
+                let cache = cache_mark(block.cache_control, &origin)?;
                 request.system.push(SystemPart {
                     text: block.text,
                     origin,
+                    cache,
                 });
             }
         }
@@ -291,6 +293,7 @@ struct ToolUseBlock {
     id: String,
     name: String,
     input: Box<RawValue>,
+    cache_control: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -364,7 +367,9 @@ fn decode_block(
             name: call.name,
             arguments: RawJson::from_raw(call.input),
         });
-        return Ok(Part::new(kind, origin));
+        let mut part = Part::new(kind, origin);
+        part.cache = cache_mark(call.cache_control, origin)?;
+        return Ok(part);
     }
     let block: Block = serde_json::from_str(raw.get()).map_err(|e| {
         // Server-tool and other blocks exist only in Anthropic; say so rather than "unknown variant".
@@ -380,13 +385,14 @@ fn decode_block(
             dropped.push(format!("{origin}.{field}"));
         }
     };
+    let mut cache = None;
     let kind = match block {
         Block::Text {
             text,
             cache_control,
             citations,
         } => {
-            note(cache_control.is_some(), "cache_control");
+            cache = cache_mark(cache_control, origin)?;
             note(citations.is_some(), "citations");
             PartKind::Text(text)
         }
@@ -394,7 +400,7 @@ fn decode_block(
             source,
             cache_control,
         } => {
-            note(cache_control.is_some(), "cache_control");
+            cache = cache_mark(cache_control, origin)?;
             let source = match source {
                 Source::Base64 { media_type, data } => ImageSource::Base64 { media_type, data },
                 Source::Url { url } => ImageSource::Url(url),
@@ -414,7 +420,7 @@ fn decode_block(
             citations,
             cache_control,
         } => {
-            note(cache_control.is_some(), "cache_control");
+            cache = cache_mark(cache_control, origin)?;
             if context.is_some() || citations.is_some() {
                 return Err(refused(
                     origin,
@@ -444,7 +450,7 @@ fn decode_block(
             is_error,
             cache_control,
         } => {
-            note(cache_control.is_some(), "cache_control");
+            cache = cache_mark(cache_control, origin)?;
             let content = match content {
                 Some(content) => {
                     let raw = serde_json::value::to_raw_value(&content)
@@ -470,7 +476,35 @@ fn decode_block(
         }),
         Block::RedactedThinking { data } => PartKind::RedactedReasoning(data),
     };
-    Ok(Part::new(kind, origin))
+    let mut part = Part::new(kind, origin);
+    part.cache = cache;
+    Ok(part)
+}
+
+/// A `cache_control` mark (`{"type": "ephemeral", "ttl"?: "5m" | "1h"}`) on the item at `origin`.
+fn cache_mark(value: Option<Value>, origin: &str) -> Result<Option<CacheBreakpoint>, DialectError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let field = format!("{origin}.cache_control");
+    if value.get("type").and_then(Value::as_str) != Some("ephemeral") {
+        return Err(DialectError::invalid(field, "expected type `ephemeral`"));
+    }
+    let one_hour = match value.get("ttl") {
+        None | Some(Value::Null) => false,
+        Some(ttl) if ttl == "5m" => false,
+        Some(ttl) if ttl == "1h" => true,
+        Some(_) => {
+            return Err(DialectError::invalid(
+                format!("{field}.ttl"),
+                "expected `5m` or `1h`",
+            ));
+        }
+    };
+    Ok(Some(CacheBreakpoint {
+        one_hour,
+        origin: field,
+    }))
 }
 
 const KNOWN_BLOCKS: &[&str] = &[
@@ -500,9 +534,17 @@ struct WireTool {
     description: Option<String>,
     input_schema: Option<Box<RawValue>>,
     strict: Option<bool>,
+    cache_control: Option<Value>,
 }
 
-const TOOL_FIELDS: &[&str] = &["type", "name", "description", "input_schema", "strict"];
+const TOOL_FIELDS: &[&str] = &[
+    "type",
+    "name",
+    "description",
+    "input_schema",
+    "strict",
+    "cache_control",
+];
 
 fn decode_tool(
     raw: &RawValue,
@@ -520,7 +562,7 @@ fn decode_tool(
             &format!("server tool `{kind}` exists only in Anthropic"),
         ));
     }
-    // Everything else (cache_control, input_examples, defer_loading, ...) is advisory.
+    // Everything else (input_examples, defer_loading, ...) is advisory.
     let fields: BTreeMap<String, serde::de::IgnoredAny> = serde_json::from_str(raw.get())
         .map_err(|e| DialectError::invalid(origin.as_str(), e.to_string()))?;
     for name in fields.keys().filter(|k| !TOOL_FIELDS.contains(&k.as_str())) {
@@ -531,6 +573,7 @@ fn decode_tool(
         description: tool.description,
         parameters: tool.input_schema.map(RawJson::from_raw),
         strict: tool.strict,
+        cache: cache_mark(tool.cache_control, &origin)?,
         origin,
     })
 }

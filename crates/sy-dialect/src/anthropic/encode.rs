@@ -19,8 +19,8 @@ use serde_json::value::RawValue;
 
 use super::TARGET;
 use crate::canonical::{
-    DocumentSource, ImageSource, Part, PartKind, Reasoning, Request, ResponseFormat, Role, Setting,
-    ToolChoice,
+    CacheBreakpoint, DocumentSource, ImageSource, Part, PartKind, Reasoning, Request,
+    ResponseFormat, Role, Setting, ToolChoice,
 };
 use crate::ids::{ANTHROPIC_ID, ANTHROPIC_TOOL_NAME, rewrite_id};
 use crate::limits::within;
@@ -87,12 +87,38 @@ struct Body<'a> {
 struct TextBlock<'a> {
     r#type: &'static str,
     text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
 }
 
 #[derive(Serialize)]
 struct WireMessage<'a> {
     role: &'static str,
-    content: Vec<Block<'a>>,
+    content: Vec<CachedBlock<'a>>,
+}
+
+/// A content block with the cache breakpoint it may carry.
+#[derive(Serialize)]
+struct CachedBlock<'a> {
+    #[serde(flatten)]
+    block: Block<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
+}
+
+/// `{"type": "ephemeral", "ttl"?: "1h"}`.
+#[derive(Serialize)]
+struct CacheControl {
+    r#type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<&'static str>,
+}
+
+fn cache_control(mark: Option<&CacheBreakpoint>) -> Option<CacheControl> {
+    mark.map(|mark| CacheControl {
+        r#type: "ephemeral",
+        ttl: mark.one_hour.then_some("1h"),
+    })
 }
 
 #[derive(Serialize)]
@@ -154,6 +180,8 @@ struct WireTool<'a> {
     input_schema: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     strict: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl>,
 }
 
 #[derive(Serialize)]
@@ -227,9 +255,22 @@ pub(super) fn encode_request(
         }
         let mut content = Vec::with_capacity(turn.parts.len());
         for part in turn.parts {
-            if let Some(block) = encode_part(part, &names, &mut dropped)? {
-                content.push(block);
+            let Some(block) = encode_part(part, &names, &mut dropped)? else {
+                continue;
+            };
+            let mut mark = part.cache.as_ref();
+            if matches!(
+                block,
+                Block::Thinking { .. } | Block::RedactedThinking { .. }
+            ) && let Some(thinking_mark) = mark.take()
+            {
+                // Anthropic takes no cache mark on thinking blocks.
+                dropped.push(thinking_mark.origin.clone());
             }
+            content.push(CachedBlock {
+                block,
+                cache_control: cache_control(mark),
+            });
         }
         if content.is_empty() {
             continue;
@@ -252,6 +293,7 @@ pub(super) fn encode_request(
                 .filter(|p| !p.is_empty_object())
                 .map_or(empty_schema, |p| p.as_raw()),
             strict: tool.strict,
+            cache_control: cache_control(tool.cache.as_ref()),
         });
     }
 
@@ -319,6 +361,7 @@ pub(super) fn encode_request(
                     description: description.as_deref(),
                     input_schema: schema.as_raw(),
                     strict: *strict,
+                    cache_control: None,
                 });
                 let forced = choice_of("tool", Some(JSON_TOOL));
                 tool_choice = Some(WireToolChoice {
@@ -349,6 +392,7 @@ pub(super) fn encode_request(
             .map(|p| TextBlock {
                 r#type: "text",
                 text: &p.text,
+                cache_control: cache_control(p.cache.as_ref()),
             })
             .collect(),
         messages,
@@ -479,6 +523,9 @@ fn encode_part<'a>(
         PartKind::ToolResult(result) => {
             let mut content = Vec::with_capacity(result.content.len());
             for inner in &result.content {
+                if let Some(mark) = &inner.cache {
+                    dropped.push(mark.origin.clone());
+                }
                 match &inner.kind {
                     PartKind::Text(_)
                     | PartKind::Json(_)

@@ -8,12 +8,12 @@ mod stream;
 mod tool_order;
 
 pub use json::RawJson;
-pub(crate) use request::Setting;
 pub use request::{
-    Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part, PartKind,
-    Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart, ToolCall, ToolChoice,
-    ToolDefinition, ToolResult,
+    CacheBreakpoint, Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part,
+    PartKind, Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart, ToolCall,
+    ToolChoice, ToolDefinition, ToolResult,
 };
+pub(crate) use request::{Setting, drop_cache_breakpoints};
 pub use response::{FinishReason, OutputBlock, Response, Usage};
 pub use stream::{StreamError, StreamErrorKind, StreamEvent};
 pub(crate) use tool_order::ToolCallOrder;

@@ -197,8 +197,30 @@ fn part_len_hint(part: &Part) -> usize {
         }
 }
 
+/// Lists every prompt-cache breakpoint's origin (system, turns with their tool results, tools) as
+/// dropped, for targets without prompt caching.
+pub(crate) fn drop_cache_breakpoints(request: &Request, dropped: &mut Vec<String>) {
+    fn marks(parts: &[Part], dropped: &mut Vec<String>) {
+        for part in parts {
+            if let Some(mark) = &part.cache {
+                dropped.push(mark.origin.clone());
+            }
+            if let PartKind::ToolResult(result) = &part.kind {
+                marks(&result.content, dropped);
+            }
+        }
+    }
+    let system = request.system.iter().filter_map(|p| p.cache.as_ref());
+    dropped.extend(system.map(|mark| mark.origin.clone()));
+    for message in &request.messages {
+        marks(&message.content, dropped);
+    }
+    let tools = request.tools.iter().filter_map(|t| t.cache.as_ref());
+    dropped.extend(tools.map(|mark| mark.origin.clone()));
+}
+
 fn collect_url_images<'a>(part: &'a mut Part, out: &mut Vec<(&'a str, &'a mut ImageSource)>) {
-    let Part { kind, origin } = part;
+    let Part { kind, origin, .. } = part;
     match kind {
         PartKind::Image(Image {
             source: source @ ImageSource::Url(_),
@@ -217,6 +239,19 @@ fn collect_url_images<'a>(part: &'a mut Part, out: &mut Vec<(&'a str, &'a mut Im
 pub struct SystemPart {
     pub text: String,
     /// JSON path in the caller's request.
+    pub origin: String,
+    pub cache: Option<CacheBreakpoint>,
+}
+
+/// A prompt-cache breakpoint on an item: the prompt up to and including it may be cached and read
+/// back by later requests (Anthropic's `cache_control` on the item, Converse's `cachePoint` after
+/// it). It changes price and latency, not the answer, so targets without prompt caching drop and
+/// list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheBreakpoint {
+    /// An hour rather than the provider's default five minutes.
+    pub one_hour: bool,
+    /// JSON path of the mark in the caller's request (for the dropped list).
     pub origin: String,
 }
 
@@ -240,6 +275,7 @@ pub struct Message {
 pub struct Part {
     pub kind: PartKind,
     pub origin: String,
+    pub cache: Option<CacheBreakpoint>,
 }
 
 impl Part {
@@ -247,6 +283,7 @@ impl Part {
         Self {
             kind,
             origin: origin.into(),
+            cache: None,
         }
     }
 }
@@ -326,6 +363,7 @@ pub struct ToolDefinition {
     pub parameters: Option<RawJson>,
     pub strict: Option<bool>,
     pub origin: String,
+    pub cache: Option<CacheBreakpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Bedrock Converse request body → canonical request (for callers using the AWS SDKs).
 //!
-//! Policy: `cachePoint` blocks, `performanceConfig`, `serviceTier`, `requestMetadata` and
-//! `additionalModelResponseFieldPaths` are dropped and listed; guardrails, prompt variables, S3
+//! Policy: a `cachePoint` block becomes a cache breakpoint on the system block, content block or
+//! tool before it (one with nothing before it is dropped and listed); `performanceConfig`,
+//! `serviceTier`, `requestMetadata` and `additionalModelResponseFieldPaths` are dropped and listed; guardrails, prompt variables, S3
 //! sources, video, audio, citations, search results and `additionalModelRequestFields` other than
 //! `thinking`, `top_k` and `anthropic_beta` are refused (target `canonical`); unknown fields are invalid.
 
@@ -12,9 +13,9 @@ use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 
 use crate::canonical::{
-    Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part, PartKind, RawJson,
-    Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart, ToolCall, ToolChoice,
-    ToolDefinition, ToolResult,
+    CacheBreakpoint, Document, DocumentSource, Effort, Image, ImageSource, Message, Origin, Part,
+    PartKind, RawJson, Reasoning, ReasoningBlock, Request, ResponseFormat, Role, SystemPart,
+    ToolCall, ToolChoice, ToolDefinition, ToolResult,
 };
 use crate::limits::within;
 use crate::media::media_type_of_format;
@@ -121,8 +122,13 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
             ("text", value) => request.system.push(SystemPart {
                 text: string(&value, &origin)?,
                 origin,
+                cache: None,
             }),
-            ("cachePoint", _) => dropped.push(origin),
+            ("cachePoint", value) => {
+                let mark = cache_point(&value, &origin)?;
+                let last = request.system.last_mut().map(|part| &mut part.cache);
+                place_cache(last, mark, &mut dropped);
+            }
             (other, _) => {
                 return Err(refused(
                     &origin,
@@ -158,8 +164,12 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     }
     if let Some(config) = body.tool_config {
         for (i, raw) in config.tools.iter().enumerate() {
-            if let Some(tool) = decode_tool(raw, i, &mut dropped)? {
-                request.tools.push(tool);
+            match decode_tool(raw, i)? {
+                Tool::Definition(tool) => request.tools.push(tool),
+                Tool::CachePoint(mark) => {
+                    let last = request.tools.last_mut().map(|tool| &mut tool.cache);
+                    place_cache(last, mark, &mut dropped);
+                }
             }
         }
         request.tool_choice = config.tool_choice.map(|choice| match choice {
@@ -311,9 +321,7 @@ fn decode_message(
     let mut content = Vec::with_capacity(message.content.len());
     for (j, raw) in message.content.iter().enumerate() {
         let origin = format!("{path}.content[{j}]");
-        if let Some(part) = decode_block(raw, &origin, dropped)? {
-            content.push(part);
-        }
+        decode_block(raw, &origin, dropped, &mut content)?;
     }
     Ok(Message {
         role,
@@ -348,11 +356,13 @@ enum WireReasoning {
     RedactedContent(String),
 }
 
+/// Decodes one content block onto `content`; a `cachePoint` marks the part before it.
 fn decode_block(
     raw: &RawValue,
     origin: &str,
     dropped: &mut Vec<String>,
-) -> Result<Option<Part>, DialectError> {
+    content: &mut Vec<Part>,
+) -> Result<(), DialectError> {
     let (member, value) = union_member(raw, origin)?;
     let field = format!("{origin}.{member}");
     let kind = match member {
@@ -373,7 +383,7 @@ fn decode_block(
             let mut content = Vec::with_capacity(wire.content.len());
             for (k, raw) in wire.content.iter().enumerate() {
                 let inner = format!("{origin}.toolResult.content[{k}]");
-                content.extend(decode_block(raw, &inner, dropped)?);
+                decode_block(raw, &inner, dropped, &mut content)?;
             }
             PartKind::ToolResult(ToolResult {
                 call_id: wire.tool_use_id,
@@ -388,8 +398,13 @@ fn decode_block(
             WireReasoning::RedactedContent(data) => PartKind::RedactedReasoning(data),
         },
         "cachePoint" => {
-            dropped.push(origin.to_owned());
-            return Ok(None);
+            let mark = cache_point(&value, origin)?;
+            place_cache(
+                content.last_mut().map(|part| &mut part.cache),
+                mark,
+                dropped,
+            );
+            return Ok(());
         }
         other => {
             return Err(refused(
@@ -398,7 +413,52 @@ fn decode_block(
             ));
         }
     };
-    Ok(Some(Part::new(kind, origin)))
+    content.push(Part::new(kind, origin));
+    Ok(())
+}
+
+/// A `cachePoint` block's value (`{"type": "default", "ttl"?: "5m" | "1h"}`) at `origin`.
+fn cache_point(value: &RawValue, origin: &str) -> Result<CacheBreakpoint, DialectError> {
+    #[derive(Deserialize)]
+    struct WireCachePoint {
+        r#type: String,
+        ttl: Option<String>,
+    }
+    let field = format!("{origin}.cachePoint");
+    let wire: WireCachePoint = parse(value, field.clone())?;
+    if wire.r#type != "default" {
+        return Err(DialectError::invalid(
+            format!("{field}.type"),
+            "expected `default`",
+        ));
+    }
+    let one_hour = match wire.ttl.as_deref() {
+        None | Some("5m") => false,
+        Some("1h") => true,
+        Some(_) => {
+            return Err(DialectError::invalid(
+                format!("{field}.ttl"),
+                "expected `5m` or `1h`",
+            ));
+        }
+    };
+    Ok(CacheBreakpoint {
+        one_hour,
+        origin: field,
+    })
+}
+
+/// Puts a `cachePoint` on the item before it; with none there (or one already marked), the point
+/// closes nothing new and is dropped and listed.
+fn place_cache(
+    item: Option<&mut Option<CacheBreakpoint>>,
+    mark: CacheBreakpoint,
+    dropped: &mut Vec<String>,
+) {
+    match item {
+        Some(slot @ None) => *slot = Some(mark),
+        _ => dropped.push(mark.origin),
+    }
 }
 
 fn decode_image(value: Value, origin: &str) -> Result<Image, DialectError> {
@@ -480,27 +540,27 @@ struct InputSchema {
     json: Box<RawValue>,
 }
 
-fn decode_tool(
-    raw: &RawValue,
-    i: usize,
-    dropped: &mut Vec<String>,
-) -> Result<Option<ToolDefinition>, DialectError> {
+/// An entry of `toolConfig.tools`.
+enum Tool {
+    Definition(ToolDefinition),
+    CachePoint(CacheBreakpoint),
+}
+
+fn decode_tool(raw: &RawValue, i: usize) -> Result<Tool, DialectError> {
     let origin = format!("toolConfig.tools[{i}]");
     match union_member(raw, &origin)? {
         ("toolSpec", value) => {
             let spec: WireToolSpec = parse(&value, origin.clone())?;
-            Ok(Some(ToolDefinition {
+            Ok(Tool::Definition(ToolDefinition {
                 name: spec.name,
                 description: spec.description,
                 parameters: Some(RawJson::from_raw(spec.input_schema.json)),
                 strict: spec.strict,
                 origin,
+                cache: None,
             }))
         }
-        ("cachePoint", _) => {
-            dropped.push(origin);
-            Ok(None)
-        }
+        ("cachePoint", value) => Ok(Tool::CachePoint(cache_point(&value, &origin)?)),
         _ => Err(refused(&origin, "only toolSpec tools are translated")),
     }
 }

@@ -22,8 +22,8 @@ use serde_json::value::RawValue;
 use super::TARGET;
 use crate::anthropic::{JSON_TOOL, check_forced_answer_tool};
 use crate::canonical::{
-    DocumentSource, ImageSource, Part, PartKind, Reasoning, Request, ResponseFormat, Role, Setting,
-    ToolChoice,
+    CacheBreakpoint, DocumentSource, ImageSource, Part, PartKind, Reasoning, Request,
+    ResponseFormat, Role, Setting, ToolChoice,
 };
 use crate::ids::{CONVERSE_ID, CONVERSE_TOOL_NAME, rewrite_id};
 use crate::limits::within;
@@ -37,7 +37,7 @@ use crate::{DialectError, EncodeOptions, Encoded, StructuredOutputMode, Translat
 struct Body<'a> {
     messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    system: Vec<TextBlock<'a>>,
+    system: Vec<SystemBlock<'a>>,
     #[serde(skip_serializing_if = "InferenceConfig::is_empty")]
     inference_config: InferenceConfig<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,9 +52,19 @@ struct Body<'a> {
 }
 
 #[derive(Serialize)]
-struct TextBlock<'a> {
-    text: &'a str,
+#[serde(rename_all = "camelCase")]
+enum SystemBlock<'a> {
+    Text(&'a str),
+    CachePoint(CachePoint),
 }
+
+/// `{"type": "default"}`: the prompt up to the block before it may be cached.
+#[derive(Serialize)]
+struct CachePoint {
+    r#type: &'static str,
+}
+
+const CACHE_POINT: CachePoint = CachePoint { r#type: "default" };
 
 #[derive(Serialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -94,6 +104,7 @@ enum Block<'a> {
     ToolUse(WireToolUse<'a>),
     ToolResult(WireToolResult<'a>),
     ReasoningContent(WireReasoning<'a>),
+    CachePoint(CachePoint),
 }
 
 #[derive(Serialize)]
@@ -159,6 +170,7 @@ struct ToolConfig<'a> {
 #[serde(rename_all = "camelCase")]
 enum WireTool<'a> {
     ToolSpec(ToolSpec<'a>),
+    CachePoint(CachePoint),
 }
 
 #[derive(Serialize)]
@@ -238,6 +250,8 @@ struct PartEncoder<'o> {
     names: &'o ToolNames,
     documents: usize,
     dropped: Vec<String>,
+    /// The model reads cache points (Claude and Nova); others have no prompt caching.
+    caches: bool,
 }
 
 pub(super) fn encode_request(
@@ -277,7 +291,17 @@ pub(super) fn encode_request(
         names: &names,
         documents: 0,
         dropped: Vec::new(),
+        caches: claude || contains(&options.model, b"amazon.nova"),
     };
+    let mut system = Vec::with_capacity(request.system.len());
+    for part in &request.system {
+        if !part.text.trim().is_empty() {
+            system.push(SystemBlock::Text(&part.text));
+        }
+        if parts.cache_point(part.cache.as_ref(), !system.is_empty()) {
+            system.push(SystemBlock::CachePoint(CACHE_POINT));
+        }
+    }
 
     let mut messages = Vec::new();
     for (i, turn) in alternating_turns(&request.messages).into_iter().enumerate() {
@@ -290,6 +314,9 @@ pub(super) fn encode_request(
         let mut content = Vec::with_capacity(turn.parts.len());
         for part in turn.parts {
             content.extend(parts.encode(part)?);
+            if parts.cache_point(part.cache.as_ref(), !content.is_empty()) {
+                content.push(Block::CachePoint(CACHE_POINT));
+            }
         }
         if content.is_empty() {
             continue;
@@ -319,6 +346,9 @@ pub(super) fn encode_request(
             },
             strict: tool.strict,
         }));
+        if parts.cache_point(tool.cache.as_ref(), true) {
+            tools.push(WireTool::CachePoint(CACHE_POINT));
+        }
     }
     let history_has_tools = has_tool_blocks(&request.messages);
     // Converse requires a tool configuration whenever the history has tool blocks.
@@ -475,12 +505,7 @@ pub(super) fn encode_request(
         });
     let body = Body {
         messages,
-        system: request
-            .system
-            .iter()
-            .filter(|p| !p.text.trim().is_empty())
-            .map(|p| TextBlock { text: &p.text })
-            .collect(),
+        system,
         inference_config: InferenceConfig {
             max_tokens,
             temperature: request.temperature.as_ref(),
@@ -517,9 +542,17 @@ fn fold_into_last_tool_result(content: &mut Vec<Block<'_>>) {
     if last + 1 == content.len() {
         return;
     }
-    let rest: Vec<Block<'_>> = content.drain(last + 1..).collect();
+    let mut rest: Vec<Block<'_>> = content.drain(last + 1..).collect();
+    // A cache point cannot go inside a tool result: one closes the turn instead.
+    let cached = rest
+        .iter()
+        .any(|block| matches!(block, Block::CachePoint(_)));
+    rest.retain(|block| !matches!(block, Block::CachePoint(_)));
     if let Some(Block::ToolResult(result)) = content.get_mut(last) {
         result.content.extend(rest);
+    }
+    if cached {
+        content.push(Block::CachePoint(CACHE_POINT));
     }
 }
 
@@ -531,8 +564,11 @@ fn untranslatable(field: impl Into<String>, reason: &str) -> DialectError {
 /// (Compared window by window: a substring searcher is a lot of code to bring in for one short id
 /// per request.)
 fn is_claude(model: &str) -> bool {
-    let has = |needle: &[u8]| model.as_bytes().windows(needle.len()).any(|w| w == needle);
-    has(b"anthropic.") || has(b"claude")
+    contains(model, b"anthropic.") || contains(model, b"claude")
+}
+
+fn contains(model: &str, needle: &[u8]) -> bool {
+    model.as_bytes().windows(needle.len()).any(|w| w == needle)
 }
 
 /// `{"type":"object","properties":{}}`, the schema of a tool declared without one; parsed once.
@@ -596,6 +632,23 @@ fn encode_reasoning(request: &Request, claude: bool) -> Result<Option<Thinking>,
 }
 
 impl<'a> PartEncoder<'a> {
+    /// Whether a cache point follows the item `mark` is on. Without prompt caching, or with
+    /// nothing before it to close, the mark is dropped and listed; an hour's lifetime becomes
+    /// Bedrock's default five minutes, listed too.
+    fn cache_point(&mut self, mark: Option<&CacheBreakpoint>, after_something: bool) -> bool {
+        let Some(mark) = mark else {
+            return false;
+        };
+        if !self.caches || !after_something {
+            self.dropped.push(mark.origin.clone());
+            return false;
+        }
+        if mark.one_hour {
+            self.dropped.push(format!("{}.ttl", mark.origin));
+        }
+        true
+    }
+
     fn encode(&mut self, part: &'a Part) -> Result<Option<Block<'a>>, DialectError> {
         Ok(Some(match &part.kind {
             PartKind::Text(text) if text.trim().is_empty() => return Ok(None),
@@ -626,6 +679,10 @@ impl<'a> PartEncoder<'a> {
             PartKind::ToolResult(result) => {
                 let mut content = Vec::with_capacity(result.content.len().max(1));
                 for inner in &result.content {
+                    if let Some(mark) = &inner.cache {
+                        // Converse has no cache point inside a tool result.
+                        self.dropped.push(mark.origin.clone());
+                    }
                     match &inner.kind {
                         PartKind::Text(_)
                         | PartKind::Json(_)

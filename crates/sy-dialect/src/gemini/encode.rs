@@ -171,6 +171,8 @@ pub(super) fn encode_request(
 ) -> Result<Encoded, DialectError> {
     let origin = request.origin;
     let mut dropped = Vec::new();
+    // No prompt-cache breakpoints here: the provider caches prompts on its own.
+    crate::canonical::drop_cache_breakpoints(request, &mut dropped);
     if request.candidates > 1 {
         return Err(untranslatable(
             origin.path(Setting::Candidates),

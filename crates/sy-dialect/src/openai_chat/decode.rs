@@ -434,7 +434,11 @@ fn decode_message(
         WireRole::System | WireRole::Developer => {
             let content = required(message.content, &path, "content")?;
             for (text, origin) in text_only(content, &path)? {
-                request.system.push(SystemPart { text, origin });
+                request.system.push(SystemPart {
+                    text,
+                    origin,
+                    cache: None,
+                });
             }
         }
         WireRole::User => {
@@ -685,6 +689,7 @@ fn decode_tool(raw: &RawValue, i: usize) -> Result<ToolDefinition, DialectError>
                 parameters: function.parameters.map(RawJson::from_raw),
                 strict: function.strict,
                 origin,
+                cache: None,
             })
         }
         "custom" => Err(refused(

@@ -109,6 +109,7 @@ pub(super) fn decode_request(body: &[u8]) -> Result<(Decoded, RequestEcho), Dial
         request.system.push(SystemPart {
             text: instructions.clone(),
             origin: "instructions".to_owned(),
+            cache: None,
         });
         echo.instructions = Some(instructions);
     }
@@ -295,6 +296,7 @@ fn decode_tool(raw: &RawValue, i: usize) -> Result<ToolDefinition, DialectError>
         parameters: tool.parameters.map(RawJson::from_raw),
         strict: tool.strict,
         origin,
+        cache: None,
     })
 }
 

@@ -186,7 +186,11 @@ fn decode_message(
     match item.role.as_str() {
         "system" | "developer" => {
             for (text, origin) in text_only(item.content, path)? {
-                request.system.push(SystemPart { text, origin });
+                request.system.push(SystemPart {
+                    text,
+                    origin,
+                    cache: None,
+                });
             }
         }
         "user" => {
