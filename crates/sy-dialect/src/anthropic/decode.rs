@@ -1,9 +1,10 @@
 //! Anthropic Messages request body → canonical request.
 //!
 //! Policy: `cache_control` marks on system blocks, content blocks and tools become cache
-//! breakpoints (targets without prompt caching drop and list them); the top-level automatic
-//! `cache_control`, `service_tier`, `inference_geo`, thinking `display` and tool
-//! `input_examples`/`defer_loading`/`eager_input_streaming` are dropped and listed; server tools,
+//! breakpoints (targets without prompt caching drop and list them), and the top-level automatic
+//! one a breakpoint on the last cacheable block; `service_tier`, `inference_geo`, thinking
+//! `display` and tool `input_examples`/`defer_loading`/`eager_input_streaming` are dropped and
+//! listed; server tools,
 //! MCP servers, containers, search results, citations config on documents and file/URL document
 //! sources are refused (target `canonical`); unknown fields are invalid. `metadata.user_id` becomes
 //! the end-user id.
@@ -103,14 +104,14 @@ struct Metadata {
     user_id: Option<String>,
 }
 
-const ADVISORY: &[&str] = &["service_tier", "cache_control", "inference_geo"];
+const ADVISORY: &[&str] = &["service_tier", "inference_geo"];
 const UNTRANSLATABLE: &[&str] = &["container", "mcp_servers", "context_management"];
 
 pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     let body: Body = serde_json::from_slice(body).map_err(|e| DialectError::from_json(&e))?;
     let mut dropped = Vec::new();
     for (name, value) in &body.rest {
-        if name == "model" || value.is_null() {
+        if name == "model" || name == "cache_control" || value.is_null() {
             continue;
         }
         if ADVISORY.contains(&name.as_str()) {
@@ -147,6 +148,20 @@ pub(super) fn decode_request(body: &[u8]) -> Result<Decoded, DialectError> {
     }
     for (i, raw) in body.messages.iter().enumerate() {
         request.messages.push(decode_message(raw, i, &mut dropped)?);
+    }
+    // Automatic caching: Anthropic puts the breakpoint on the last block it can cache, which is
+    // where an explicit mark would go for this request.
+    let automatic = body.rest.get("cache_control").cloned();
+    if let Some(mark) = cache_mark_at(automatic, "cache_control".to_owned())? {
+        let last = request
+            .messages
+            .last_mut()
+            .and_then(|m| m.content.iter_mut().rev().find(|p| cacheable(&p.kind)));
+        match last {
+            Some(part) if part.cache.is_none() => part.cache = Some(mark),
+            Some(_) => {}
+            None => dropped.push(mark.origin),
+        }
     }
     for (i, raw) in body.tools.iter().enumerate() {
         request.tools.push(decode_tool(raw, i, &mut dropped)?);
@@ -483,10 +498,25 @@ fn decode_block(
 
 /// A `cache_control` mark (`{"type": "ephemeral", "ttl"?: "5m" | "1h"}`) on the item at `origin`.
 fn cache_mark(value: Option<Value>, origin: &str) -> Result<Option<CacheBreakpoint>, DialectError> {
+    cache_mark_at(value, format!("{origin}.cache_control"))
+}
+
+/// Blocks Anthropic caches up to: all but thinking.
+fn cacheable(kind: &PartKind) -> bool {
+    !matches!(
+        kind,
+        PartKind::Reasoning(_) | PartKind::RedactedReasoning(_)
+    )
+}
+
+/// A `cache_control` mark found at `field`.
+fn cache_mark_at(
+    value: Option<Value>,
+    field: String,
+) -> Result<Option<CacheBreakpoint>, DialectError> {
     let Some(value) = value.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
-    let field = format!("{origin}.cache_control");
     if value.get("type").and_then(Value::as_str) != Some("ephemeral") {
         return Err(DialectError::invalid(field, "expected type `ephemeral`"));
     }
