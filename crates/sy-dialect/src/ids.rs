@@ -10,10 +10,20 @@ pub(crate) struct NameRule {
     pub max_len: usize,
 }
 
-/// Anthropic tool-use ids: `^[a-zA-Z0-9_-]+$`. No documented length limit; 64 keeps ids portable.
+/// Anthropic tool-use ids sent to Anthropic's API: `^[a-zA-Z0-9_-]+$`. No documented length
+/// limit; 64 keeps a history portable to Bedrock, whose limit it is.
 pub(crate) const ANTHROPIC_ID: NameRule = NameRule {
     extra: &['_', '-'],
     max_len: 64,
+};
+
+/// Tool-use ids the gateway gives Anthropic callers: Anthropic's charset, and room for the thought
+/// signature (hundreds of characters) a Gemini call carries in its id (see
+/// [`with_thought_signature`]), so that the caller hands it back whole. Neither the SDK nor the
+/// gateway limits their length; a history sent on to Anthropic's API is cut to [`ANTHROPIC_ID`].
+pub(crate) const ANTHROPIC_CALLER_ID: NameRule = NameRule {
+    extra: &['_', '-'],
+    max_len: 16_384,
 };
 
 /// Bedrock `ToolUseId`. The service model also allows `.` and `:`, but rewriting to the stricter

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use crate::canonical::{
     FinishReason, OutputBlock, RawJson, ReasoningBlock, Response, ToolCall, Usage,
 };
-use crate::ids::{ANTHROPIC_ID, rewrite_id};
+use crate::ids::{ANTHROPIC_CALLER_ID, rewrite_id};
 use crate::{DialectError, ResponseMeta, Translation};
 
 #[derive(Deserialize)]
@@ -233,7 +233,7 @@ pub(super) fn encode_response(
         .map(|block| match block {
             OutputBlock::Text(text) => OutBlock::Text { text },
             OutputBlock::ToolCall(call) => OutBlock::ToolUse {
-                id: rewrite_id(&call.id, ANTHROPIC_ID),
+                id: rewrite_id(&call.id, ANTHROPIC_CALLER_ID),
                 name: &call.name,
                 input: call.arguments.as_raw(),
             },

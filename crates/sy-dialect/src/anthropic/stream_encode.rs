@@ -14,7 +14,7 @@ use crate::ResponseMeta;
 use crate::canonical::{
     FinishReason, StreamError, StreamErrorKind, StreamEvent, ToolCallOrder, Usage,
 };
-use crate::ids::{ANTHROPIC_ID, rewrite_id};
+use crate::ids::{ANTHROPIC_CALLER_ID, rewrite_id};
 use crate::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl AnthropicStreamEncoder {
             }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.close(out);
-                let block = json!({ "type": "tool_use", "id": rewrite_id(&id, ANTHROPIC_ID), "name": name, "input": {} });
+                let block = json!({ "type": "tool_use", "id": rewrite_id(&id, ANTHROPIC_CALLER_ID), "name": name, "input": {} });
                 self.open_block(OpenBlock::Tool(index), block, out);
             }
             StreamEvent::ToolCallArgsDelta { index, fragment } => {
