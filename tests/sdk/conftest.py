@@ -31,6 +31,7 @@ STARTUP_TIMEOUT_S = 20.0
 MOCK_MODELS = {
     "mock-chat": "mock-model",
     "mock-tools": "mock-tools",
+    "mock-parallel-tools": "mock-parallel-tools",
     "mock-embed": "mock-embedding",
     "mock-error-400": "mock-error-400",
     "mock-error-401": "mock-error-401",
@@ -565,7 +566,13 @@ def write_self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 # Models of the ingress gateways served by sy-mock-upstream (OpenAI dialect), besides CLOUD_MODELS.
-INGRESS_MOCK_MODELS = ["mock-chat", "mock-tools", "mock-error-400", "mock-error-503"]
+INGRESS_MOCK_MODELS = [
+    "mock-chat",
+    "mock-tools",
+    "mock-parallel-tools",
+    "mock-error-400",
+    "mock-error-503",
+]
 # A gateway model named as Bedrock names the model, so boto3 code runs unchanged: the colon is
 # percent-encoded in the path, and twice over in what SigV4 signs.
 BEDROCK_NAMED_MODEL = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"

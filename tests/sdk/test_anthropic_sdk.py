@@ -277,6 +277,26 @@ def test_tool_use_streamed(client: anthropic.Anthropic, upstream: str):
     assert partial, "the arguments arrive as input_json_delta events"
 
 
+def test_parallel_calls_that_interleave_stream_one_after_another(client: anthropic.Anthropic):
+    """An OpenAI-compatible upstream interleaves two calls' argument fragments; the SDK's stream
+    sees each call as its own block, whole, one after another."""
+    time_tool = {
+        "name": "get_time",
+        "description": "Current time in a zone.",
+        "input_schema": {"type": "object", "properties": {"tz": {"type": "string"}}},
+    }
+    with client.messages.stream(
+        model="mock-parallel-tools",
+        max_tokens=MAX_TOKENS,
+        messages=WEATHER,
+        tools=[WEATHER_TOOL, time_tool],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    calls = [(block.name, block.input) for block in final.content if block.type == "tool_use"]
+    assert calls == [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "Europe/Rome"})]
+
+
 # --------------------------------------------------------------------------------------------
 # Token counting
 # --------------------------------------------------------------------------------------------

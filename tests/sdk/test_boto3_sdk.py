@@ -212,6 +212,38 @@ def test_converse_stream_tool_use(client, upstream: str):
     assert stops == ["tool_use"]
 
 
+def test_converse_stream_parallel_calls_that_interleave(client):
+    """An OpenAI-compatible upstream interleaves two calls' argument fragments; ConverseStream
+    gives each call its own block, one after another, with whole input."""
+    time_tool = {
+        "toolSpec": {
+            "name": "get_time",
+            "description": "Current time in a zone.",
+            "inputSchema": {"json": {"type": "object", "properties": {"tz": {"type": "string"}}}},
+        }
+    }
+    tools = {"tools": TOOL_CONFIG["tools"] + [time_tool]}
+    answer = client.converse_stream(
+        modelId="mock-parallel-tools", messages=WEATHER, toolConfig=tools
+    )
+    events = list(answer["stream"])
+    _assert_blocks_well_formed(events)
+    calls: dict[int, list] = {}
+    for event in events:
+        if "contentBlockStart" in event:
+            body = event["contentBlockStart"]
+            calls[body["contentBlockIndex"]] = [body["start"]["toolUse"]["name"], ""]
+        elif "contentBlockDelta" in event:
+            body = event["contentBlockDelta"]
+            calls[body["contentBlockIndex"]][1] += body["delta"]["toolUse"]["input"]
+    assert [(name, json.loads(args)) for name, args in calls.values()] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_time", {"tz": "Europe/Rome"}),
+    ]
+    stops = [e["messageStop"]["stopReason"] for e in events if "messageStop" in e]
+    assert stops == ["tool_use"]
+
+
 # --------------------------------------------------------------------------------------------
 # InvokeModel
 # --------------------------------------------------------------------------------------------

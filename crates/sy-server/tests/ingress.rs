@@ -843,10 +843,7 @@ async fn interleaved_parallel_calls_reach_block_callers_one_after_another() {
             _ => {}
         }
     }
-    let calls: Vec<(Value, Value)> = calls
-        .into_iter()
-        .map(|(name, input)| (name, serde_json::from_str(&input).unwrap()))
-        .collect();
+    let calls = with_parsed_inputs(calls);
     let want: Vec<(Value, Value)> = expected
         .iter()
         .map(|(name, input)| (json!(name), input.clone()))
@@ -878,11 +875,15 @@ async fn interleaved_parallel_calls_reach_block_callers_one_after_another() {
             _ => {}
         }
     }
-    let calls: Vec<(Value, Value)> = calls
+    assert_eq!(with_parsed_inputs(calls), want);
+}
+
+/// `(name, input)` of tool calls whose input was gathered as JSON text.
+fn with_parsed_inputs(calls: Vec<(Value, String)>) -> Vec<(Value, Value)> {
+    calls
         .into_iter()
         .map(|(name, input)| (name, serde_json::from_str(&input).unwrap()))
-        .collect();
-    assert_eq!(calls, want);
+        .collect()
 }
 
 /// Prompt-cache breakpoints cross between the two dialects that have them (Anthropic's

@@ -36,8 +36,9 @@ impl Default for MockConfig {
 pub struct Mock {
     completion: Bytes,
     tools_completion: Bytes,
+    parallel_tools_completion: Bytes,
     /// Indexed by `[tools as usize][include_usage as usize]`.
-    streams: [[Arc<[Step]>; 2]; 2],
+    streams: [[Arc<[Step]>; 2]; 3],
     /// The plain stream as Bedrock ConverseStream frames.
     converse_stream: Arc<[Step]>,
     errors: Vec<(u16, Bytes)>,
@@ -51,6 +52,20 @@ const WORDS: [&str; 6] = ["Hello", " from", " the", " mock", " upstream", "."];
 const REPLY: &str = "Hello from the mock upstream. This is a fixed reply.";
 const TOOL_ID: &str = "call_mock_weather";
 const TOOL_ARGS: [&str; 3] = ["{\"city\"", ":\"Par", "is\"}"];
+/// `mock-parallel-tools`: get_weather and get_time, their argument fragments interleaved, as some
+/// OpenAI-compatible servers send parallel calls.
+const TIME_ID: &str = "call_mock_time";
+const TIME_ARGS: [&str; 2] = ["{\"tz\":", "\"Europe/Rome\"}"];
+
+/// What a chat completion answers with.
+#[derive(Clone, Copy)]
+enum Tools {
+    None = 0,
+    /// A call of get_weather (`mock-tools`).
+    One = 1,
+    /// Calls of get_weather and get_time (`mock-parallel-tools`).
+    Parallel = 2,
+}
 const EMBEDDING: [f32; 4] = [0.25, -0.5, 0.125, 1.0];
 
 impl Mock {
@@ -62,28 +77,52 @@ impl Mock {
             "tool_calls": [{ "id": TOOL_ID, "type": "function",
                 "function": { "name": "get_weather", "arguments": TOOL_ARGS.concat() } }]
         });
-        let stream = |tools: bool, include_usage: bool| {
+        let parallel_message = json!({
+            "role": "assistant", "content": null,
+            "tool_calls": [
+                { "id": TOOL_ID, "type": "function",
+                  "function": { "name": "get_weather", "arguments": TOOL_ARGS.concat() } },
+                { "id": TIME_ID, "type": "function",
+                  "function": { "name": "get_time", "arguments": TIME_ARGS.concat() } }]
+        });
+        let args = |index: u32, fragment: &str| json!({ "tool_calls": [{ "index": index, "function": { "arguments": fragment } }] });
+        let stream = |tools: Tools, include_usage: bool| {
             let mut deltas = Vec::new();
-            if tools {
-                deltas.push(
-                    json!({ "role": "assistant", "content": null, "tool_calls": [{
-                    "index": 0, "id": TOOL_ID, "type": "function",
-                    "function": { "name": "get_weather", "arguments": "" } }] }),
-                );
-                for fragment in TOOL_ARGS {
-                    deltas.push(json!({ "tool_calls": [{ "index": 0, "function": { "arguments": fragment } }] }));
+            let first_call = json!({ "role": "assistant", "content": null, "tool_calls": [{
+                "index": 0, "id": TOOL_ID, "type": "function",
+                "function": { "name": "get_weather", "arguments": "" } }] });
+            match tools {
+                Tools::One => {
+                    deltas.push(first_call);
+                    for fragment in TOOL_ARGS {
+                        deltas.push(args(0, fragment));
+                    }
                 }
-            } else {
-                for i in 0..n {
-                    let word = WORDS[i % WORDS.len()];
-                    deltas.push(match i {
-                        0 => json!({ "role": "assistant", "content": word }),
-                        _ => json!({ "content": word }),
-                    });
+                Tools::Parallel => {
+                    deltas.push(first_call);
+                    deltas.push(json!({ "tool_calls": [{
+                        "index": 1, "id": TIME_ID, "type": "function",
+                        "function": { "name": "get_time", "arguments": TIME_ARGS[0] } }] }));
+                    deltas.push(args(0, TOOL_ARGS[0]));
+                    deltas.push(args(1, TIME_ARGS[1]));
+                    deltas.push(args(0, TOOL_ARGS[1]));
+                    deltas.push(args(0, TOOL_ARGS[2]));
+                }
+                Tools::None => {
+                    for i in 0..n {
+                        let word = WORDS[i % WORDS.len()];
+                        deltas.push(match i {
+                            0 => json!({ "role": "assistant", "content": word }),
+                            _ => json!({ "content": word }),
+                        });
+                    }
                 }
             }
             let completion_tokens = deltas.len() as u64;
-            let finish = if tools { "tool_calls" } else { "stop" };
+            let finish = match tools {
+                Tools::None => "stop",
+                Tools::One | Tools::Parallel => "tool_calls",
+            };
             let sse = |event: &Value| format!("data: {event}\n\n");
             let mut deliveries: Vec<String> = deltas
                 .into_iter()
@@ -152,10 +191,11 @@ impl Mock {
                 completion(message, "stop", REPLY.split(' ').count() as u64).to_string(),
             ),
             tools_completion: Bytes::from(completion(tool_message, "tool_calls", 9).to_string()),
-            streams: [
-                [stream(false, false), stream(false, true)],
-                [stream(true, false), stream(true, true)],
-            ],
+            parallel_tools_completion: Bytes::from(
+                completion(parallel_message, "tool_calls", 14).to_string(),
+            ),
+            streams: [Tools::None, Tools::One, Tools::Parallel]
+                .map(|tools| [stream(tools, false), stream(tools, true)]),
             converse_stream: converse_stream(config),
             errors: errors
                 .into_iter()
@@ -194,19 +234,25 @@ impl Mock {
             if let Some((status, bytes)) = self.scripted_error(body) {
                 return error_response(*status, bytes.clone());
             }
-            let tools = find(body, b"\"mock-tools\"").is_some();
+            let tools = if find(body, b"\"mock-tools\"").is_some() {
+                Tools::One
+            } else if find(body, b"\"mock-parallel-tools\"").is_some() {
+                Tools::Parallel
+            } else {
+                Tools::None
+            };
             if json_flag(body, b"\"stream\"") {
-                let steps = &self.streams[usize::from(tools)]
+                let steps = &self.streams[tools as usize]
                     [usize::from(json_flag(body, b"\"include_usage\""))];
                 let mut resp = Response::new(KitBody::steps(Arc::clone(steps)));
                 set(&mut resp, header::CONTENT_TYPE, "text/event-stream");
                 set(&mut resp, header::CACHE_CONTROL, "no-cache");
                 return tagged(resp);
             }
-            let bytes = if tools {
-                &self.tools_completion
-            } else {
-                &self.completion
+            let bytes = match tools {
+                Tools::None => &self.completion,
+                Tools::One => &self.tools_completion,
+                Tools::Parallel => &self.parallel_tools_completion,
             };
             return json_response(StatusCode::OK, bytes.clone());
         }

@@ -205,6 +205,49 @@ async fn tools_model() {
 }
 
 #[tokio::test]
+async fn parallel_tools_model_interleaves_its_calls() {
+    let mock = Mock::new(&MockConfig::default());
+    let v = json_of(post_chat(&mock, r#"{"model":"mock-parallel-tools"}"#)).await;
+    let names: Vec<&Value> = v["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["function"]["name"])
+        .collect();
+    assert_eq!(names, [&json!("get_weather"), &json!("get_time")]);
+
+    let (frames, _) = frames(post_chat(
+        &mock,
+        r#"{"model": "mock-parallel-tools", "stream": true}"#,
+    ))
+    .await;
+    let chunks = chunks(&sse_data(&frames.concat()));
+    let deltas: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+        .map(|t| &t[0])
+        .collect();
+    let order: Vec<u64> = deltas
+        .iter()
+        .map(|c| c["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [0, 1, 0, 1, 0, 0],
+        "call 1 starts before call 0 is done"
+    );
+    let args = |index: u64| -> String {
+        deltas
+            .iter()
+            .filter(|c| c["index"] == index)
+            .map(|c| c["function"]["arguments"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(args(0), r#"{"city":"Paris"}"#);
+    assert_eq!(args(1), r#"{"tz":"Europe/Rome"}"#);
+}
+
+#[tokio::test]
 async fn error_models() {
     let mock = Mock::new(&MockConfig::default());
     for status in [400u16, 401, 404, 429, 500, 503] {
