@@ -4,10 +4,9 @@
 //! breakpoints (targets without prompt caching drop and list them), and the top-level automatic
 //! one a breakpoint on the last cacheable block; `service_tier`, `inference_geo`, thinking
 //! `display` and tool `input_examples`/`defer_loading`/`eager_input_streaming` are dropped and
-//! listed; server tools,
-//! MCP servers, containers, search results, citations config on documents and file/URL document
-//! sources are refused (target `canonical`); unknown fields are invalid. `metadata.user_id` becomes
-//! the end-user id.
+//! listed; server tools, MCP servers, containers, search results, citations config on documents
+//! and file/URL document sources are refused (target `canonical`); unknown fields are invalid.
+//! `metadata.user_id` becomes the end-user id.
 
 use std::collections::BTreeMap;
 

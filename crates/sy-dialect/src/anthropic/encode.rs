@@ -3,13 +3,15 @@
 //! Choices: consecutive same-role turns are merged and tool results lead their turn; a
 //! conversation must open with a user turn (refused otherwise, rather than inventing one);
 //! `max_tokens` falls back to the caller-supplied default; temperatures above 1 are refused, not
-//! clamped; tool-use ids outside `^[a-zA-Z0-9_-]+$` are rewritten the same way in calls and
-//! results; a reasoning effort (OpenAI's) becomes a thinking budget (low 1024, medium 2048, high
-//! 4096) that must stay below `max_tokens`, while an effort without thinking (Anthropic's or
-//! Converse's own) stays `output_config.effort`; forcing a tool while thinking is refused (Anthropic rejects it);
-//! reasoning without a signature (from another provider) is dropped and listed, since Anthropic
-//! rejects unsigned thinking. Beta flags are not in the body: Anthropic's API takes them as the
-//! `anthropic-beta` header, which the server sends from `Request::anthropic_betas`.
+//! clamped; tool-use ids outside `^[a-zA-Z0-9_-]+$` (or over 64 characters) are rewritten the same
+//! way in calls and results; a reasoning effort (OpenAI's) becomes a thinking budget (low 1024,
+//! medium 2048, high 4096) that must stay below `max_tokens`, while an effort without thinking
+//! (Anthropic's or Converse's own) stays `output_config.effort`; forcing a tool while thinking is
+//! refused (Anthropic rejects it); reasoning without a signature (from another provider) is
+//! dropped and listed, since Anthropic rejects unsigned thinking; cache breakpoints become
+//! `cache_control` on their blocks (none on thinking, none inside tool results: dropped and
+//! listed). Beta flags are not in the body: Anthropic's API takes them as the `anthropic-beta`
+//! header, which the server sends from `Request::anthropic_betas`.
 
 use std::sync::LazyLock;
 

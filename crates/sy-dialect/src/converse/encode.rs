@@ -346,7 +346,8 @@ pub(super) fn encode_request(
             },
             strict: tool.strict,
         }));
-        if parts.cache_point(tool.cache.as_ref(), true) {
+        // Nova caches the system prompt and the messages, not the tools.
+        if parts.cache_point(tool.cache.as_ref(), claude) {
             tools.push(WireTool::CachePoint(CACHE_POINT));
         }
     }
@@ -632,14 +633,15 @@ fn encode_reasoning(request: &Request, claude: bool) -> Result<Option<Thinking>,
 }
 
 impl<'a> PartEncoder<'a> {
-    /// Whether a cache point follows the item `mark` is on. Without prompt caching, or with
-    /// nothing before it to close, the mark is dropped and listed; an hour's lifetime becomes
-    /// Bedrock's default five minutes, listed too.
-    fn cache_point(&mut self, mark: Option<&CacheBreakpoint>, after_something: bool) -> bool {
+    /// Whether a cache point follows the item `mark` is on. Where the model has no prompt
+    /// caching, or the point cannot go (`placeable` false: nothing before it to close, or a part of
+    /// the request the model does not cache), the mark is dropped and listed; an hour's lifetime
+    /// becomes Bedrock's default five minutes, listed too.
+    fn cache_point(&mut self, mark: Option<&CacheBreakpoint>, placeable: bool) -> bool {
         let Some(mark) = mark else {
             return false;
         };
-        if !self.caches || !after_something {
+        if !self.caches || !placeable {
             self.dropped.push(mark.origin.clone());
             return false;
         }
