@@ -519,17 +519,12 @@ fn cache_mark_at(
     if value.get("type").and_then(Value::as_str) != Some("ephemeral") {
         return Err(DialectError::invalid(field, "expected type `ephemeral`"));
     }
-    let one_hour = match value.get("ttl") {
-        None | Some(Value::Null) => false,
-        Some(ttl) if ttl == "5m" => false,
-        Some(ttl) if ttl == "1h" => true,
-        Some(_) => {
-            return Err(DialectError::invalid(
-                format!("{field}.ttl"),
-                "expected `5m` or `1h`",
-            ));
-        }
+    let ttl = match value.get("ttl") {
+        None | Some(Value::Null) => None,
+        Some(ttl) => Some(ttl.as_str().unwrap_or_default()),
     };
+    let one_hour = CacheBreakpoint::one_hour_ttl(ttl)
+        .ok_or_else(|| DialectError::invalid(format!("{field}.ttl"), "expected `5m` or `1h`"))?;
     Ok(Some(CacheBreakpoint {
         one_hour,
         origin: field,

@@ -3,8 +3,8 @@
 //! Order the SDK enforces: `message_start` first, block indices dense from 0, every delta inside a
 //! started block, `message_delta` then `message_stop` last. Blocks cannot interleave, so a new
 //! kind of content closes the open block, and parallel tool calls whose fragments interleave are
-//! put one after another ([`ToolCallOrder`]). The stop reason is held until the upstream ends, because
-//! some upstreams (Converse) send usage after the stop and `message_delta` carries both.
+//! put one after another ([`ToolCallOrder`]). The stop reason is held until the upstream ends,
+//! because some upstreams (Converse) send usage after the stop and `message_delta` carries both.
 
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -255,6 +255,18 @@ pub struct CacheBreakpoint {
     pub origin: String,
 }
 
+impl CacheBreakpoint {
+    /// Whether a mark's `ttl` (Anthropic's and Converse's alike) asks for an hour; `None` for a
+    /// lifetime neither takes.
+    pub(crate) fn one_hour_ttl(ttl: Option<&str>) -> Option<bool> {
+        match ttl {
+            None | Some("5m") => Some(false),
+            Some("1h") => Some(true),
+            Some(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     User,

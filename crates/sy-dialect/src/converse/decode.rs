@@ -2,9 +2,10 @@
 //!
 //! Policy: a `cachePoint` block becomes a cache breakpoint on the system block, content block or
 //! tool before it (one with nothing before it is dropped and listed); `performanceConfig`,
-//! `serviceTier`, `requestMetadata` and `additionalModelResponseFieldPaths` are dropped and listed; guardrails, prompt variables, S3
-//! sources, video, audio, citations, search results and `additionalModelRequestFields` other than
-//! `thinking`, `top_k` and `anthropic_beta` are refused (target `canonical`); unknown fields are invalid.
+//! `serviceTier`, `requestMetadata` and `additionalModelResponseFieldPaths` are dropped and
+//! listed; guardrails, prompt variables, S3 sources, video, audio, citations, search results and
+//! `additionalModelRequestFields` other than `thinking`, `top_k` and `anthropic_beta` are refused
+//! (target `canonical`); unknown fields are invalid.
 
 use std::collections::BTreeMap;
 
@@ -432,16 +433,8 @@ fn cache_point(value: &RawValue, origin: &str) -> Result<CacheBreakpoint, Dialec
             "expected `default`",
         ));
     }
-    let one_hour = match wire.ttl.as_deref() {
-        None | Some("5m") => false,
-        Some("1h") => true,
-        Some(_) => {
-            return Err(DialectError::invalid(
-                format!("{field}.ttl"),
-                "expected `5m` or `1h`",
-            ));
-        }
-    };
+    let one_hour = CacheBreakpoint::one_hour_ttl(wire.ttl.as_deref())
+        .ok_or_else(|| DialectError::invalid(format!("{field}.ttl"), "expected `5m` or `1h`"))?;
     Ok(CacheBreakpoint {
         one_hour,
         origin: field,
